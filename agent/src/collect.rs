@@ -1,0 +1,473 @@
+//! Collection of one [`wire::Report`] from the local machine with sysinfo: CPU, memory, real
+//! filesystems, allocated capacity, host identity and network interfaces.
+//!
+//! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
+//! two readings: each report's `cpu_pct` covers the time since the previous collection.
+//! [`Collector::collect`] blocks (reads `/proc`, `statvfs` on every mount, and sleeps up to
+//! [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] on the first call), so async callers run it on a
+//! blocking thread.
+//!
+//! Failures of optional parts (filesystems, interfaces, machine id, OS name) are logged at a
+//! limited rate and leave that part empty. Failures of the core figures (CPU, memory, hostname)
+//! fail the whole collection instead: a report with a made-up 0 % would look like an idle VM to
+//! the daemon, which is worse than a missing report.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::Utc;
+use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
+
+use crate::ratelimit::LogLimiter;
+use crate::wire::{
+    Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Report,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("system information is not available on this platform: {0}")]
+    Unsupported(#[source] sysinfo::Error),
+    #[error("no CPU could be read from the system")]
+    NoCpus,
+    #[error("CPU utilisation reading is not a number")]
+    BadCpuReading,
+    #[error("total memory reads as 0")]
+    NoMemory,
+    #[error("cannot determine the hostname: {0}")]
+    Hostname(#[source] sysinfo::Error),
+}
+
+/// Files holding the machine id, in order of preference (systemd, then older D-Bus systems).
+const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
+
+/// Stateful collector; see the module documentation.
+pub struct Collector {
+    system: System,
+    disks: Disks,
+    networks: Networks,
+    next_seq: u64,
+    /// Taken just after sysinfo's own CPU timestamp, so "our elapsed >= minimum" implies
+    /// sysinfo will really compute a new value.
+    last_cpu_refresh: Instant,
+    limiter: LogLimiter,
+}
+
+impl Collector {
+    /// Creates a collector whose first report has `seq` 1. Takes the first CPU reading.
+    pub fn new() -> Result<Self, CollectError> {
+        let mut system = System::new().map_err(CollectError::Unsupported)?;
+        let disks = Disks::new().map_err(CollectError::Unsupported)?;
+        let networks = Networks::new().map_err(CollectError::Unsupported)?;
+        system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+        Ok(Self {
+            system,
+            disks,
+            networks,
+            next_seq: 1,
+            last_cpu_refresh: Instant::now(),
+            limiter: LogLimiter::default(),
+        })
+    }
+
+    /// Continue the sequence at `next_seq`, e.g. for a collector replacing a lost one.
+    pub fn with_next_seq(mut self, next_seq: u64) -> Self {
+        self.next_seq = next_seq;
+        self
+    }
+
+    /// Takes one report. Blocking; see the module documentation. `seq` advances only when a
+    /// report is produced, so a gap in `seq` at the daemon means a report was lost in transit.
+    pub fn collect(&mut self) -> Result<Report, CollectError> {
+        // The first reading after `new` may be too recent for a meaningful difference.
+        let since = self.last_cpu_refresh.elapsed();
+        if since < sysinfo::MINIMUM_CPU_UPDATE_INTERVAL {
+            std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL - since);
+        }
+        self.system
+            .refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+        self.last_cpu_refresh = Instant::now();
+        self.system
+            .refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        let collected_at = Utc::now();
+
+        let vcpus = self.system.cpus().len();
+        if vcpus == 0 {
+            return Err(CollectError::NoCpus);
+        }
+        let cpu_pct = f64::from(self.system.global_cpu_usage());
+        if !cpu_pct.is_finite() {
+            return Err(CollectError::BadCpuReading);
+        }
+        let memory_bytes = self.system.total_memory();
+        let mem_pct = memory_used_pct(memory_bytes, self.system.available_memory())
+            .ok_or(CollectError::NoMemory)?;
+        let hostname = System::host_name().map_err(CollectError::Hostname)?;
+
+        let filesystems = self.filesystems();
+        let disk_bytes = filesystems.iter().map(|f| f.total_bytes).sum();
+        let report = Report {
+            seq: self.next_seq,
+            collected_at,
+            host: HostIdentity {
+                hostname,
+                machine_id: self.machine_id(),
+                os: self.os(),
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            cpu_pct: round2(cpu_pct.clamp(0.0, 100.0)),
+            mem_pct: round2(mem_pct),
+            filesystems,
+            capacity: Capacity {
+                vcpus: u32::try_from(vcpus).unwrap_or(u32::MAX),
+                memory_bytes,
+                disk_bytes,
+            },
+            interfaces: self.interfaces(),
+            // Neighbour discovery is a later feature; the wire format already allows it.
+            neighbours: Vec::new(),
+        };
+        self.next_seq += 1;
+        Ok(report)
+    }
+
+    fn filesystems(&mut self) -> Vec<Filesystem> {
+        // Storage only: I/O counters and disk kind would cost extra reads for unused data.
+        self.disks
+            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
+        let mounts = self.disks.iter().map(|d| Mount {
+            device: d.name().to_string_lossy().into_owned(),
+            mount_point: d.mount_point().to_string_lossy().into_owned(),
+            fs_type: d.file_system().to_string_lossy().into_owned(),
+            total_bytes: d.total_space(),
+            available_bytes: d.available_space(),
+        });
+        let selected = real_filesystems(mounts);
+        if selected.is_empty()
+            && let Some(suppressed) = self.limiter.allow("filesystems")
+        {
+            tracing::warn!(
+                kind = "filesystems",
+                suppressed,
+                "no real filesystem found; reporting none"
+            );
+        }
+        selected
+    }
+
+    fn machine_id(&mut self) -> Option<String> {
+        for path in MACHINE_ID_PATHS {
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    if let Some(id) = parse_machine_id(&text) {
+                        return Some(id);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    if let Some(suppressed) = self.limiter.allow("machine_id") {
+                        tracing::warn!(kind = "machine_id", path, error = %e, suppressed, "cannot read machine id");
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn os(&mut self) -> String {
+        match System::long_os_version() {
+            Ok(os) => os,
+            Err(e) => {
+                if let Some(suppressed) = self.limiter.allow("os") {
+                    tracing::warn!(kind = "os", error = %e, suppressed, "cannot read OS version");
+                }
+                std::env::consts::OS.to_owned()
+            }
+        }
+    }
+
+    fn interfaces(&mut self) -> Vec<Interface> {
+        self.networks.refresh(true);
+        let mut interfaces: Vec<Interface> = self
+            .networks
+            .iter()
+            .filter(|(name, _)| name.as_os_str() != "lo")
+            .map(|(name, data)| {
+                let mac = data.mac_address();
+                let mut addresses: Vec<Address> = data
+                    .ip_networks()
+                    .iter()
+                    .map(|n| Address {
+                        ip: n.addr,
+                        prefix: n.prefix,
+                        // Static/DHCP detection is a later feature.
+                        config: AddressConfig::Unknown,
+                        config_source: None,
+                    })
+                    .collect();
+                addresses.sort_by_key(|a| (a.ip, a.prefix));
+                Interface {
+                    name: name.to_string_lossy().into_owned(),
+                    mac: (!mac.is_unspecified()).then(|| mac.to_string()),
+                    addresses,
+                }
+            })
+            .collect();
+        // HashMap order is random; a stable order makes reports diffable.
+        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        interfaces
+    }
+}
+
+/// Collects one report from a fresh collector, waiting
+/// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so `cpu_pct` is a real measurement. Blocking.
+pub fn collect_once() -> Result<Report, CollectError> {
+    Collector::new()?.collect()
+}
+
+/// `(total - available) / total` in percent; `None` when total is 0 (memory unreadable).
+fn memory_used_pct(total: u64, available: u64) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    let used = total.saturating_sub(available);
+    Some((used as f64 * 100.0 / total as f64).clamp(0.0, 100.0))
+}
+
+/// Two decimals are far below measurement noise, and they hide f32 artefacts such as
+/// 14.634145736694336 in the JSON.
+fn round2(pct: f64) -> f64 {
+    (pct * 100.0).round() / 100.0
+}
+
+/// `/etc/machine-id` holds "uninitialized" during the first boot, which is not an id.
+fn parse_machine_id(text: &str) -> Option<String> {
+    let id = text.trim();
+    (!id.is_empty() && id != "uninitialized").then(|| id.to_owned())
+}
+
+/// One mounted filesystem as the OS lists it, before filtering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// Filesystem types that hold no VM disk: kernel interfaces and memory-backed filesystems.
+const PSEUDO_FS_TYPES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rootfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
+    // Read-only images (snaps, live media, cloud-init seeds): fixed content, always "100 % used".
+    "iso9660",
+    "squashfs",
+    "udf",
+];
+
+/// Filesystems whose space lives elsewhere (another server or the hypervisor host), so it is not
+/// this VM's allocation. Their `statvfs` can also hang when the server is gone.
+const REMOTE_FS_TYPES: &[&str] = &[
+    "9p", "afs", "ceph", "cifs", "davfs", "glusterfs", "lustre", "ncpfs", "nfs", "nfs4", "smb3",
+    "smbfs", "sshfs", "virtiofs",
+];
+
+/// Whether a mount is a real, VM-local filesystem that belongs in a report.
+///
+/// The rule, by type:
+/// - pseudo and memory filesystems ([`PSEUDO_FS_TYPES`], any `cgroup*`) are excluded;
+/// - read-only images (`squashfs`, `iso9660`, `udf`) are excluded;
+/// - remote and host-shared filesystems ([`REMOTE_FS_TYPES`]) are excluded;
+/// - FUSE: `fuse` and `fuse.*` are excluded (userspace, mostly remote: sshfs, s3fs, rclone,
+///   lxcfs), but `fuseblk` is kept because it sits on a local block device (e.g. ntfs-3g);
+/// - `overlay`/`aufs` are excluded except when mounted at `/` (a container-style root is the
+///   only disk such a machine has; elsewhere they re-expose space already counted);
+/// - everything else (ext4, xfs, btrfs, zfs, vfat, ...) is kept if its size is not 0.
+///
+/// Mounts under `/proc`, `/sys` and `/dev` are excluded whatever their type.
+pub fn is_real_filesystem(fs_type: &str, mount_point: &str) -> bool {
+    let under = |prefix: &str| {
+        Path::new(mount_point).starts_with(prefix) // component-wise: "/devices" is not "/dev"
+    };
+    if under("/proc") || under("/sys") || under("/dev") {
+        return false;
+    }
+    if PSEUDO_FS_TYPES.contains(&fs_type)
+        || fs_type.starts_with("cgroup")
+        || REMOTE_FS_TYPES.contains(&fs_type)
+    {
+        return false;
+    }
+    if fs_type == "fuse" || fs_type.starts_with("fuse.") {
+        return false;
+    }
+    if fs_type == "overlay" || fs_type == "aufs" {
+        return mount_point == "/";
+    }
+    !fs_type.is_empty()
+}
+
+/// Filters `mounts` to real filesystems (see [`is_real_filesystem`]) and reports each device
+/// once: a device mounted twice (bind mounts, btrfs subvolumes) shares one pool of space, so it
+/// is kept at its shortest mount point (`/` over `/var/lib/docker/...`). Sorted by mount point.
+///
+/// `used_bytes` is `total - available`, where available is what unprivileged users can still
+/// write; blocks reserved for root therefore count as used (on ext4 usually 5 %).
+pub fn real_filesystems(mounts: impl IntoIterator<Item = Mount>) -> Vec<Filesystem> {
+    let mut by_device: HashMap<String, Mount> = HashMap::new();
+    for m in mounts {
+        if m.total_bytes == 0 || !is_real_filesystem(&m.fs_type, &m.mount_point) {
+            continue;
+        }
+        match by_device.get(&m.device) {
+            Some(kept) if shorter_or_equal(&kept.mount_point, &m.mount_point) => {}
+            _ => {
+                by_device.insert(m.device.clone(), m);
+            }
+        }
+    }
+    let mut out: Vec<Filesystem> = by_device
+        .into_values()
+        .map(|m| Filesystem {
+            used_bytes: m.total_bytes.saturating_sub(m.available_bytes),
+            total_bytes: m.total_bytes,
+            mount_point: m.mount_point,
+            fs_type: m.fs_type,
+            device: m.device,
+        })
+        .collect();
+    out.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
+    out
+}
+
+/// Orders mount points by length, then lexically, so the choice does not depend on mount order.
+fn shorter_or_equal(a: &str, b: &str) -> bool {
+    (a.len(), a) <= (b.len(), b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(device: &str, mount_point: &str, fs_type: &str, total: u64, avail: u64) -> Mount {
+        Mount {
+            device: device.into(),
+            mount_point: mount_point.into(),
+            fs_type: fs_type.into(),
+            total_bytes: total,
+            available_bytes: avail,
+        }
+    }
+
+    #[test]
+    fn real_filesystem_rule() {
+        for (t, mp) in [
+            ("ext4", "/"),
+            ("xfs", "/data"),
+            ("btrfs", "/home"),
+            ("vfat", "/boot/efi"),
+            ("fuseblk", "/mnt/win"),
+            ("overlay", "/"),
+            ("zfs", "/tank"),
+            ("ext4", "/devices"), // not under /dev
+        ] {
+            assert!(is_real_filesystem(t, mp), "{t} at {mp} should be real");
+        }
+        for (t, mp) in [
+            ("tmpfs", "/run"),
+            ("tmpfs", "/tmp"),
+            ("devtmpfs", "/dev"),
+            ("proc", "/proc"),
+            ("sysfs", "/sys"),
+            ("cgroup2", "/sys/fs/cgroup"),
+            ("cgroup", "/cgroup"),
+            ("overlay", "/var/lib/docker/overlay2/x/merged"),
+            ("squashfs", "/snap/core/1"),
+            ("nsfs", "/run/netns/x"),
+            ("nfs4", "/mnt/share"),
+            ("cifs", "/mnt/smb"),
+            ("virtiofs", "/mnt/host"),
+            ("fuse.sshfs", "/mnt/remote"),
+            ("fuse.lxcfs", "/var/lib/lxcfs"),
+            ("fuse", "/mnt/x"),
+            ("ext4", "/dev/shm/x"),
+            ("", "/x"),
+        ] {
+            assert!(!is_real_filesystem(t, mp), "{t} at {mp} should be excluded");
+        }
+    }
+
+    #[test]
+    fn filters_dedupes_and_sorts() {
+        let fs = real_filesystems([
+            mount("/dev/vda1", "/var/lib/kubelet/pods/x", "ext4", 100, 40),
+            mount("tmpfs", "/run", "tmpfs", 10, 10),
+            mount("/dev/vdb", "/data", "xfs", 1000, 900),
+            mount("/dev/vda1", "/", "ext4", 100, 40),
+            mount("/dev/vda1", "/etc/hosts", "ext4", 100, 40),
+            mount("/dev/vdc", "/empty", "ext4", 0, 0),
+        ]);
+        let points: Vec<&str> = fs.iter().map(|f| f.mount_point.as_str()).collect();
+        assert_eq!(points, ["/", "/data"]);
+        assert_eq!(fs[0].device, "/dev/vda1");
+        assert_eq!(fs[0].used_bytes, 60);
+        assert_eq!(fs[1].used_bytes, 100);
+        assert_eq!(fs[1].total_bytes, 1000);
+    }
+
+    #[test]
+    fn memory_percentage() {
+        assert_eq!(memory_used_pct(0, 0), None);
+        assert_eq!(memory_used_pct(200, 50), Some(75.0));
+        // available > total must not underflow
+        assert_eq!(memory_used_pct(100, 150), Some(0.0));
+    }
+
+    #[test]
+    fn machine_id_parsing() {
+        assert_eq!(
+            parse_machine_id("0123456789abcdef0123456789abcdef\n").as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(parse_machine_id("uninitialized\n"), None);
+        assert_eq!(parse_machine_id("  \n"), None);
+    }
+
+    #[test]
+    fn collects_a_plausible_report_with_increasing_seq() {
+        let mut c = Collector::new().expect("collector");
+        let r1 = c.collect().expect("first report");
+        let r2 = c.collect().expect("second report");
+        assert_eq!((r1.seq, r2.seq), (1, 2));
+        assert!(r2.collected_at >= r1.collected_at);
+        assert!((0.0..=100.0).contains(&r1.cpu_pct), "{}", r1.cpu_pct);
+        assert!(r1.mem_pct > 0.0 && r1.mem_pct <= 100.0, "{}", r1.mem_pct);
+        assert!(r1.capacity.vcpus >= 1);
+        assert!(r1.interfaces.iter().all(|i| i.name != "lo"));
+        assert_eq!(
+            r1.capacity.disk_bytes,
+            r1.filesystems.iter().map(|f| f.total_bytes).sum::<u64>()
+        );
+    }
+}

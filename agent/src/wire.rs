@@ -1,0 +1,173 @@
+//! Wire types shared by the agent and the daemon: exactly what an agent sends to `POST /api/v1/ingest`.
+//!
+//! This module is plain serde data with no IO, so the daemon can depend on it without pulling in
+//! the agent's collectors. The schema is strict (`deny_unknown_fields`): a daemon rejects what it
+//! does not understand instead of silently dropping it.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Path of the daemon's ingest endpoint, relative to the server URL.
+pub const INGEST_PATH: &str = "/api/v1/ingest";
+
+/// One HTTP request body: the reports an agent had queued, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBatch {
+    pub reports: Vec<Report>,
+}
+
+/// One collection of one VM at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Per-agent sequence number, increasing by one for every collection.
+    pub seq: u64,
+    /// When the agent took the measurement (the agent's clock).
+    pub collected_at: DateTime<Utc>,
+    pub host: HostIdentity,
+    /// Whole-VM CPU utilisation since the previous collection, 0..=100.
+    pub cpu_pct: f64,
+    /// Memory in use, (total - available) / total, 0..=100.
+    pub mem_pct: f64,
+    /// Real (block-device backed) filesystems only; pseudo filesystems are left out by the agent.
+    pub filesystems: Vec<Filesystem>,
+    pub capacity: Capacity,
+    pub interfaces: Vec<Interface>,
+    /// The kernel's neighbour (ARP/NDP) table; empty where the agent cannot read it.
+    #[serde(default)]
+    pub neighbours: Vec<Neighbour>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostIdentity {
+    pub hostname: String,
+    /// `/etc/machine-id` on Linux; `None` where the OS has no such id.
+    pub machine_id: Option<String>,
+    /// Human-readable OS name and version, e.g. "Linux 12 Debian GNU/Linux".
+    pub os: String,
+    pub agent_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    pub mount_point: String,
+    pub fs_type: String,
+    pub device: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+}
+
+/// What the VM has been given (its allocation), as the VM itself sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub vcpus: u32,
+    pub memory_bytes: u64,
+    /// Sum of the real filesystems' sizes.
+    pub disk_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    pub name: String,
+    /// As the OS reports it, e.g. "52:54:00:12:34:56"; `None` for interfaces without one.
+    pub mac: Option<String>,
+    pub addresses: Vec<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub ip: IpAddr,
+    pub prefix: u8,
+    /// How the OS configures this address.
+    #[serde(default)]
+    pub config: AddressConfig,
+    /// Where `config` was read from, e.g. "/etc/network/interfaces" or "networkmanager".
+    #[serde(default)]
+    pub config_source: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressConfig {
+    Static,
+    Dhcp,
+    #[default]
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbour {
+    pub ip: IpAddr,
+    pub mac: String,
+    pub interface: String,
+}
+
+/// What the daemon answers to an accepted batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestAck {
+    /// Reports stored by this request.
+    pub accepted: usize,
+    /// Reports the daemon already had (same VM and `collected_at`), e.g. after a retry.
+    pub duplicates: usize,
+}
+
+impl Report {
+    /// Disk usage of the VM as one figure: used / total over all real filesystems, in percent.
+    /// `None` when the VM reported no real filesystem (nothing to judge).
+    pub fn disk_pct(&self) -> Option<f64> {
+        let total: u128 = self.filesystems.iter().map(|f| u128::from(f.total_bytes)).sum();
+        if total == 0 {
+            return None;
+        }
+        let used: u128 = self.filesystems.iter().map(|f| u128::from(f.used_bytes)).sum();
+        Some(used as f64 * 100.0 / total as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs(total: u64, used: u64) -> Filesystem {
+        Filesystem {
+            mount_point: "/".into(),
+            fs_type: "ext4".into(),
+            device: "/dev/vda1".into(),
+            total_bytes: total,
+            used_bytes: used,
+        }
+    }
+
+    #[test]
+    fn disk_pct_is_weighted_by_size_and_none_without_filesystems() {
+        let mut r: Report = serde_json::from_str(SAMPLE).expect("sample parses");
+        assert_eq!(r.disk_pct(), None);
+        r.filesystems = vec![fs(100, 10), fs(300, 190)];
+        assert_eq!(r.disk_pct(), Some(50.0));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let mut v: serde_json::Value = serde_json::from_str(SAMPLE).expect("sample parses");
+        v["cpu_percent"] = 3.into();
+        let err = serde_json::from_value::<Report>(v).expect_err("unknown field must fail");
+        assert!(err.to_string().contains("cpu_percent"), "{err}");
+    }
+
+    const SAMPLE: &str = r#"{
+        "seq": 1, "collected_at": "2025-09-26T01:00:00Z",
+        "host": {"hostname": "vm1", "machine_id": null, "os": "Linux", "agent_version": "0.1.0"},
+        "cpu_pct": 12.5, "mem_pct": 40.0, "filesystems": [],
+        "capacity": {"vcpus": 2, "memory_bytes": 4294967296, "disk_bytes": 0},
+        "interfaces": []
+    }"#;
+}

@@ -1,0 +1,239 @@
+//! HTTP API (axum): agent ingest, health, and read endpoints for findings, notices, VMs and agents.
+//!
+//! Errors leave as JSON `{"error": code, "message": text}`; internal details are logged, never sent.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{TimeDelta, Utc};
+use cloudgov_agent::wire::{IngestAck, IngestBatch, Report};
+use serde_json::json;
+
+use crate::domain::Percent;
+use crate::rules::RuleSet;
+use crate::store::{SampleRow, Store, StoreError, StoredReport};
+use crate::token;
+
+/// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most reports in one batch.
+pub const MAX_REPORTS_PER_BATCH: usize = 2000;
+/// A report from further in the future than this is refused (the agent's clock is wrong).
+pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// A report older than this is refused (outside any evaluation or review a daemon will run).
+pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub rules: Arc<RuleSet>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or unknown agent token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("request body larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    #[error("internal error")]
+    Internal(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_report"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let mut response = (
+            status,
+            Json(json!({ "error": code, "message": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(cloudgov_agent::wire::INGEST_PATH, post(ingest))
+        .route("/api/v1/findings", get(findings))
+        .route("/api/v1/notices", get(notices))
+        .route("/api/v1/agents", get(agents))
+        // Our own limit check gives a JSON error; axum's default limit must not cut in first.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(
+        json!({ "status": "ok", "database": state.store.backend_name() }),
+    ))
+}
+
+async fn findings(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.store.findings().await?).into_response())
+}
+
+async fn notices(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.store.notices().await?).into_response())
+}
+
+async fn agents(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.store.agents().await?).into_response())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// `POST /api/v1/ingest`: a batch of reports from one agent. The whole batch is validated
+/// before anything is written, then stored in one transaction; the answer comes after commit.
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<IngestAck>, ApiError> {
+    let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
+    let (vm_key, vm_id) = state
+        .store
+        .vm_for_token(&token::hash(token))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let batch: IngestBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
+    if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_BATCH {
+        return Err(ApiError::Unprocessable(format!(
+            "a batch holds 1 to {MAX_REPORTS_PER_BATCH} reports, this one {}",
+            batch.reports.len()
+        )));
+    }
+    let now = Utc::now();
+    let rows = batch
+        .reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            check_report(r, vm_key, now)
+                .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (accepted, duplicates) = state.store.ingest_reports(&rows).await?;
+    tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
+    Ok(Json(IngestAck {
+        accepted: accepted as usize,
+        duplicates: duplicates as usize,
+    }))
+}
+
+fn check_report(
+    r: &Report,
+    vm_key: i64,
+    now: chrono::DateTime<Utc>,
+) -> Result<StoredReport, String> {
+    let pct = |name: &str, v: f64| {
+        Percent::try_from(v)
+            .map(Percent::get)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let cpu_pct = pct("cpu_pct", r.cpu_pct)?;
+    let mem_pct = pct("mem_pct", r.mem_pct)?;
+    if r.collected_at > now + MAX_FUTURE_SKEW {
+        return Err(format!(
+            "collected_at {} is {} s in the future: check the agent's clock",
+            r.collected_at.to_rfc3339(),
+            (r.collected_at - now).num_seconds()
+        ));
+    }
+    if r.collected_at < now - MAX_REPORT_AGE {
+        return Err(format!(
+            "collected_at {} is older than {} days",
+            r.collected_at.to_rfc3339(),
+            MAX_REPORT_AGE.num_days()
+        ));
+    }
+    for (name, value, max) in [
+        ("host.hostname", r.host.hostname.as_str(), 255),
+        ("host.os", r.host.os.as_str(), 255),
+        ("host.agent_version", r.host.agent_version.as_str(), 64),
+        ("host.machine_id", r.host.machine_id.as_deref().unwrap_or(""), 128),
+    ] {
+        if value.len() > max {
+            return Err(format!("{name} is longer than {max} bytes"));
+        }
+    }
+    if r.host.hostname.is_empty() {
+        return Err("host.hostname is empty".into());
+    }
+    if r.filesystems.len() > 256 || r.interfaces.len() > 256 || r.neighbours.len() > 4096 {
+        return Err("too many filesystems (max 256), interfaces (max 256) or neighbours (max 4096)".into());
+    }
+    for (i, f) in r.filesystems.iter().enumerate() {
+        if f.used_bytes > f.total_bytes {
+            return Err(format!("filesystems[{i}]: used_bytes exceeds total_bytes"));
+        }
+        if f.mount_point.len() > 4096 || f.device.len() > 4096 || f.fs_type.len() > 64 {
+            return Err(format!("filesystems[{i}]: a name is too long"));
+        }
+    }
+    for (i, n) in r.interfaces.iter().enumerate() {
+        if n.name.len() > 64 || n.mac.as_ref().is_some_and(|m| m.len() > 64) || n.addresses.len() > 256 {
+            return Err(format!("interfaces[{i}]: name, MAC or address list too long"));
+        }
+    }
+    if r.capacity.vcpus == 0 {
+        return Err("capacity.vcpus is 0".into());
+    }
+    let as_i64 = |name: &str, v: u64| i64::try_from(v).map_err(|_| format!("{name} is too large"));
+    let seq = as_i64("seq", r.seq)?;
+    Ok(StoredReport {
+        sample: SampleRow {
+            vm_key,
+            ts: r.collected_at.timestamp(),
+            cpu_pct,
+            mem_pct,
+            disk_pct: r.disk_pct(),
+        },
+        seq,
+        hostname: r.host.hostname.clone(),
+        machine_id: r.host.machine_id.clone(),
+        os: r.host.os.clone(),
+        agent_version: r.host.agent_version.clone(),
+        vcpus: i64::from(r.capacity.vcpus),
+        memory_bytes: as_i64("capacity.memory_bytes", r.capacity.memory_bytes)?,
+        disk_bytes: as_i64("capacity.disk_bytes", r.capacity.disk_bytes)?,
+        filesystems_json: serde_json::to_string(&r.filesystems).map_err(|e| e.to_string())?,
+        interfaces_json: serde_json::to_string(&r.interfaces).map_err(|e| e.to_string())?,
+    })
+}

@@ -1,0 +1,409 @@
+//! The `cloudgov` command line: daemon, imports, evaluation, tokens and the demo.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::domain::VmId;
+use crate::evaluation::evaluate;
+use crate::import::parse_samples;
+use crate::inventory::Inventory;
+use crate::rules::RuleSet;
+use crate::scheduler::CronExpr;
+use crate::serve::{Daemon, Schedule, termination_signal};
+use crate::store::Store;
+
+pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "cloudgov", version, about = "Government-cloud resource governance (Pingdu Measures art. 13)")]
+pub struct Cli {
+    /// Database URL: sqlite://PATH (created with its schema if missing) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "CLOUDGOV_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Rules file; without it the built-in Pingdu defaults (rules/pingdu.toml) apply.
+    #[arg(long, global = true, env = "CLOUDGOV_RULES")]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP API for agents and readers, scheduled evaluation.
+    Serve(ServeArgs),
+    /// Import an inventory (TOML) or usage samples (CSV).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Evaluate every VM against the rules as of an instant, store findings, open notices.
+    Evaluate(EvaluateArgs),
+    /// The latest stored findings.
+    Findings(FormatArg),
+    /// Downsize notices and expansion advice.
+    #[command(subcommand)]
+    Notices(NoticesCommand),
+    /// VMs and their agent tokens.
+    #[command(subcommand)]
+    Vm(VmCommand),
+    /// What each agent last reported about itself.
+    Agents(FormatArg),
+    /// One command to see it work: daemon on SQLite, demo fleet with history, an agent on this machine.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, env = "CLOUDGOV_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// When to evaluate (cron with seconds, Asia/Shanghai, e.g. "0 0 9 * * Mon-Fri").
+    #[arg(long, default_value = "0 5 * * * *")]
+    pub evaluate_cron: CronExpr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Departments, projects and VMs from a TOML file (created or updated by id).
+    Inventory { file: PathBuf },
+    /// Samples from a CSV file with header `vm,ts,cpu_pct,mem_pct,disk_pct`.
+    Samples { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Evaluation instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub at: Option<DateTime<chrono::FixedOffset>>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Compute and print, but store nothing and open no notice.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticesCommand {
+    List(FormatArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// Issue a new agent token for a VM; it is printed once and stored only as a hash.
+    IssueToken { vm: VmId },
+    /// Revoke every token of a VM.
+    RevokeTokens { vm: VmId },
+    /// List VMs with their project, department and allocation.
+    List(FormatArg),
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the demo keeps its SQLite database (reset at every start).
+    #[arg(long, default_value = "cloudgov-demo")]
+    pub data_dir: PathBuf,
+    /// Seconds between the local agent's reports.
+    #[arg(long, default_value_t = 10)]
+    pub agent_interval: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+pub fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
+    match path {
+        None => Ok(RuleSet::builtin()?),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read rules file {}", p.display()))?;
+            Ok(RuleSet::parse(&p.display().to_string(), &text)?)
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let rules = load_rules(cli.rules.as_deref())?;
+    if let Command::Demo(args) = cli.command {
+        return crate::demo::run(args, rules).await;
+    }
+    let store = Store::connect(&cli.db)
+        .await
+        .with_context(|| format!("database {}", redact_url(&cli.db)))?;
+    let result = run_with_store(cli.command, &store, rules).await;
+    store.close().await;
+    result
+}
+
+async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let daemon = Daemon::start(
+                store.clone(),
+                Arc::new(rules),
+                args.listen,
+                Schedule {
+                    evaluate: args.evaluate_cron,
+                },
+            )
+            .await?;
+            println!("cloudgov listening on http://{}", daemon.addr);
+            termination_signal().await;
+            tracing::info!("stopping");
+            daemon.stop().await
+        }
+        Command::Import(ImportCommand::Inventory { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let inventory = Inventory::parse(&file.display().to_string(), &text)?;
+            let summary = store
+                .apply_inventory(&inventory)
+                .await
+                .with_context(|| format!("inventory {}: nothing imported", file.display()))?;
+            println!(
+                "imported {} departments, {} projects, {} VMs added, {} updated, {} allocation changes",
+                summary.departments,
+                summary.projects,
+                summary.vms_added,
+                summary.vms_updated,
+                summary.allocations_changed
+            );
+            Ok(())
+        }
+        Command::Import(ImportCommand::Samples { file }) => {
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let keys = store.vm_keys().await?;
+            let rows = parse_samples(&file.display().to_string(), std::io::BufReader::new(input), &keys)
+                .context("nothing imported")?;
+            let (inserted, duplicates) = store.insert_samples(&rows).await?;
+            println!("imported {inserted} samples ({duplicates} already present)");
+            Ok(())
+        }
+        Command::Evaluate(args) => {
+            let at = args.at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+            let report = evaluate(store, &rules, at, !args.dry_run).await?;
+            match args.format {
+                Format::Json => print_json(&report.findings),
+                Format::Table => {
+                    print_table(
+                        &["VM", "DEPARTMENT", "RESOURCE", "VERDICT", "VALUE", "RULE", "DAYS"],
+                        report.findings.iter().map(|f| {
+                            vec![
+                                f.vm.clone(),
+                                f.department.clone(),
+                                f.resource.clone(),
+                                f.verdict.to_string(),
+                                f.value.map_or("-".into(), |v| format!("{v:.1}%")),
+                                f.comparison.clone().map_or("-".into(), |c| format!("{} {c}", f.statistic)),
+                                f.days_with_samples.to_string(),
+                            ]
+                        }),
+                    );
+                    println!(
+                        "{} VMs evaluated as of {}; {} new notices",
+                        report.vms,
+                        at.to_rfc3339(),
+                        report.notices_opened
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Findings(f) => {
+            let rows = store.findings().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["VM", "RESOURCE", "VERDICT", "VALUE", "RULE", "EVALUATED"],
+                        rows.iter().map(|r| {
+                            vec![
+                                r.vm.clone(),
+                                r.resource.clone(),
+                                r.verdict.clone(),
+                                r.value.map_or("-".into(), |v| format!("{v:.1}%")),
+                                r.comparison.clone().unwrap_or_else(|| "-".into()),
+                                r.evaluated_at.clone(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Notices(NoticesCommand::List(f)) => {
+            let rows = store.notices().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["ID", "VM", "DEPARTMENT", "RESOURCE", "KIND", "STATE", "ISSUED", "VALUE"],
+                        rows.iter().map(|n| {
+                            vec![
+                                n.id.to_string(),
+                                n.vm.clone(),
+                                n.department.clone(),
+                                n.resource.clone(),
+                                n.kind.clone(),
+                                n.state.clone(),
+                                n.issued_on.clone(),
+                                format!("{:.1}% ({} {})", n.value, n.statistic, n.comparison),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Vm(VmCommand::IssueToken { vm }) => {
+            let token = crate::token::generate().context("no randomness for a token")?;
+            store.add_agent_token(&vm, &crate::token::hash(&token)).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Vm(VmCommand::RevokeTokens { vm }) => {
+            let n = store.revoke_agent_tokens(&vm).await?;
+            println!("revoked {n} tokens of {vm}");
+            Ok(())
+        }
+        Command::Vm(VmCommand::List(f)) => {
+            let vms = store.vms().await?;
+            #[derive(Serialize)]
+            struct VmOut<'a> {
+                id: &'a str,
+                project: &'a str,
+                department: &'a str,
+                vcpus: i64,
+                memory_gib: f64,
+                disk_gib: f64,
+                delivered_on: String,
+                deployed_on: Option<String>,
+            }
+            let out: Vec<VmOut> = vms
+                .iter()
+                .map(|v| VmOut {
+                    id: v.id.as_str(),
+                    project: v.project.as_str(),
+                    department: v.department.as_str(),
+                    vcpus: v.vcpus,
+                    memory_gib: v.memory_gib,
+                    disk_gib: v.disk_gib,
+                    delivered_on: v.delivered_on.to_string(),
+                    deployed_on: v.deployed_on.map(|d| d.to_string()),
+                })
+                .collect();
+            match f.format {
+                Format::Json => print_json(&out),
+                Format::Table => {
+                    print_table(
+                        &["VM", "PROJECT", "DEPARTMENT", "VCPUS", "MEM GiB", "DISK GiB", "DELIVERED", "DEPLOYED"],
+                        out.iter().map(|v| {
+                            vec![
+                                v.id.to_owned(),
+                                v.project.to_owned(),
+                                v.department.to_owned(),
+                                v.vcpus.to_string(),
+                                v.memory_gib.to_string(),
+                                v.disk_gib.to_string(),
+                                v.delivered_on.clone(),
+                                v.deployed_on.clone().unwrap_or_else(|| "-".into()),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Agents(f) => {
+            let rows = store.agents().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["VM", "HOSTNAME", "OS", "AGENT", "LAST SEEN"],
+                        rows.iter().map(|a| {
+                            vec![
+                                a.vm.clone(),
+                                a.hostname.clone(),
+                                a.os.clone(),
+                                a.agent_version.clone(),
+                                DateTime::from_timestamp(a.last_seen_at, 0)
+                                    .map(|t| t.to_rfc3339())
+                                    .unwrap_or_default(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Demo(_) => bail!("demo opens its own database"),
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints rows under a header, columns padded to the widest cell (by characters, so Chinese
+/// text lines up as well as a terminal allows).
+pub fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// The URL without a password, for error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,161 @@
+//! `cloudgov demo`: the whole pipeline on one machine in one command.
+//!
+//! A fresh SQLite database, the demo inventory (`deploy/demo/inventory.toml`), 30 days of
+//! simulated history for the fleet so that downsize and expansion findings exist at once, the
+//! daemon, and this machine's own agent reporting to it in-process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use chrono_tz::Asia::Shanghai;
+
+use crate::cli::{DemoArgs, print_table};
+use crate::domain::VmId;
+use crate::evaluation::evaluate;
+use crate::inventory::Inventory;
+use crate::rules::RuleSet;
+use crate::serve::{Daemon, Schedule, termination_signal};
+use crate::store::{SampleRow, Store};
+
+pub const DEMO_INVENTORY: &str = include_str!("../deploy/demo/inventory.toml");
+/// The demo VM that stands for the machine the demo runs on.
+pub const THIS_HOST_VM: &str = "demo-this-host";
+
+/// How a simulated VM behaves: a night-time base, a working-hours rise, and noise.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    vm: &'static str,
+    cpu: (f64, f64),
+    mem: (f64, f64),
+    disk: f64,
+    /// Days of history (fewer than 7 -> insufficient_data).
+    days: i64,
+}
+
+const FLEET: &[Profile] = &[
+    Profile { vm: "his-db-01", cpu: (30.0, 25.0), mem: (55.0, 15.0), disk: 62.0, days: 35 },
+    Profile { vm: "his-app-01", cpu: (4.0, 10.0), mem: (18.0, 8.0), disk: 22.0, days: 35 },
+    Profile { vm: "his-app-02", cpu: (5.0, 12.0), mem: (30.0, 15.0), disk: 35.0, days: 35 },
+    Profile { vm: "vaccine-web-01", cpu: (20.0, 65.0), mem: (40.0, 20.0), disk: 55.0, days: 35 },
+    Profile { vm: "vaccine-db-01", cpu: (35.0, 20.0), mem: (80.0, 8.0), disk: 78.0, days: 35 },
+    Profile { vm: "enrol-web-01", cpu: (3.0, 8.0), mem: (20.0, 12.0), disk: 40.0, days: 35 },
+    Profile { vm: "enrol-web-02", cpu: (3.0, 8.0), mem: (22.0, 6.0), disk: 41.0, days: 35 },
+    Profile { vm: "enrol-db-01", cpu: (25.0, 20.0), mem: (50.0, 15.0), disk: 58.0, days: 35 },
+    Profile { vm: "video-ingest-01", cpu: (80.0, 12.0), mem: (60.0, 10.0), disk: 86.0, days: 35 },
+    Profile { vm: "video-ingest-02", cpu: (60.0, 10.0), mem: (40.0, 10.0), disk: 30.0, days: 4 },
+    Profile { vm: "ops-monitor-01", cpu: (28.0, 10.0), mem: (45.0, 10.0), disk: 60.0, days: 35 },
+];
+
+/// A small deterministic generator (xorshift64*), so every demo shows the same fleet.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Simulated samples every 15 minutes for the demo fleet, ending at `now`.
+pub fn simulated_history(keys: &std::collections::HashMap<String, i64>, now: DateTime<Utc>) -> Vec<SampleRow> {
+    let mut rows = Vec::new();
+    let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
+    for p in FLEET {
+        let Some(&vm_key) = keys.get(p.vm) else { continue };
+        let steps = p.days * 24 * 4;
+        for i in (0..steps).rev() {
+            let at = now - TimeDelta::minutes(15 * i);
+            let hour = at.with_timezone(&Shanghai).hour();
+            // Working hours 9-17 Shanghai carry the load.
+            let busy = if (9..17).contains(&hour) { 1.0 } else { 0.0 };
+            let clamp = |v: f64| v.clamp(0.0, 100.0);
+            rows.push(SampleRow {
+                vm_key,
+                ts: at.timestamp(),
+                cpu_pct: clamp(p.cpu.0 + p.cpu.1 * busy * (0.7 + 0.3 * noise.next()) + 2.0 * noise.next()),
+                mem_pct: clamp(p.mem.0 + p.mem.1 * busy * (0.8 + 0.2 * noise.next()) + 1.0 * noise.next()),
+                disk_pct: Some(clamp(p.disk + 0.5 * noise.next())),
+            });
+        }
+    }
+    rows
+}
+
+pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let db_path = args.data_dir.join("cloudgov.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot reset {p:?}")),
+        }
+    }
+    let db_url = format!("sqlite://{}", db_path.display());
+    let store = Store::connect(&db_url).await?;
+
+    let inventory = Inventory::parse("deploy/demo/inventory.toml", DEMO_INVENTORY)?;
+    store.apply_inventory(&inventory).await?;
+    let now = Utc::now();
+    let history = simulated_history(&store.vm_keys().await?, now);
+    store.insert_samples(&history).await?;
+
+    let this_host = VmId::try_from(THIS_HOST_VM)?;
+    let token = crate::token::generate().context("no randomness for a token")?;
+    store.add_agent_token(&this_host, &crate::token::hash(&token)).await?;
+
+    let rules = Arc::new(rules);
+    let daemon = Daemon::start(store.clone(), rules.clone(), args.listen, Schedule::default()).await?;
+    let base = format!("http://{}", daemon.addr);
+
+    let agent_config = cloudgov_agent::config::AgentConfig::new(&base, &token)?
+        .with_interval(std::time::Duration::from_secs(args.agent_interval.max(1)))?;
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(cloudgov_agent::run(agent_config, async move {
+        let _ = agent_stopped.await;
+    }));
+    // Give the agent its first report so this machine shows up in the first evaluation.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let report = evaluate(&store, &rules, Utc::now(), true).await?;
+    println!("cloudgov demo: {} VMs, {} simulated samples, database {db_url}", report.vms, history.len());
+    println!();
+    print_table(
+        &["VM", "DEPARTMENT", "RESOURCE", "VERDICT", "VALUE", "RULE"],
+        report.findings.iter().map(|f| {
+            vec![
+                f.vm.clone(),
+                f.department.clone(),
+                f.resource.clone(),
+                f.verdict.to_string(),
+                f.value.map_or("-".into(), |v| format!("{v:.1}%")),
+                f.comparison.clone().map_or("-".into(), |c| format!("{} {c}", f.statistic)),
+            ]
+        }),
+    );
+    println!();
+    println!("{} notices opened. Where to look:", report.notices_opened);
+    println!("  {base}/healthz");
+    println!("  {base}/api/v1/findings");
+    println!("  {base}/api/v1/notices");
+    println!("  {base}/api/v1/agents        (this machine reports every {} s as {THIS_HOST_VM})", args.agent_interval);
+    println!("  cloudgov --db {db_url} notices list");
+    println!("Press Ctrl-C to stop.");
+
+    termination_signal().await;
+    let _ = stop_agent.send(());
+    match agent.await {
+        Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "demo agent stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "demo agent task failed"),
+        Ok(Ok(summary)) => tracing::info!(collected = summary.collected, delivered = summary.delivered, "demo agent stopped"),
+    }
+    daemon.stop().await?;
+    store.close().await;
+    Ok(())
+}

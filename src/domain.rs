@@ -1,0 +1,348 @@
+//! Domain types that parse once: identifiers, percentages, e-mail addresses, resources, verdicts.
+//!
+//! Everything that crosses a boundary (inventory file, CSV, HTTP, database) is turned into one of
+//! these at the edge; the inside of the program never re-validates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value could not become a domain type; the message names the value and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} {reason}")]
+pub struct InvalidValue {
+    what: &'static str,
+    value: String,
+    reason: &'static str,
+}
+
+impl InvalidValue {
+    pub fn new(what: &'static str, value: impl fmt::Display, reason: &'static str) -> Self {
+        Self {
+            what,
+            value: value.to_string(),
+            reason,
+        }
+    }
+}
+
+/// A utilisation percentage: finite, within 0..=100.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Percent(f64);
+
+impl Percent {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Percent {
+    type Error = InvalidValue;
+    fn try_from(v: f64) -> Result<Self, Self::Error> {
+        if !v.is_finite() {
+            return Err(InvalidValue::new("percentage", v, "is not a finite number"));
+        }
+        if !(0.0..=100.0).contains(&v) {
+            return Err(InvalidValue::new("percentage", v, "is outside 0..=100"));
+        }
+        Ok(Self(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        Percent::try_from(v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Identifiers of departments, projects and VMs: 1..=64 characters of `A-Z a-z 0-9 . _ -`,
+/// so they are safe in URLs, file names, CSV and e-mail subjects without escaping.
+macro_rules! identifier {
+    ($name:ident, $what:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = InvalidValue;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                check_identifier($what, s)?;
+                Ok(Self(s.to_owned()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                check_identifier($what, &s)?;
+                Ok(Self(s))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::try_from(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::try_from(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(DepartmentId, "department id");
+identifier!(ProjectId, "project id");
+identifier!(VmId, "VM id");
+
+fn check_identifier(what: &'static str, s: &str) -> Result<(), InvalidValue> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(InvalidValue::new(what, s, "must be 1 to 64 characters long"));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(InvalidValue::new(
+            what,
+            s,
+            "may contain only letters, digits, '.', '_' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// An e-mail address, checked for the shape `local@domain` (delivery is the SMTP server's job).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for Email {
+    type Error = InvalidValue;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        let s = s.trim();
+        let valid = s.len() <= 254
+            && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == ';')
+            && matches!(s.split_once('@'), Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "e-mail address",
+                s,
+                "is not of the form name@domain",
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Email::try_from(s.as_str()).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The three resources of a VM that Pingdu art. 13 measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Cpu,
+    Memory,
+    Disk,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 3] = [Resource::Cpu, Resource::Memory, Resource::Disk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+            Resource::Disk => "disk",
+        }
+    }
+}
+
+impl FromStr for Resource {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Resource::Cpu),
+            "memory" => Ok(Resource::Memory),
+            "disk" => Ok(Resource::Disk),
+            _ => Err(InvalidValue::new(
+                "resource",
+                s,
+                "is not one of cpu, memory, disk",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of evaluating one resource of one VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Usage is low: notify the department to reduce resources (资源核减).
+    Downsize,
+    /// Usage is too high: advise expansion (资源扩容建议).
+    Expand,
+    Ok,
+    /// Too few days with samples in the window to judge.
+    InsufficientData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Downsize => "downsize",
+            Verdict::Expand => "expand",
+            Verdict::Ok => "ok",
+            Verdict::InsufficientData => "insufficient_data",
+        }
+    }
+
+    /// The notice this verdict calls for, if any.
+    pub fn direction(self) -> Option<Direction> {
+        match self {
+            Verdict::Downsize => Some(Direction::Downsize),
+            Verdict::Expand => Some(Direction::Expand),
+            Verdict::Ok | Verdict::InsufficientData => None,
+        }
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "downsize" => Ok(Verdict::Downsize),
+            "expand" => Ok(Verdict::Expand),
+            "ok" => Ok(Verdict::Ok),
+            "insufficient_data" => Ok(Verdict::InsufficientData),
+            _ => Err(InvalidValue::new("verdict", s, "is not a known verdict")),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which way a notice asks the department to adjust an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Downsize,
+    Expand,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Downsize => "downsize",
+            Direction::Expand => "expand",
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "downsize" => Ok(Direction::Downsize),
+            "expand" => Ok(Direction::Expand),
+            _ => Err(InvalidValue::new(
+                "direction",
+                s,
+                "is not one of downsize, expand",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_accepts_bounds_and_rejects_outside_and_nan() {
+        assert!(Percent::try_from(0.0).is_ok());
+        assert!(Percent::try_from(100.0).is_ok());
+        assert!(Percent::try_from(-0.1).is_err());
+        assert!(Percent::try_from(100.01).is_err());
+        let err = Percent::try_from(f64::NAN).expect_err("NaN");
+        assert!(err.to_string().contains("finite"), "{err}");
+        assert!(Percent::try_from(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(VmId::try_from("vm-01.prod_a").is_ok());
+        assert!(VmId::try_from("").is_err());
+        let err = VmId::try_from("vm 1").expect_err("space");
+        assert!(err.to_string().contains("VM id \"vm 1\""), "{err}");
+        assert!(ProjectId::try_from("x".repeat(65).as_str()).is_err());
+    }
+
+    #[test]
+    fn emails_are_checked() {
+        assert!(Email::try_from("ops@health.gov.cn").is_ok());
+        for bad in ["", "a", "a@", "@b", "a b@c", "a@b@c", "a@.b", "a@b,c@d"] {
+            assert!(Email::try_from(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

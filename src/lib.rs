@@ -1,0 +1,16 @@
+//! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
+
+pub mod api;
+pub mod calendar;
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod evaluation;
+pub mod import;
+pub mod inventory;
+pub mod rules;
+pub mod scheduler;
+pub mod serve;
+pub mod store;
+pub mod telemetry;
+pub mod token;

@@ -1,0 +1,148 @@
+//! Storage: one interface over SQLite (the embedded default) and PostgreSQL, chosen by URL scheme.
+//!
+//! Each dialect has its own migrations folder (`migrations/sqlite`, `migrations/postgres`),
+//! embedded with `sqlx::migrate!` and run at connect time. Queries are written once with `$N`
+//! placeholders, which both drivers accept, and run on either pool through [`on_pool!`]; only
+//! where the dialects differ is SQL written twice.
+//! Architecture Invariant: nothing outside `store` names sqlx types; callers see domain types and
+//! plain rows.
+
+mod inventory;
+mod notices;
+mod samples;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use inventory::{AgentRow, VmRow};
+pub use inventory::InventorySummary;
+pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
+pub use samples::{SampleRow, StoredReport};
+
+/// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.
+/// The block is compiled once per backend, so every query in it must be valid on both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH (created if missing) or postgres://USER@HOST/DB"
+    )]
+    UnknownScheme(String),
+    #[error("cannot create the directory {path} for the SQLite database: {source}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle to the database; cheap to clone (it holds a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database named by `url` and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let backend = if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Backend::Sqlite(open_sqlite(path).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnknownScheme(url.to_owned()));
+        };
+        Ok(Store { backend })
+    }
+
+    /// "sqlite" or "postgres", for status output.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// A cheap query that proves the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+}
+
+async fn open_sqlite(path: &str) -> Result<SqlitePool> {
+    if path.is_empty() {
+        return Err(StoreError::UnknownScheme("sqlite:// with no path".into()));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit is on disk before the daemon acknowledges it, even across power loss.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(StoreError::Connect)?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(pool)
+}
+
+/// Current time as stored: Unix seconds.
+pub(crate) fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}

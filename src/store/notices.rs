@@ -1,0 +1,188 @@
+//! Evaluation results: the latest finding per VM and resource, and the notices findings open.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, now_secs, on_pool};
+use crate::domain::Direction;
+use crate::rules::evaluate::Finding;
+
+/// A stored finding, joined with its VM's place in the inventory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingRow {
+    pub vm: String,
+    pub project: String,
+    pub department: String,
+    pub resource: String,
+    pub verdict: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub comparison: Option<String>,
+    pub statistic: String,
+    pub samples: i64,
+    pub days_with_samples: i64,
+    /// The evaluation instant, RFC 3339.
+    pub evaluated_at: String,
+}
+
+/// A downsize notice or expansion advice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoticeRow {
+    pub id: i64,
+    pub vm: String,
+    pub project: String,
+    pub department: String,
+    pub resource: String,
+    /// `downsize` or `expand`.
+    pub kind: String,
+    /// `open` until the adjustment is done or the notice is withdrawn, then `closed`.
+    pub state: String,
+    pub issued_on: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub comparison: String,
+    pub statistic: String,
+}
+
+/// One VM's findings from an evaluation, with what the notices need to know of the VM.
+#[derive(Debug, Clone)]
+pub struct VmFindings {
+    pub vm_key: i64,
+    /// The allocation when evaluated, stored with each notice as its baseline (JSON).
+    pub allocation_json: String,
+    pub findings: [Finding; 3],
+}
+
+/// What one evaluation wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationWritten {
+    pub evaluation_id: i64,
+    pub notices_opened: u64,
+}
+
+fn rfc3339(ts: i64) -> String {
+    DateTime::from_timestamp(ts, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Stores an evaluation in one transaction: the latest findings replace the previous ones,
+    /// and each downsize/expand finding opens a notice unless one is already open for the same
+    /// VM, resource and direction (the partial unique index makes that race-free).
+    pub async fn record_evaluation(
+        &self,
+        at: DateTime<Utc>,
+        issued_on: NaiveDate,
+        vms: &[VmFindings],
+    ) -> Result<EvaluationWritten> {
+        let ran_at = now_secs();
+        let issued_on = issued_on.format("%Y-%m-%d").to_string();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (evaluation_id,): (i64,) = sqlx::query_as(
+                "INSERT INTO evaluations (at, ran_at, vms, notices_opened) VALUES ($1, $2, $3, 0) RETURNING id")
+                .bind(at.timestamp()).bind(ran_at).bind(vms.len() as i64)
+                .fetch_one(&mut *tx).await?;
+            let mut opened = 0;
+            for vm in vms {
+                for f in &vm.findings {
+                    sqlx::query(
+                        "INSERT INTO findings (vm_key, resource, evaluation_id, verdict, value, threshold, \
+                         comparison, statistic, samples, days_with_samples) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (vm_key, resource) DO UPDATE SET evaluation_id = excluded.evaluation_id, \
+                         verdict = excluded.verdict, value = excluded.value, threshold = excluded.threshold, \
+                         comparison = excluded.comparison, statistic = excluded.statistic, \
+                         samples = excluded.samples, days_with_samples = excluded.days_with_samples")
+                        .bind(vm.vm_key).bind(f.resource.as_str()).bind(evaluation_id)
+                        .bind(f.verdict.as_str()).bind(f.value).bind(f.threshold)
+                        .bind(&f.comparison).bind(&f.statistic)
+                        .bind(f.samples as i64).bind(f.days_with_samples as i64)
+                        .execute(&mut *tx).await?;
+                    let (Some(direction), Some(value), Some(threshold), Some(comparison)) =
+                        (f.verdict.direction(), f.value, f.threshold, &f.comparison) else { continue };
+                    opened += sqlx::query(
+                        "INSERT INTO notices (vm_key, resource, direction, evaluation_id, issued_at, issued_on, \
+                         value, threshold, comparison, statistic, allocation) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING")
+                        .bind(vm.vm_key).bind(f.resource.as_str()).bind(direction.as_str())
+                        .bind(evaluation_id).bind(at.timestamp()).bind(&issued_on)
+                        .bind(value).bind(threshold).bind(comparison).bind(&f.statistic)
+                        .bind(&vm.allocation_json)
+                        .execute(&mut *tx).await?.rows_affected();
+                }
+            }
+            sqlx::query("UPDATE evaluations SET notices_opened = $2 WHERE id = $1")
+                .bind(evaluation_id).bind(opened as i64).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(EvaluationWritten { evaluation_id, notices_opened: opened })
+        })
+    }
+
+    /// The latest finding of every VM and resource, ordered by VM then resource.
+    pub async fn findings(&self) -> Result<Vec<FindingRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+            "SELECT v.id, v.project_id, p.department_id, f.resource, f.verdict, f.value, f.threshold, \
+             f.comparison, f.statistic, f.samples, f.days_with_samples, e.at \
+             FROM findings f JOIN vms v ON v.key = f.vm_key JOIN projects p ON p.id = v.project_id \
+             JOIN evaluations e ON e.id = f.evaluation_id \
+             ORDER BY v.id, CASE f.resource WHEN 'cpu' THEN 0 WHEN 'memory' THEN 1 ELSE 2 END")
+            .fetch_all(p).await?;
+            rows.into_iter()
+            .map(|r| {
+                Ok(FindingRow {
+                    vm: r.try_get(0)?,
+                    project: r.try_get(1)?,
+                    department: r.try_get(2)?,
+                    resource: r.try_get(3)?,
+                    verdict: r.try_get(4)?,
+                    value: r.try_get(5)?,
+                    threshold: r.try_get(6)?,
+                    comparison: r.try_get(7)?,
+                    statistic: r.try_get(8)?,
+                    samples: r.try_get(9)?,
+                    days_with_samples: r.try_get(10)?,
+                    evaluated_at: rfc3339(r.try_get(11)?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// All notices, newest first.
+    pub async fn notices(&self) -> Result<Vec<NoticeRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+            "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
+             n.closed_at IS NULL, n.issued_on, n.value, n.threshold, n.comparison, n.statistic \
+             FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
+             ORDER BY n.id DESC")
+            .fetch_all(p).await?;
+            rows.into_iter()
+            .map(|r| {
+                let direction: String = r.try_get(5)?;
+                direction
+                    .parse::<Direction>()
+                    .map_err(|e| StoreError::Invalid(format!("stored {e}")))?;
+                Ok(NoticeRow {
+                    id: r.try_get(0)?,
+                    vm: r.try_get(1)?,
+                    project: r.try_get(2)?,
+                    department: r.try_get(3)?,
+                    resource: r.try_get(4)?,
+                    kind: direction,
+                    state: if r.try_get::<bool, _>(6)? { "open" } else { "closed" }.to_owned(),
+                    issued_on: r.try_get(7)?,
+                    value: r.try_get(8)?,
+                    threshold: r.try_get(9)?,
+                    comparison: r.try_get(10)?,
+                    statistic: r.try_get(11)?,
+                })
+            })
+            .collect()
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! Usage samples: bulk inserts from imports and agents, and reads for the evaluation window.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, now_secs, on_pool};
+use crate::rules::evaluate::SamplePoint;
+
+/// One measurement of one VM, ready to store. Percentages were validated at the boundary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleRow {
+    pub vm_key: i64,
+    pub ts: i64,
+    pub cpu_pct: f64,
+    pub mem_pct: f64,
+    pub disk_pct: Option<f64>,
+}
+
+/// An agent report reduced to what the store keeps: the sample, plus the agent's view of itself.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub sample: SampleRow,
+    pub seq: i64,
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    pub os: String,
+    pub agent_version: String,
+    pub vcpus: i64,
+    pub memory_bytes: i64,
+    pub disk_bytes: i64,
+    pub filesystems_json: String,
+    pub interfaces_json: String,
+}
+
+const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+
+impl Store {
+    /// Inserts samples in one transaction; a sample already stored for the same VM and instant
+    /// is skipped. Returns (inserted, duplicates).
+    pub async fn insert_samples(&self, rows: &[SampleRow]) -> Result<(u64, u64)> {
+        let inserted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0;
+            for r in rows {
+                inserted += sqlx::query(INSERT_SAMPLE)
+                    .bind(r.vm_key).bind(r.ts).bind(r.cpu_pct).bind(r.mem_pct).bind(r.disk_pct)
+                    .execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            inserted
+        });
+        Ok((inserted, rows.len() as u64 - inserted))
+    }
+
+    /// Stores one agent batch atomically: its samples and the agent's latest self-description.
+    /// Returns (inserted, duplicates). Nothing is written if any statement fails.
+    pub async fn ingest_reports(&self, reports: &[StoredReport]) -> Result<(u64, u64)> {
+        let now = now_secs();
+        let inserted = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0;
+            for r in reports {
+                let s = &r.sample;
+                inserted += sqlx::query(INSERT_SAMPLE)
+                    .bind(s.vm_key).bind(s.ts).bind(s.cpu_pct).bind(s.mem_pct).bind(s.disk_pct)
+                    .execute(&mut *tx).await?.rows_affected();
+            }
+            // The newest report describes the agent; an older replayed one must not overwrite it.
+            if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {
+                sqlx::query(
+                    "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
+                     last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
+                     machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
+                     last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
+                     vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
+                     filesystems = excluded.filesystems, interfaces = excluded.interfaces \
+                     WHERE excluded.last_collected_at >= agents.last_collected_at")
+                    .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
+                    .bind(&r.agent_version).bind(r.seq).bind(r.sample.ts).bind(now)
+                    .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
+                    .bind(&r.filesystems_json).bind(&r.interfaces_json)
+                    .execute(&mut *tx).await?;
+                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
+                    .bind(r.sample.vm_key).bind(now)
+.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            inserted
+        });
+        Ok((inserted, reports.len() as u64 - inserted))
+    }
+
+    /// Samples of one VM with `from < ts <= to`, oldest first.
+    pub async fn samples_between(
+        &self,
+        vm_key: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SamplePoint>> {
+        let rows: Vec<(i64, f64, f64, Option<f64>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT ts, cpu_pct, mem_pct, disk_pct FROM samples \
+             WHERE vm_key = $1 AND ts > $2 AND ts <= $3 ORDER BY ts")
+            .bind(vm_key).bind(from.timestamp()).bind(to.timestamp())
+            .fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ts, cpu, mem, disk)| {
+                Some(SamplePoint {
+                    at: DateTime::from_timestamp(ts, 0)?,
+                    cpu,
+                    mem,
+                    disk,
+                })
+            })
+            .collect())
+    }
+
+    /// Number of stored samples, in all or for one VM.
+    pub async fn count_samples(&self, vm_key: Option<i64>) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, p => sqlx::query_as(
+            "SELECT COUNT(*) FROM samples WHERE $1 IS NULL OR vm_key = $1")
+            .bind(vm_key).fetch_one(p).await)?;
+        Ok(n)
+    }
+}

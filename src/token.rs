@@ -1,0 +1,29 @@
+//! Agent tokens: random secrets shown once, stored only as their SHA-256.
+
+use sha2::{Digest, Sha256};
+
+/// A new token: `cgv_` followed by 32 random bytes in hex.
+pub fn generate() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("cgv_{}", hex::encode(bytes)))
+}
+
+/// What the store keeps of a token. Looking up a token by its hash means the comparison that
+/// decides is between hashes an attacker cannot steer, so it leaks nothing through timing.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_random_and_hashes_stable() {
+        let a = super::generate().expect("random");
+        let b = super::generate().expect("random");
+        assert_ne!(a, b);
+        assert!(a.starts_with("cgv_") && a.len() == 68);
+        assert_eq!(super::hash("x"), super::hash("x"));
+        assert_ne!(super::hash(&a), super::hash(&b));
+    }
+}

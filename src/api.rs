@@ -66,9 +66,10 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }
@@ -187,7 +188,11 @@ fn check_report(
         ("host.hostname", r.host.hostname.as_str(), 255),
         ("host.os", r.host.os.as_str(), 255),
         ("host.agent_version", r.host.agent_version.as_str(), 64),
-        ("host.machine_id", r.host.machine_id.as_deref().unwrap_or(""), 128),
+        (
+            "host.machine_id",
+            r.host.machine_id.as_deref().unwrap_or(""),
+            128,
+        ),
     ] {
         if value.len() > max {
             return Err(format!("{name} is longer than {max} bytes"));
@@ -197,7 +202,9 @@ fn check_report(
         return Err("host.hostname is empty".into());
     }
     if r.filesystems.len() > 256 || r.interfaces.len() > 256 || r.neighbours.len() > 4096 {
-        return Err("too many filesystems (max 256), interfaces (max 256) or neighbours (max 4096)".into());
+        return Err(
+            "too many filesystems (max 256), interfaces (max 256) or neighbours (max 4096)".into(),
+        );
     }
     for (i, f) in r.filesystems.iter().enumerate() {
         if f.used_bytes > f.total_bytes {
@@ -208,8 +215,13 @@ fn check_report(
         }
     }
     for (i, n) in r.interfaces.iter().enumerate() {
-        if n.name.len() > 64 || n.mac.as_ref().is_some_and(|m| m.len() > 64) || n.addresses.len() > 256 {
-            return Err(format!("interfaces[{i}]: name, MAC or address list too long"));
+        if n.name.len() > 64
+            || n.mac.as_ref().is_some_and(|m| m.len() > 64)
+            || n.addresses.len() > 256
+        {
+            return Err(format!(
+                "interfaces[{i}]: name, MAC or address list too long"
+            ));
         }
     }
     if r.capacity.vcpus == 0 {

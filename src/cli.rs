@@ -21,7 +21,11 @@ use crate::store::Store;
 pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
 
 #[derive(Debug, Parser)]
-#[command(name = "cloudgov", version, about = "Government-cloud resource governance (Pingdu Measures art. 13)")]
+#[command(
+    name = "cloudgov",
+    version,
+    about = "Government-cloud resource governance (Pingdu Measures art. 13)"
+)]
 pub struct Cli {
     /// Database URL: sqlite://PATH (created with its schema if missing) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "CLOUDGOV_DB", default_value = DEFAULT_DB)]
@@ -33,6 +37,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: HTTP API for agents and readers, scheduled evaluation.
@@ -188,8 +194,12 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let keys = store.vm_keys().await?;
-            let rows = parse_samples(&file.display().to_string(), std::io::BufReader::new(input), &keys)
-                .context("nothing imported")?;
+            let rows = parse_samples(
+                &file.display().to_string(),
+                std::io::BufReader::new(input),
+                &keys,
+            )
+            .context("nothing imported")?;
             let (inserted, duplicates) = store.insert_samples(&rows).await?;
             println!("imported {inserted} samples ({duplicates} already present)");
             Ok(())
@@ -201,7 +211,15 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
                 Format::Json => print_json(&report.findings),
                 Format::Table => {
                     print_table(
-                        &["VM", "DEPARTMENT", "RESOURCE", "VERDICT", "VALUE", "RULE", "DAYS"],
+                        &[
+                            "VM",
+                            "DEPARTMENT",
+                            "RESOURCE",
+                            "VERDICT",
+                            "VALUE",
+                            "RULE",
+                            "DAYS",
+                        ],
                         report.findings.iter().map(|f| {
                             vec![
                                 f.vm.clone(),
@@ -209,7 +227,9 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
                                 f.resource.clone(),
                                 f.verdict.to_string(),
                                 f.value.map_or("-".into(), |v| format!("{v:.1}%")),
-                                f.comparison.clone().map_or("-".into(), |c| format!("{} {c}", f.statistic)),
+                                f.comparison
+                                    .clone()
+                                    .map_or("-".into(), |c| format!("{} {c}", f.statistic)),
                                 f.days_with_samples.to_string(),
                             ]
                         }),
@@ -252,7 +272,16 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
                 Format::Json => print_json(&rows),
                 Format::Table => {
                     print_table(
-                        &["ID", "VM", "DEPARTMENT", "RESOURCE", "KIND", "STATE", "ISSUED", "VALUE"],
+                        &[
+                            "ID",
+                            "VM",
+                            "DEPARTMENT",
+                            "RESOURCE",
+                            "KIND",
+                            "STATE",
+                            "ISSUED",
+                            "VALUE",
+                        ],
                         rows.iter().map(|n| {
                             vec![
                                 n.id.to_string(),
@@ -272,7 +301,9 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
         }
         Command::Vm(VmCommand::IssueToken { vm }) => {
             let token = crate::token::generate().context("no randomness for a token")?;
-            store.add_agent_token(&vm, &crate::token::hash(&token)).await?;
+            store
+                .add_agent_token(&vm, &crate::token::hash(&token))
+                .await?;
             println!("{token}");
             Ok(())
         }
@@ -311,7 +342,16 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
                 Format::Json => print_json(&out),
                 Format::Table => {
                     print_table(
-                        &["VM", "PROJECT", "DEPARTMENT", "VCPUS", "MEM GiB", "DISK GiB", "DELIVERED", "DEPLOYED"],
+                        &[
+                            "VM",
+                            "PROJECT",
+                            "DEPARTMENT",
+                            "VCPUS",
+                            "MEM GiB",
+                            "DISK GiB",
+                            "DELIVERED",
+                            "DEPLOYED",
+                        ],
                         out.iter().map(|v| {
                             vec![
                                 v.id.to_owned(),
@@ -403,7 +443,10 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -34,17 +34,83 @@ struct Profile {
 }
 
 const FLEET: &[Profile] = &[
-    Profile { vm: "his-db-01", cpu: (30.0, 25.0), mem: (55.0, 15.0), disk: 62.0, days: 35 },
-    Profile { vm: "his-app-01", cpu: (4.0, 10.0), mem: (18.0, 8.0), disk: 22.0, days: 35 },
-    Profile { vm: "his-app-02", cpu: (5.0, 12.0), mem: (30.0, 15.0), disk: 35.0, days: 35 },
-    Profile { vm: "vaccine-web-01", cpu: (20.0, 65.0), mem: (40.0, 20.0), disk: 55.0, days: 35 },
-    Profile { vm: "vaccine-db-01", cpu: (35.0, 20.0), mem: (80.0, 8.0), disk: 78.0, days: 35 },
-    Profile { vm: "enrol-web-01", cpu: (3.0, 8.0), mem: (20.0, 12.0), disk: 40.0, days: 35 },
-    Profile { vm: "enrol-web-02", cpu: (3.0, 8.0), mem: (22.0, 6.0), disk: 41.0, days: 35 },
-    Profile { vm: "enrol-db-01", cpu: (25.0, 20.0), mem: (50.0, 15.0), disk: 58.0, days: 35 },
-    Profile { vm: "video-ingest-01", cpu: (80.0, 12.0), mem: (60.0, 10.0), disk: 86.0, days: 35 },
-    Profile { vm: "video-ingest-02", cpu: (60.0, 10.0), mem: (40.0, 10.0), disk: 30.0, days: 4 },
-    Profile { vm: "ops-monitor-01", cpu: (28.0, 10.0), mem: (45.0, 10.0), disk: 60.0, days: 35 },
+    Profile {
+        vm: "his-db-01",
+        cpu: (30.0, 25.0),
+        mem: (55.0, 15.0),
+        disk: 62.0,
+        days: 35,
+    },
+    Profile {
+        vm: "his-app-01",
+        cpu: (4.0, 10.0),
+        mem: (18.0, 8.0),
+        disk: 22.0,
+        days: 35,
+    },
+    Profile {
+        vm: "his-app-02",
+        cpu: (5.0, 12.0),
+        mem: (30.0, 15.0),
+        disk: 35.0,
+        days: 35,
+    },
+    Profile {
+        vm: "vaccine-web-01",
+        cpu: (20.0, 65.0),
+        mem: (40.0, 20.0),
+        disk: 55.0,
+        days: 35,
+    },
+    Profile {
+        vm: "vaccine-db-01",
+        cpu: (35.0, 20.0),
+        mem: (80.0, 8.0),
+        disk: 78.0,
+        days: 35,
+    },
+    Profile {
+        vm: "enrol-web-01",
+        cpu: (3.0, 8.0),
+        mem: (20.0, 12.0),
+        disk: 40.0,
+        days: 35,
+    },
+    Profile {
+        vm: "enrol-web-02",
+        cpu: (3.0, 8.0),
+        mem: (22.0, 6.0),
+        disk: 41.0,
+        days: 35,
+    },
+    Profile {
+        vm: "enrol-db-01",
+        cpu: (25.0, 20.0),
+        mem: (50.0, 15.0),
+        disk: 58.0,
+        days: 35,
+    },
+    Profile {
+        vm: "video-ingest-01",
+        cpu: (80.0, 12.0),
+        mem: (60.0, 10.0),
+        disk: 86.0,
+        days: 35,
+    },
+    Profile {
+        vm: "video-ingest-02",
+        cpu: (60.0, 10.0),
+        mem: (40.0, 10.0),
+        disk: 30.0,
+        days: 4,
+    },
+    Profile {
+        vm: "ops-monitor-01",
+        cpu: (28.0, 10.0),
+        mem: (45.0, 10.0),
+        disk: 60.0,
+        days: 35,
+    },
 ];
 
 /// A small deterministic generator (xorshift64*), so every demo shows the same fleet.
@@ -60,11 +126,16 @@ impl Noise {
 }
 
 /// Simulated samples every 15 minutes for the demo fleet, ending at `now`.
-pub fn simulated_history(keys: &std::collections::HashMap<String, i64>, now: DateTime<Utc>) -> Vec<SampleRow> {
+pub fn simulated_history(
+    keys: &std::collections::HashMap<String, i64>,
+    now: DateTime<Utc>,
+) -> Vec<SampleRow> {
     let mut rows = Vec::new();
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
     for p in FLEET {
-        let Some(&vm_key) = keys.get(p.vm) else { continue };
+        let Some(&vm_key) = keys.get(p.vm) else {
+            continue;
+        };
         let steps = p.days * 24 * 4;
         for i in (0..steps).rev() {
             let at = now - TimeDelta::minutes(15 * i);
@@ -75,8 +146,12 @@ pub fn simulated_history(keys: &std::collections::HashMap<String, i64>, now: Dat
             rows.push(SampleRow {
                 vm_key,
                 ts: at.timestamp(),
-                cpu_pct: clamp(p.cpu.0 + p.cpu.1 * busy * (0.7 + 0.3 * noise.next()) + 2.0 * noise.next()),
-                mem_pct: clamp(p.mem.0 + p.mem.1 * busy * (0.8 + 0.2 * noise.next()) + 1.0 * noise.next()),
+                cpu_pct: clamp(
+                    p.cpu.0 + p.cpu.1 * busy * (0.7 + 0.3 * noise.next()) + 2.0 * noise.next(),
+                ),
+                mem_pct: clamp(
+                    p.mem.0 + p.mem.1 * busy * (0.8 + 0.2 * noise.next()) + 1.0 * noise.next(),
+                ),
                 disk_pct: Some(clamp(p.disk + 0.5 * noise.next())),
             });
         }
@@ -108,10 +183,18 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
 
     let this_host = VmId::try_from(THIS_HOST_VM)?;
     let token = crate::token::generate().context("no randomness for a token")?;
-    store.add_agent_token(&this_host, &crate::token::hash(&token)).await?;
+    store
+        .add_agent_token(&this_host, &crate::token::hash(&token))
+        .await?;
 
     let rules = Arc::new(rules);
-    let daemon = Daemon::start(store.clone(), rules.clone(), args.listen, Schedule::default()).await?;
+    let daemon = Daemon::start(
+        store.clone(),
+        rules.clone(),
+        args.listen,
+        Schedule::default(),
+    )
+    .await?;
     let base = format!("http://{}", daemon.addr);
 
     let agent_config = cloudgov_agent::config::AgentConfig::new(&base, &token)?
@@ -124,7 +207,11 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     let report = evaluate(&store, &rules, Utc::now(), true).await?;
-    println!("cloudgov demo: {} VMs, {} simulated samples, database {db_url}", report.vms, history.len());
+    println!(
+        "cloudgov demo: {} VMs, {} simulated samples, database {db_url}",
+        report.vms,
+        history.len()
+    );
     println!();
     print_table(
         &["VM", "DEPARTMENT", "RESOURCE", "VERDICT", "VALUE", "RULE"],
@@ -135,7 +222,9 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
                 f.resource.clone(),
                 f.verdict.to_string(),
                 f.value.map_or("-".into(), |v| format!("{v:.1}%")),
-                f.comparison.clone().map_or("-".into(), |c| format!("{} {c}", f.statistic)),
+                f.comparison
+                    .clone()
+                    .map_or("-".into(), |c| format!("{} {c}", f.statistic)),
             ]
         }),
     );
@@ -144,7 +233,10 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
     println!("  {base}/healthz");
     println!("  {base}/api/v1/findings");
     println!("  {base}/api/v1/notices");
-    println!("  {base}/api/v1/agents        (this machine reports every {} s as {THIS_HOST_VM})", args.agent_interval);
+    println!(
+        "  {base}/api/v1/agents        (this machine reports every {} s as {THIS_HOST_VM})",
+        args.agent_interval
+    );
     println!("  cloudgov --db {db_url} notices list");
     println!("Press Ctrl-C to stop.");
 
@@ -153,7 +245,11 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
     match agent.await {
         Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "demo agent stopped with an error"),
         Err(e) => tracing::warn!(error = %e, "demo agent task failed"),
-        Ok(Ok(summary)) => tracing::info!(collected = summary.collected, delivered = summary.delivered, "demo agent stopped"),
+        Ok(Ok(summary)) => tracing::info!(
+            collected = summary.collected,
+            delivered = summary.delivered,
+            "demo agent stopped"
+        ),
     }
     daemon.stop().await?;
     store.close().await;

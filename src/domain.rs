@@ -122,7 +122,11 @@ identifier!(VmId, "VM id");
 
 fn check_identifier(what: &'static str, s: &str) -> Result<(), InvalidValue> {
     if s.is_empty() || s.len() > 64 {
-        return Err(InvalidValue::new(what, s, "must be 1 to 64 characters long"));
+        return Err(InvalidValue::new(
+            what,
+            s,
+            "must be 1 to 64 characters long",
+        ));
     }
     if !s
         .bytes()

@@ -55,7 +55,12 @@ pub async fn evaluate(
     let mut to_store = Vec::with_capacity(vms.len());
     for vm in &vms {
         let samples = store.samples_between(vm.key, from, to).await?;
-        let result = evaluate_vm(&rules.for_vm(&vm.department, &vm.project), window, at, &samples);
+        let result = evaluate_vm(
+            &rules.for_vm(&vm.department, &vm.project),
+            window,
+            at,
+            &samples,
+        );
         findings.extend(result.iter().map(|f| FindingOut {
             vm: vm.id.to_string(),
             project: vm.project.to_string(),

@@ -123,11 +123,18 @@ mod tests {
 
     #[test]
     fn parses_rows_with_offsets_and_empty_disk() {
-        let rows = parse("vm,ts,cpu_pct,mem_pct,disk_pct\nvm-1,2025-09-26T08:00:00+08:00,12.5,40,\n")
-            .expect("parses");
+        let rows =
+            parse("vm,ts,cpu_pct,mem_pct,disk_pct\nvm-1,2025-09-26T08:00:00+08:00,12.5,40,\n")
+                .expect("parses");
         assert_eq!(
             rows,
-            vec![SampleRow { vm_key: 7, ts: 1_758_844_800, cpu_pct: 12.5, mem_pct: 40.0, disk_pct: None }]
+            vec![SampleRow {
+                vm_key: 7,
+                ts: 1_758_844_800,
+                cpu_pct: 12.5,
+                mem_pct: 40.0,
+                disk_pct: None
+            }]
         );
     }
 
@@ -135,7 +142,10 @@ mod tests {
     fn errors_name_the_line_and_the_problem() {
         let head = "vm,ts,cpu_pct,mem_pct,disk_pct\nvm-1,2025-09-26T08:00:00+08:00,1,2,3\n";
         let cases = [
-            ("vm-2,2025-09-26T08:00:00+08:00,1,2,3", "unknown VM \"vm-2\""),
+            (
+                "vm-2,2025-09-26T08:00:00+08:00,1,2,3",
+                "unknown VM \"vm-2\"",
+            ),
             ("vm-1,2025-09-26 08:00,1,2,3", "RFC 3339"),
             ("vm-1,2025-09-26T08:00:00+08:00,101,2,3", "cpu_pct"),
             ("vm-1,2025-09-26T08:00:00+08:00,1,-2,3", "mem_pct"),
@@ -144,9 +154,14 @@ mod tests {
         ];
         for (row, want) in cases {
             let err = parse(&format!("{head}{row}\n")).expect_err(row).to_string();
-            assert!(err.contains("s.csv line 3") && err.contains(want), "{row}: {err}");
+            assert!(
+                err.contains("s.csv line 3") && err.contains(want),
+                "{row}: {err}"
+            );
         }
-        let err = parse("vm,time,cpu,mem,disk\n").expect_err("header").to_string();
+        let err = parse("vm,time,cpu,mem,disk\n")
+            .expect_err("header")
+            .to_string();
         assert!(err.contains("header must be exactly"), "{err}");
     }
 }

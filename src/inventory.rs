@@ -119,7 +119,10 @@ impl Inventory {
                 return Err(invalid(format!("vm {} is listed twice", v.id)));
             }
             if !(1..=4096).contains(&v.vcpus) {
-                return Err(invalid(format!("vm {}: vcpus = {} must be 1..=4096", v.id, v.vcpus)));
+                return Err(invalid(format!(
+                    "vm {}: vcpus = {} must be 1..=4096",
+                    v.id, v.vcpus
+                )));
             }
             for (name, gib) in [("memory_gib", v.memory_gib), ("disk_gib", v.disk_gib)] {
                 if !(gib.is_finite() && gib > 0.0 && gib <= 1_048_576.0) {
@@ -159,9 +162,8 @@ fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
             )));
         }
     };
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
-        serde::de::Error::custom(format!("{text:?} is not a date YYYY-MM-DD: {e}"))
-    })
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a date YYYY-MM-DD: {e}")))
 }
 
 fn optional_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
@@ -206,27 +208,40 @@ deployed_on = 2025-10-09
     fn parses_a_good_file() {
         let inv = Inventory::parse("inv.toml", GOOD).expect("parses");
         assert_eq!(inv.departments.len(), 1);
-        assert_eq!(inv.projects[0].filed_on, NaiveDate::from_ymd_opt(2024, 3, 1));
+        assert_eq!(
+            inv.projects[0].filed_on,
+            NaiveDate::from_ymd_opt(2024, 3, 1)
+        );
         assert_eq!(inv.projects[1].filed_on, None);
         let vm = &inv.vms[0];
-        assert_eq!(vm.delivered_on, NaiveDate::from_ymd_opt(2025, 9, 26).expect("date"));
+        assert_eq!(
+            vm.delivered_on,
+            NaiveDate::from_ymd_opt(2025, 9, 26).expect("date")
+        );
         assert_eq!(vm.deployed_on, NaiveDate::from_ymd_opt(2025, 10, 9));
         assert_eq!(inv.center.expect("center").emails.len(), 1);
     }
 
     fn err(text: &str) -> String {
-        Inventory::parse("inv.toml", text).expect_err("must fail").to_string()
+        Inventory::parse("inv.toml", text)
+            .expect_err("must fail")
+            .to_string()
     }
 
     #[test]
     fn rejects_bad_files_with_a_message_naming_the_problem() {
         assert!(err(&GOOD.replace("vcpus = 8", "vcpus = 0")).contains("vcpus = 0"));
         assert!(err(&GOOD.replace("\"2025-09-26\"", "\"2025-02-30\"")).contains("2025-02-30"));
-        assert!(err(&GOOD.replace("deployed_on = 2025-10-09", "deployed_on = 2025-09-01")).contains("before delivered_on"));
+        assert!(
+            err(&GOOD.replace("deployed_on = 2025-10-09", "deployed_on = 2025-09-01"))
+                .contains("before delivered_on")
+        );
         assert!(err(&GOOD.replace("memory_gib = 32", "memory_gib = -1")).contains("memory_gib"));
         assert!(err(&GOOD.replace("id = \"unfiled\"", "id = \"his\"")).contains("listed twice"));
         assert!(err(&GOOD.replace("disk_gib", "disk_gb")).contains("disk_gb"));
-        assert!(err(&GOOD.replace("it@health.example.cn", "not-an-address")).contains("not-an-address"));
+        assert!(
+            err(&GOOD.replace("it@health.example.cn", "not-an-address")).contains("not-an-address")
+        );
         assert!(err(&GOOD.replace("id = \"his-db-01\"", "id = \"his db\"")).contains("VM id"));
     }
 }

@@ -7,7 +7,10 @@ fn main() -> std::process::ExitCode {
     cloudgov::telemetry::init();
     // reqwest (the demo's agent) and sqlx use rustls without a built-in provider: pick ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

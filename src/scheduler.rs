@@ -87,8 +87,12 @@ pub async fn run_on_schedule<F, Fut>(
         }
         let started = std::time::Instant::now();
         match job(next).await {
-            Ok(()) => tracing::info!(job = name, at = %next, took_ms = started.elapsed().as_millis() as u64, "job done"),
-            Err(e) => tracing::error!(job = name, at = %next, error = format!("{e:#}"), "job failed"),
+            Ok(()) => {
+                tracing::info!(job = name, at = %next, took_ms = started.elapsed().as_millis() as u64, "job done")
+            }
+            Err(e) => {
+                tracing::error!(job = name, at = %next, error = format!("{e:#}"), "job failed")
+            }
         }
     }
 }
@@ -102,14 +106,25 @@ mod tests {
     fn weekday_names_and_shanghai_time() {
         let expr = CronExpr::try_from("0 0 9 * * Mon-Fri").expect("valid");
         // Friday 2025-09-26 10:00 Shanghai -> next is Monday 2025-09-29 09:00 Shanghai (01:00 UTC).
-        let after = Shanghai.with_ymd_and_hms(2025, 9, 26, 10, 0, 0).single().expect("time");
+        let after = Shanghai
+            .with_ymd_and_hms(2025, 9, 26, 10, 0, 0)
+            .single()
+            .expect("time");
         let next = expr.next_after(after.with_timezone(&Utc)).expect("next");
-        assert_eq!(next, Utc.with_ymd_and_hms(2025, 9, 29, 1, 0, 0).single().expect("time"));
+        assert_eq!(
+            next,
+            Utc.with_ymd_and_hms(2025, 9, 29, 1, 0, 0)
+                .single()
+                .expect("time")
+        );
     }
 
     #[test]
     fn five_field_expressions_are_refused_with_a_hint() {
         let err = CronExpr::try_from("0 9 * * 1-5").expect_err("no seconds field");
-        assert!(err.contains("seconds") && err.contains("0 9 * * 1-5"), "{err}");
+        assert!(
+            err.contains("seconds") && err.contains("0 9 * * 1-5"),
+            "{err}"
+        );
     }
 }

@@ -20,9 +20,7 @@ use chrono::Utc;
 use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
 
 use crate::ratelimit::LogLimiter;
-use crate::wire::{
-    Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Report,
-};
+use crate::wire::{Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -166,7 +164,13 @@ impl Collector {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     if let Some(suppressed) = self.limiter.allow("machine_id") {
-                        tracing::warn!(kind = "machine_id", path, error = %e, suppressed, "cannot read machine id");
+                        tracing::warn!(
+                            kind = "machine_id",
+                            path,
+                            error = %e,
+                            suppressed,
+                            "cannot read machine id"
+                        );
                     }
                 }
             }
@@ -289,8 +293,20 @@ const PSEUDO_FS_TYPES: &[&str] = &[
 /// Filesystems whose space lives elsewhere (another server or the hypervisor host), so it is not
 /// this VM's allocation. Their `statvfs` can also hang when the server is gone.
 const REMOTE_FS_TYPES: &[&str] = &[
-    "9p", "afs", "ceph", "cifs", "davfs", "glusterfs", "lustre", "ncpfs", "nfs", "nfs4", "smb3",
-    "smbfs", "sshfs", "virtiofs",
+    "9p",
+    "afs",
+    "ceph",
+    "cifs",
+    "davfs",
+    "glusterfs",
+    "lustre",
+    "ncpfs",
+    "nfs",
+    "nfs4",
+    "smb3",
+    "smbfs",
+    "sshfs",
+    "virtiofs",
 ];
 
 /// Whether a mount is a real, VM-local filesystem that belongs in a report.

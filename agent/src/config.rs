@@ -308,8 +308,7 @@ impl AgentConfig {
 
     /// Changes the collection interval (1 s ..= 1 day), e.g. for a fast demo.
     pub fn with_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        if interval < Duration::from_secs(1) || interval > Duration::from_secs(MAX_INTERVAL_SECS)
-        {
+        if interval < Duration::from_secs(1) || interval > Duration::from_secs(MAX_INTERVAL_SECS) {
             return Err(ConfigError::Invalid {
                 key: "interval_secs",
                 reason: format!("must be between 1 s and {MAX_INTERVAL_SECS} s, got {interval:?}"),
@@ -394,7 +393,8 @@ fn parse_server(text: &str) -> Result<(Url, Url), ConfigError> {
         key: "server",
         reason,
     };
-    let url = Url::parse(text.trim()).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
+    let url =
+        Url::parse(text.trim()).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(format!(
             "scheme must be http or https, got {:?}",
@@ -418,7 +418,8 @@ fn parse_server(text: &str) -> Result<(Url, Url), ConfigError> {
         url.as_str().trim_end_matches('/'),
         wire::INGEST_PATH
     );
-    let ingest = Url::parse(&joined).map_err(|e| invalid(format!("cannot build ingest URL: {e}")))?;
+    let ingest =
+        Url::parse(&joined).map_err(|e| invalid(format!("cannot build ingest URL: {e}")))?;
     Ok((url, ingest))
 }
 
@@ -529,7 +530,11 @@ mod tests {
             interval_secs: Some(9),
             ..PartialConfig::default()
         };
-        let cfg = file.overlay(from_env).overlay(cli).validate().expect("valid");
+        let cfg = file
+            .overlay(from_env)
+            .overlay(cli)
+            .validate()
+            .expect("valid");
         assert_eq!(cfg.server().as_str(), "http://env/");
         assert_eq!(cfg.token().expose(), "env-token");
         assert_eq!(cfg.interval(), Duration::from_secs(9));
@@ -543,9 +548,11 @@ mod tests {
         let path = dir.join("token");
         std::fs::write(&path, format!("{SECRET}\n")).expect("write");
         let file = parse("server = \"http://x\"\ntoken = \"inline\"\n").expect("parses");
-        let from_env =
-            PartialConfig::from_env(env(&[("CLOUDGOV_AGENT_TOKEN_FILE", path.to_str().expect("utf8"))]))
-                .expect("env parses");
+        let from_env = PartialConfig::from_env(env(&[(
+            "CLOUDGOV_AGENT_TOKEN_FILE",
+            path.to_str().expect("utf8"),
+        )]))
+        .expect("env parses");
         let cfg = file.overlay(from_env).validate().expect("valid");
         assert_eq!(cfg.token().expose(), SECRET);
         std::fs::remove_dir_all(&dir).ok();
@@ -570,13 +577,18 @@ mod tests {
     fn bad_env_number_names_the_variable() {
         let err = PartialConfig::from_env(env(&[("CLOUDGOV_AGENT_INTERVAL_SECS", "1m")]))
             .expect_err("must fail");
-        assert!(err.to_string().contains("CLOUDGOV_AGENT_INTERVAL_SECS"), "{err}");
+        assert!(
+            err.to_string().contains("CLOUDGOV_AGENT_INTERVAL_SECS"),
+            "{err}"
+        );
     }
 
     fn validate_with(extra: &str) -> Result<AgentConfig, ConfigError> {
-        parse(&format!("server = \"http://127.0.0.1:1\"\ntoken = \"t\"\n{extra}"))
-            .expect("parses")
-            .validate()
+        parse(&format!(
+            "server = \"http://127.0.0.1:1\"\ntoken = \"t\"\n{extra}"
+        ))
+        .expect("parses")
+        .validate()
     }
 
     #[test]
@@ -647,7 +659,11 @@ mod tests {
             token: Some(TokenSource::Inline(Token::new(SECRET))),
             ..PartialConfig::default()
         };
-        for dbg in [format!("{cfg:?}"), format!("{partial:?}"), format!("{cfg:#?}")] {
+        for dbg in [
+            format!("{cfg:?}"),
+            format!("{partial:?}"),
+            format!("{cfg:#?}"),
+        ] {
             assert!(!dbg.contains(SECRET), "{dbg}");
             assert!(dbg.contains("redacted"), "{dbg}");
         }
@@ -656,7 +672,11 @@ mod tests {
     #[test]
     fn with_interval_is_checked() {
         let cfg = AgentConfig::new("http://h", "t").expect("valid");
-        assert!(cfg.clone().with_interval(Duration::from_millis(500)).is_err());
+        assert!(
+            cfg.clone()
+                .with_interval(Duration::from_millis(500))
+                .is_err()
+        );
         assert_eq!(
             cfg.with_interval(Duration::from_secs(2))
                 .expect("valid")

@@ -36,12 +36,12 @@ pub fn install_crypto_provider() {
 }
 
 /// An error and its sources as one line, "outer: inner: root", for log fields and messages.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// Sources whose text the line already contains are left out (many errors repeat their source).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
         let s = e.to_string();
-        // reqwest repeats inner messages in outer ones; avoid "x: x".
         if !text.contains(&s) {
             text.push_str(": ");
             text.push_str(&s);

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cloudgov-agent: {}", describe(&e));
+            eprintln!("cloudgov-agent: {}", cloudgov_agent::error_chain(&*e));
             if e.chain().any(|c| c.is::<ConfigError>()) {
                 ExitCode::from(2)
             } else {
@@ -105,10 +105,7 @@ async fn send_once(config: &AgentConfig) -> anyhow::Result<()> {
     let batch = wire::IngestBatch {
         reports: vec![report],
     };
-    let ack = sender
-        .send(&batch)
-        .await
-        .with_context(|| format!("sending the report to {}", sender.url()))?;
+    let ack = sender.send(&batch).await.context("sending the report")?;
     match ack {
         Some(ack) => tracing::info!(
             seq,
@@ -160,21 +157,4 @@ fn init_tracing() {
         // No colour codes in journald or log files.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-}
-
-/// "context: cause: root cause", leaving out sources whose text the line already contains
-/// (many errors repeat their source in their own message).
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let s = cause.to_string();
-        if text.contains(&s) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&s);
-    }
-    text
 }

@@ -73,7 +73,10 @@ pub async fn run(
         "agent started"
     );
     if config.server().scheme() == "http" && !is_loopback(config.server()) {
-        tracing::warn!(server = %config.server(), "server URL is http: the token is sent unencrypted");
+        tracing::warn!(
+            server = %config.server(),
+            "server URL is http: the token is sent unencrypted"
+        );
     }
     let mut pipeline = Pipeline {
         queue: ReportQueue::new(config.queue_capacity()),
@@ -137,8 +140,11 @@ impl Pipeline {
                 _ = ticker.tick() => {
                     if collecting.is_some() {
                         if let Some(suppressed) = self.limiter.allow("collect_busy") {
-                            tracing::warn!(kind = "collect_busy", suppressed,
-                                "previous collection still running (hung mount?); skipping this one");
+                            tracing::warn!(
+                                kind = "collect_busy",
+                                suppressed,
+                                "previous collection still running (hung mount?); skipping this one"
+                            );
                         }
                     } else {
                         collecting = self.start_collect();
@@ -158,7 +164,12 @@ impl Pipeline {
                 Ok(c) => c.with_next_seq(self.next_seq),
                 Err(e) => {
                     if let Some(suppressed) = self.limiter.allow("collect_init") {
-                        tracing::error!(kind = "collect_init", error = %e, suppressed, "cannot create collector");
+                        tracing::error!(
+                            kind = "collect_init",
+                            error = %e,
+                            suppressed,
+                            "cannot create collector"
+                        );
                     }
                     return None;
                 }
@@ -170,14 +181,20 @@ impl Pipeline {
         }))
     }
 
-    fn on_collected(&mut self, joined: Result<(Collector, Result<Report, CollectError>), tokio::task::JoinError>) {
+    fn on_collected(
+        &mut self,
+        joined: Result<(Collector, Result<Report, CollectError>), tokio::task::JoinError>,
+    ) {
         let result = match joined {
             Ok((collector, result)) => {
                 self.collector = Some(collector);
                 result
             }
             Err(e) => {
-                tracing::error!(error = %e, "collection task failed; a new collector will be created");
+                tracing::error!(
+                    error = %e,
+                    "collection task failed; a new collector will be created"
+                );
                 return;
             }
         };
@@ -185,23 +202,33 @@ impl Pipeline {
             Ok(report) => {
                 self.next_seq = report.seq + 1;
                 self.summary.collected += 1;
-                tracing::debug!(seq = report.seq, cpu_pct = report.cpu_pct, mem_pct = report.mem_pct, "collected");
-                if let Some(evicted) = self.queue.push(report) {
-                    if let Some(suppressed) = self.limiter.allow("queue_full") {
-                        tracing::warn!(
-                            kind = "queue_full",
-                            evicted_seq = evicted.seq,
-                            dropped_total = self.queue.dropped(),
-                            capacity = self.queue.capacity(),
-                            suppressed,
-                            "queue full: dropped the oldest report"
-                        );
-                    }
+                tracing::debug!(
+                    seq = report.seq,
+                    cpu_pct = report.cpu_pct,
+                    mem_pct = report.mem_pct,
+                    "collected"
+                );
+                if let Some(evicted) = self.queue.push(report)
+                    && let Some(suppressed) = self.limiter.allow("queue_full")
+                {
+                    tracing::warn!(
+                        kind = "queue_full",
+                        evicted_seq = evicted.seq,
+                        dropped_total = self.queue.dropped(),
+                        capacity = self.queue.capacity(),
+                        suppressed,
+                        "queue full: dropped the oldest report"
+                    );
                 }
             }
             Err(e) => {
                 if let Some(suppressed) = self.limiter.allow("collect") {
-                    tracing::warn!(kind = "collect", error = %e, suppressed, "collection failed; no report this interval");
+                    tracing::warn!(
+                        kind = "collect",
+                        error = %e,
+                        suppressed,
+                        "collection failed; no report this interval"
+                    );
                 }
             }
         }
@@ -219,7 +246,12 @@ impl Pipeline {
 
     /// Applies a send's outcome to the queue; returns the delay before the next attempt if the
     /// batch has to be retried.
-    fn on_sent(&mut self, end: BatchEnd, sent: usize, result: Result<Option<IngestAck>, SendError>) -> Option<Duration> {
+    fn on_sent(
+        &mut self,
+        end: BatchEnd,
+        sent: usize,
+        result: Result<Option<IngestAck>, SendError>,
+    ) -> Option<Duration> {
         match result {
             Ok(ack) => {
                 let removed = self.queue.complete(end);
@@ -227,14 +259,30 @@ impl Pipeline {
                 self.backoff.reset();
                 match ack {
                     Some(ack) => {
-                        tracing::debug!(sent, accepted = ack.accepted, duplicates = ack.duplicates, queued = self.queue.len(), "batch delivered");
+                        tracing::debug!(
+                            sent,
+                            accepted = ack.accepted,
+                            duplicates = ack.duplicates,
+                            queued = self.queue.len(),
+                            "batch delivered"
+                        );
                         if ack.accepted + ack.duplicates != sent {
-                            tracing::warn!(sent, accepted = ack.accepted, duplicates = ack.duplicates, "server acknowledged a different number of reports than sent");
+                            tracing::warn!(
+                                sent,
+                                accepted = ack.accepted,
+                                duplicates = ack.duplicates,
+                                "server acknowledged a different number of reports than sent"
+                            );
                         }
                     }
                     None => {
                         if let Some(suppressed) = self.limiter.allow("bad_ack") {
-                            tracing::warn!(kind = "bad_ack", sent, suppressed, "server accepted the batch but its answer is not an IngestAck");
+                            tracing::warn!(
+                                kind = "bad_ack",
+                                sent,
+                                suppressed,
+                                "server accepted the batch but its answer is not an IngestAck"
+                            );
                         }
                     }
                 }
@@ -246,8 +294,14 @@ impl Pipeline {
                 // The server is up and answering, so no backoff for the next batch.
                 self.backoff.reset();
                 if let Some(suppressed) = self.limiter.allow("rejected") {
-                    tracing::error!(kind = "rejected", error = %e, dropped = removed, rejected_total = self.summary.rejected, suppressed,
-                        "server rejected the batch; dropping it");
+                    tracing::error!(
+                        kind = "rejected",
+                        error = %e,
+                        dropped = removed,
+                        rejected_total = self.summary.rejected,
+                        suppressed,
+                        "server rejected the batch; dropping it"
+                    );
                 }
                 None
             }
@@ -255,8 +309,14 @@ impl Pipeline {
                 let server_asked = e.retry_after().unwrap_or_default().min(BACKOFF_MAX);
                 let delay = self.backoff.next_delay().max(server_asked);
                 if let Some(suppressed) = self.limiter.allow("send") {
-                    tracing::warn!(kind = "send", error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        queued = self.queue.len(), suppressed, "send failed; will retry");
+                    tracing::warn!(
+                        kind = "send",
+                        error = %e,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        queued = self.queue.len(),
+                        suppressed,
+                        "send failed; will retry"
+                    );
                 }
                 Some(delay)
             }
@@ -276,8 +336,14 @@ impl Pipeline {
                 next = self.start_send();
             }
         };
-        if tokio::time::timeout(FINAL_FLUSH_TIMEOUT, flush).await.is_err() {
-            tracing::warn!(timeout_secs = FINAL_FLUSH_TIMEOUT.as_secs(), "final flush timed out");
+        if tokio::time::timeout(FINAL_FLUSH_TIMEOUT, flush)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_secs = FINAL_FLUSH_TIMEOUT.as_secs(),
+                "final flush timed out"
+            );
         }
     }
 
@@ -285,8 +351,14 @@ impl Pipeline {
         self.summary.dropped = self.queue.dropped();
         self.summary.unsent = self.queue.len();
         let s = &self.summary;
-        tracing::info!(collected = s.collected, delivered = s.delivered, rejected = s.rejected,
-            dropped = s.dropped, unsent = s.unsent, "agent stopped");
+        tracing::info!(
+            collected = s.collected,
+            delivered = s.delivered,
+            rejected = s.rejected,
+            dropped = s.dropped,
+            unsent = s.unsent,
+            "agent stopped"
+        );
         self.summary
     }
 }
@@ -357,7 +429,11 @@ mod tests {
         for _ in 0..12 {
             let base = b.base;
             let d = b.next_delay();
-            assert!(d >= base / 2 && d <= base, "{d:?} not within [{:?}, {base:?}]", base / 2);
+            assert!(
+                d >= base / 2 && d <= base,
+                "{d:?} not within [{:?}, {base:?}]",
+                base / 2
+            );
             bases.push(base.as_secs());
         }
         assert_eq!(bases, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
@@ -367,9 +443,14 @@ mod tests {
 
     #[test]
     fn jitter_varies() {
-        let draws: std::collections::HashSet<u64> = (0..20).map(|_| random_unit().to_bits()).collect();
+        let draws: std::collections::HashSet<u64> =
+            (0..20).map(|_| random_unit().to_bits()).collect();
         assert!(draws.len() > 1);
-        assert!((0..1000).map(|_| random_unit()).all(|x| (0.0..1.0).contains(&x)));
+        assert!(
+            (0..1000)
+                .map(|_| random_unit())
+                .all(|x| (0.0..1.0).contains(&x))
+        );
     }
 
     #[test]

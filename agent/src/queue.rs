@@ -67,7 +67,12 @@ impl ReportQueue {
     pub fn batch(&self, max: usize) -> Option<(IngestBatch, BatchEnd)> {
         let n = max.max(1).min(self.entries.len());
         let (last_id, _) = self.entries.get(n.checked_sub(1)?)?;
-        let reports = self.entries.iter().take(n).map(|(_, r)| r.clone()).collect();
+        let reports = self
+            .entries
+            .iter()
+            .take(n)
+            .map(|(_, r)| r.clone())
+            .collect();
         Some((IngestBatch { reports }, BatchEnd(*last_id)))
     }
 

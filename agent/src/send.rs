@@ -135,9 +135,10 @@ impl Sender {
     /// 2xx with a body that is not an [`IngestAck`] (still delivered: a retry would duplicate).
     pub async fn send(&self, batch: &IngestBatch) -> Result<Option<IngestAck>, SendError> {
         let body = serde_json::to_vec(batch).map_err(SendError::Encode)?;
-        let network = |source| SendError::Network {
+        // The URL is in our message already; reqwest would repeat it in every layer.
+        let network = |source: reqwest::Error| SendError::Network {
             url: self.url.clone(),
-            source,
+            source: source.without_url(),
         };
         let mut response = self
             .client

@@ -124,11 +124,19 @@ impl Report {
     /// Disk usage of the VM as one figure: used / total over all real filesystems, in percent.
     /// `None` when the VM reported no real filesystem (nothing to judge).
     pub fn disk_pct(&self) -> Option<f64> {
-        let total: u128 = self.filesystems.iter().map(|f| u128::from(f.total_bytes)).sum();
+        let total: u128 = self
+            .filesystems
+            .iter()
+            .map(|f| u128::from(f.total_bytes))
+            .sum();
         if total == 0 {
             return None;
         }
-        let used: u128 = self.filesystems.iter().map(|f| u128::from(f.used_bytes)).sum();
+        let used: u128 = self
+            .filesystems
+            .iter()
+            .map(|f| u128::from(f.used_bytes))
+            .sum();
         Some(used as f64 * 100.0 / total as f64)
     }
 }

@@ -203,19 +203,28 @@ mod tests {
 
     #[test]
     fn cpu_boundary_25_is_downsize_25_1_is_not() {
-        assert_eq!(verdicts(&daily(10, 25.0, 50.0, 60.0))[0], (Verdict::Downsize, Some(25.0), Some(25.0)));
+        assert_eq!(
+            verdicts(&daily(10, 25.0, 50.0, 60.0))[0],
+            (Verdict::Downsize, Some(25.0), Some(25.0))
+        );
         assert_eq!(verdicts(&daily(10, 25.1, 50.0, 60.0))[0].0, Verdict::Ok);
     }
 
     #[test]
     fn memory_boundary_30_is_downsize_30_1_is_not() {
-        assert_eq!(verdicts(&daily(10, 50.0, 30.0, 60.0))[1], (Verdict::Downsize, Some(30.0), Some(30.0)));
+        assert_eq!(
+            verdicts(&daily(10, 50.0, 30.0, 60.0))[1],
+            (Verdict::Downsize, Some(30.0), Some(30.0))
+        );
         assert_eq!(verdicts(&daily(10, 50.0, 30.1, 60.0))[1].0, Verdict::Ok);
     }
 
     #[test]
     fn disk_boundary_49_9_is_downsize_50_is_not() {
-        assert_eq!(verdicts(&daily(10, 50.0, 50.0, 49.9))[2], (Verdict::Downsize, Some(49.9), Some(50.0)));
+        assert_eq!(
+            verdicts(&daily(10, 50.0, 50.0, 49.9))[2],
+            (Verdict::Downsize, Some(49.9), Some(50.0))
+        );
         assert_eq!(verdicts(&daily(10, 50.0, 50.0, 50.0))[2].0, Verdict::Ok);
     }
 
@@ -231,15 +240,27 @@ mod tests {
 
     #[test]
     fn seven_distinct_days_are_needed() {
-        assert!(verdicts(&daily(6, 10.0, 10.0, 10.0)).iter().all(|v| v.0 == Verdict::InsufficientData));
-        assert!(verdicts(&daily(7, 10.0, 10.0, 10.0)).iter().all(|v| v.0 == Verdict::Downsize));
+        assert!(
+            verdicts(&daily(6, 10.0, 10.0, 10.0))
+                .iter()
+                .all(|v| v.0 == Verdict::InsufficientData)
+        );
+        assert!(
+            verdicts(&daily(7, 10.0, 10.0, 10.0))
+                .iter()
+                .all(|v| v.0 == Verdict::Downsize)
+        );
         // Many samples on 6 days are still 6 days.
         let mut many: Vec<SamplePoint> = daily(6, 10.0, 10.0, 10.0);
         many.extend(daily(6, 10.0, 10.0, 10.0).into_iter().map(|mut s| {
             s.at -= TimeDelta::minutes(30);
             s
         }));
-        assert!(verdicts(&many).iter().all(|v| v.0 == Verdict::InsufficientData));
+        assert!(
+            verdicts(&many)
+                .iter()
+                .all(|v| v.0 == Verdict::InsufficientData)
+        );
     }
 
     #[test]
@@ -248,9 +269,22 @@ mod tests {
         // Shanghai day: 7 Shanghai days, though 14 UTC days are touched.
         let mut s = Vec::new();
         for d in 1..=7 {
-            let day = Utc.with_ymd_and_hms(2025, 6, 20 + d, 0, 30, 0).single().expect("time");
-            s.push(SamplePoint { at: day, cpu: 5.0, mem: 5.0, disk: Some(5.0) });
-            s.push(SamplePoint { at: day - TimeDelta::hours(1), cpu: 5.0, mem: 5.0, disk: Some(5.0) });
+            let day = Utc
+                .with_ymd_and_hms(2025, 6, 20 + d, 0, 30, 0)
+                .single()
+                .expect("time");
+            s.push(SamplePoint {
+                at: day,
+                cpu: 5.0,
+                mem: 5.0,
+                disk: Some(5.0),
+            });
+            s.push(SamplePoint {
+                at: day - TimeDelta::hours(1),
+                cpu: 5.0,
+                mem: 5.0,
+                disk: Some(5.0),
+            });
         }
         let (r, w) = rules();
         let f = evaluate_vm(&r, w, at(), &s);
@@ -262,16 +296,35 @@ mod tests {
         let (r, w) = rules();
         let mut s = daily(7, 10.0, 10.0, 10.0);
         // Exactly 30 days old: outside. At the evaluation instant: inside.
-        s.push(SamplePoint { at: at() - TimeDelta::days(30), cpu: 99.0, mem: 99.0, disk: Some(99.0) });
+        s.push(SamplePoint {
+            at: at() - TimeDelta::days(30),
+            cpu: 99.0,
+            mem: 99.0,
+            disk: Some(99.0),
+        });
         let f = evaluate_vm(&r, w, at(), &s);
         assert_eq!(f[0].value, Some(10.0));
         assert_eq!(f[0].samples, 7);
-        s.push(SamplePoint { at: at(), cpu: 10.0, mem: 10.0, disk: Some(80.0) });
+        s.push(SamplePoint {
+            at: at(),
+            cpu: 10.0,
+            mem: 10.0,
+            disk: Some(80.0),
+        });
         let f = evaluate_vm(&r, w, at(), &s);
-        assert_eq!(f[2].value, Some(80.0), "latest disk sample is the one at `at`");
+        assert_eq!(
+            f[2].value,
+            Some(80.0),
+            "latest disk sample is the one at `at`"
+        );
         assert_eq!(f[2].verdict, Verdict::Expand);
         // One second past the evaluation instant: ignored.
-        s.push(SamplePoint { at: at() + TimeDelta::seconds(1), cpu: 10.0, mem: 10.0, disk: Some(1.0) });
+        s.push(SamplePoint {
+            at: at() + TimeDelta::seconds(1),
+            cpu: 10.0,
+            mem: 10.0,
+            disk: Some(1.0),
+        });
         assert_eq!(evaluate_vm(&r, w, at(), &s)[2].value, Some(80.0));
     }
 

@@ -128,7 +128,7 @@ impl Percentile {
 
 impl fmt::Display for Percentile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             write!(f, "p{}", self.0 / 100)
         } else {
             write!(f, "p{}", f64::from(self.0) / 100.0)
@@ -327,9 +327,18 @@ impl RuleSet {
         }
         let resource = |name: &str, r: RawResource| -> Result<ResourceRule, RulesError> {
             let rule = ResourceRule {
-                statistic: r.statistic.parse().map_err(|e| invalid(format!("[{name}] {e}")))?,
-                downsize: r.downsize.parse().map_err(|e| invalid(format!("[{name}] downsize: {e}")))?,
-                expand: r.expand.parse().map_err(|e| invalid(format!("[{name}] expand: {e}")))?,
+                statistic: r
+                    .statistic
+                    .parse()
+                    .map_err(|e| invalid(format!("[{name}] {e}")))?,
+                downsize: r
+                    .downsize
+                    .parse()
+                    .map_err(|e| invalid(format!("[{name}] downsize: {e}")))?,
+                expand: r
+                    .expand
+                    .parse()
+                    .map_err(|e| invalid(format!("[{name}] expand: {e}")))?,
             };
             check_rule(&rule).map_err(|e| invalid(format!("[{name}] {e}")))?;
             Ok(rule)
@@ -479,7 +488,13 @@ mod tests {
     #[test]
     fn builtin_rules_are_the_pingdu_defaults() {
         let r = builtin();
-        assert_eq!(r.window(), Window { days: 30, min_days_with_samples: 7 });
+        assert_eq!(
+            r.window(),
+            Window {
+                days: 30,
+                min_days_with_samples: 7
+            }
+        );
         let d = r.defaults();
         assert_eq!(d.cpu.statistic.to_string(), "p95");
         assert_eq!(d.cpu.downsize.to_string(), "<= 25");
@@ -501,18 +516,42 @@ mod tests {
         let gt: Threshold = "> 75%".parse().expect("parse");
         assert!(!gt.matches(75.0) && gt.matches(75.1));
         assert!("= 3".parse::<Threshold>().is_err());
-        assert!("<= 101".parse::<Threshold>().unwrap_err().contains("outside 0..=100"));
-        assert!("<= abc".parse::<Threshold>().unwrap_err().contains("not a number"));
+        assert!(
+            "<= 101"
+                .parse::<Threshold>()
+                .unwrap_err()
+                .contains("outside 0..=100")
+        );
+        assert!(
+            "<= abc"
+                .parse::<Threshold>()
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]
     fn statistics_parse() {
-        assert_eq!("p95".parse(), Ok(Statistic::Samples(Aggregate::Percentile(Percentile(9500)))));
-        assert_eq!("p99.9".parse::<Statistic>().map(|s| s.to_string()), Ok("p99.9".into()));
-        assert_eq!("daily_peak.p50".parse::<Statistic>().map(|s| s.to_string()), Ok("daily_peak.p50".into()));
+        assert_eq!(
+            "p95".parse(),
+            Ok(Statistic::Samples(Aggregate::Percentile(Percentile(9500))))
+        );
+        assert_eq!(
+            "p99.9".parse::<Statistic>().map(|s| s.to_string()),
+            Ok("p99.9".into())
+        );
+        assert_eq!(
+            "daily_peak.p50".parse::<Statistic>().map(|s| s.to_string()),
+            Ok("daily_peak.p50".into())
+        );
         assert!("p0".parse::<Statistic>().is_err());
         assert!("p101".parse::<Statistic>().is_err());
-        assert!("median".parse::<Statistic>().unwrap_err().contains("not one of"));
+        assert!(
+            "median"
+                .parse::<Statistic>()
+                .unwrap_err()
+                .contains("not one of")
+        );
     }
 
     #[test]
@@ -546,15 +585,24 @@ mod tests {
     #[test]
     fn bad_files_name_what_is_wrong() {
         let typo = BUILTIN_RULES.replace("window_days", "window_dayz");
-        let err = RuleSet::parse("f.toml", &typo).expect_err("typo").to_string();
-        assert!(err.contains("f.toml") && err.contains("window_dayz"), "{err}");
+        let err = RuleSet::parse("f.toml", &typo)
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            err.contains("f.toml") && err.contains("window_dayz"),
+            "{err}"
+        );
 
         let overlap = BUILTIN_RULES.replacen("\"> 75\"", "\"> 20\"", 1);
-        let err = RuleSet::parse("f.toml", &overlap).expect_err("overlap").to_string();
+        let err = RuleSet::parse("f.toml", &overlap)
+            .expect_err("overlap")
+            .to_string();
         assert!(err.contains("[cpu]") && err.contains("overlap"), "{err}");
 
         let both = format!("{BUILTIN_RULES}\n[[override]]\ndepartment = \"a\"\nproject = \"b\"\n");
-        let err = RuleSet::parse("f.toml", &both).expect_err("scope").to_string();
+        let err = RuleSet::parse("f.toml", &both)
+            .expect_err("scope")
+            .to_string();
         assert!(err.contains("exactly one"), "{err}");
     }
 }

@@ -67,7 +67,8 @@ impl Store {
     /// updated by id; an allocation change is recorded in the VM's history. References to
     /// departments and projects not in the file must already be stored, or nothing is written.
     pub async fn apply_inventory(&self, inv: &Inventory) -> Result<InventorySummary> {
-        let file_departments: HashSet<&str> = inv.departments.iter().map(|d| d.id.as_str()).collect();
+        let file_departments: HashSet<&str> =
+            inv.departments.iter().map(|d| d.id.as_str()).collect();
         let file_projects: HashSet<&str> = inv.projects.iter().map(|p| p.id.as_str()).collect();
         let now = now_secs();
         on_pool!(self, pool => {

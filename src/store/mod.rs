@@ -19,8 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use inventory::{AgentRow, VmRow};
 pub use inventory::InventorySummary;
+pub use inventory::{AgentRow, VmRow};
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
 pub use samples::{SampleRow, StoredReport};
 
@@ -119,7 +119,10 @@ async fn open_sqlite(path: &str) -> Result<SqlitePool> {
     if path.is_empty() {
         return Err(StoreError::UnknownScheme("sqlite:// with no path".into()));
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),
             source,

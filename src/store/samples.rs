@@ -57,38 +57,38 @@ impl Store {
     pub async fn ingest_reports(&self, reports: &[StoredReport]) -> Result<(u64, u64)> {
         let now = now_secs();
         let inserted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut inserted = 0;
-            for r in reports {
-                let s = &r.sample;
-                inserted += sqlx::query(INSERT_SAMPLE)
-                    .bind(s.vm_key).bind(s.ts).bind(s.cpu_pct).bind(s.mem_pct).bind(s.disk_pct)
-                    .execute(&mut *tx).await?.rows_affected();
-            }
-            // The newest report describes the agent; an older replayed one must not overwrite it.
-            if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {
-                sqlx::query(
-                    "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
-                     last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
-                     machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
-                     last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
-                     vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
-                     filesystems = excluded.filesystems, interfaces = excluded.interfaces \
-                     WHERE excluded.last_collected_at >= agents.last_collected_at")
-                    .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
-                    .bind(&r.agent_version).bind(r.seq).bind(r.sample.ts).bind(now)
-                    .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
-                    .bind(&r.filesystems_json).bind(&r.interfaces_json)
-                    .execute(&mut *tx).await?;
-                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
-                    .bind(r.sample.vm_key).bind(now)
-.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            inserted
-        });
+                    let mut tx = pool.begin().await?;
+                    let mut inserted = 0;
+                    for r in reports {
+                        let s = &r.sample;
+                        inserted += sqlx::query(INSERT_SAMPLE)
+                            .bind(s.vm_key).bind(s.ts).bind(s.cpu_pct).bind(s.mem_pct).bind(s.disk_pct)
+                            .execute(&mut *tx).await?.rows_affected();
+                    }
+                    // The newest report describes the agent; an older replayed one must not overwrite it.
+                    if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {
+                        sqlx::query(
+                            "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
+                             last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                             ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
+                             machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
+                             last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
+                             vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
+                             filesystems = excluded.filesystems, interfaces = excluded.interfaces \
+                             WHERE excluded.last_collected_at >= agents.last_collected_at")
+                            .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
+                            .bind(&r.agent_version).bind(r.seq).bind(r.sample.ts).bind(now)
+                            .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
+                            .bind(&r.filesystems_json).bind(&r.interfaces_json)
+                            .execute(&mut *tx).await?;
+                        sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
+                            .bind(r.sample.vm_key).bind(now)
+        .execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    inserted
+                });
         Ok((inserted, reports.len() as u64 - inserted))
     }
 

@@ -1,0 +1,206 @@
+//! Test harness: a fresh database per test (SQLite file, or PostgreSQL when
+//! `CLOUDGOV_TEST_DB=postgres`), the daemon on a free port, and the real binaries.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use cloudgov::rules::RuleSet;
+use cloudgov::serve::{Daemon, Schedule};
+use cloudgov::store::Store;
+use sqlx::Connection;
+
+/// PostgreSQL server used when `CLOUDGOV_TEST_DB=postgres` (override with `CLOUDGOV_TEST_PG`).
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
+
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// A new, empty database for one test.
+pub async fn fresh_db() -> TestDb {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match std::env::var("CLOUDGOV_TEST_DB").as_deref() {
+        Ok("postgres") => {
+            let server = std::env::var("CLOUDGOV_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.into());
+            let name = format!(
+                "cloudgov_test_{}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                chrono::Utc::now().timestamp_micros()
+            );
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("connect to the PostgreSQL test server");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
+            format!("{server}/{name}")
+        }
+        Ok("sqlite") | Err(_) => format!("sqlite://{}", dir.path().join("cloudgov.db").display()),
+        Ok(other) => panic!("CLOUDGOV_TEST_DB={other}: use sqlite or postgres"),
+    };
+    TestDb { url, dir }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub db: TestDb,
+    daemon: Option<Daemon>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs the `cloudgov` binary against this app's database.
+    pub fn cloudgov(&self, args: &[&str]) -> Output {
+        cloudgov_cmd(&self.db.url, args)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.stop().await.expect("daemon stops cleanly");
+        }
+    }
+}
+
+/// The daemon in-process on 127.0.0.1:0 with a fresh database and the built-in rules.
+/// A test that blocks on a child process while the daemon serves must use a multi-thread
+/// runtime (`#[tokio::test(flavor = "multi_thread")]`), or the daemon cannot answer.
+pub async fn spawn_app() -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = fresh_db().await;
+    let store = Store::connect(&db.url).await.expect("open test database");
+    let rules = Arc::new(RuleSet::builtin().expect("built-in rules"));
+    let daemon = Daemon::start(
+        store.clone(),
+        rules,
+        "127.0.0.1:0".parse().expect("addr"),
+        Schedule::default(),
+    )
+    .await
+    .expect("daemon starts");
+    TestApp {
+        base: format!("http://{}", daemon.addr),
+        store,
+        db,
+        daemon: Some(daemon),
+    }
+}
+
+pub fn cloudgov_cmd(db_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloudgov"))
+        .arg("--db")
+        .arg(db_url)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run cloudgov")
+}
+
+/// Runs `cloudgov` and returns stdout, failing the test with stderr if it failed.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// The `cloudgov-agent` binary of this workspace (built by `cargo test --workspace`, which
+/// builds every package's binaries before any test runs).
+pub fn agent_binary() -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_cloudgov"));
+    let path = exe.with_file_name(format!("cloudgov-agent{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "cloudgov-agent", "--bin", "cloudgov-agent"])
+            .status()
+            .expect("run cargo build for the agent");
+        assert!(status.success(), "building cloudgov-agent failed");
+    }
+    path
+}
+
+/// Writes `text` to a file in the test's directory and returns its path as a string.
+pub fn write_file(app_dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = app_dir.path().join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path.display().to_string()
+}
+
+pub const INVENTORY: &str = r#"
+[center]
+emails = ["ops@bigdata.example.cn"]
+
+[[department]]
+id = "health"
+name = "市卫健局"
+emails = ["it@health.example.cn"]
+
+[[department]]
+id = "edu"
+name = "市教体局"
+emails = ["it@edu.example.cn"]
+
+[[project]]
+id = "his"
+name = "医院信息系统"
+department = "health"
+filed_on = 2024-03-01
+
+[[project]]
+id = "enrol"
+name = "招生系统"
+department = "edu"
+
+[[vm]]
+id = "idle-01"
+project = "his"
+vcpus = 8
+memory_gib = 32
+disk_gib = 500
+delivered_on = 2025-01-06
+deployed_on = 2025-01-10
+
+[[vm]]
+id = "hot-01"
+project = "his"
+vcpus = 4
+memory_gib = 8
+disk_gib = 100
+delivered_on = 2025-01-06
+
+[[vm]]
+id = "edge-01"
+project = "enrol"
+vcpus = 2
+memory_gib = 4
+disk_gib = 50
+delivered_on = 2025-01-06
+
+[[vm]]
+id = "new-01"
+project = "enrol"
+vcpus = 2
+memory_gib = 4
+disk_gib = 50
+delivered_on = 2025-06-20
+
+[[vm]]
+id = "agent-01"
+project = "enrol"
+vcpus = 2
+memory_gib = 4
+disk_gib = 50
+delivered_on = 2025-06-20
+"#;

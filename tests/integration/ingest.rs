@@ -1,0 +1,217 @@
+//! Agent -> daemon: the real agent process reporting to the daemon, and the ingest API's checks.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{INVENTORY, TestApp, agent_binary, ok, spawn_app, write_file};
+use serde_json::{Value, json};
+
+async fn app_with_token(vm: &str) -> (TestApp, String) {
+    let app = spawn_app().await;
+    let inv = write_file(&app.db.dir, "inventory.toml", INVENTORY);
+    ok(app.cloudgov(&["import", "inventory", &inv]));
+    let token = ok(app.cloudgov(&["vm", "issue-token", vm]))
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("cgv_"), "{token}");
+    (app, token)
+}
+
+async fn vm_key(app: &TestApp, vm: &str) -> i64 {
+    app.store.vm_keys().await.expect("keys")[vm]
+}
+
+fn agent(app: &TestApp, token: &str) -> Command {
+    let mut cmd = Command::new(agent_binary());
+    cmd.env("CLOUDGOV_AGENT_SERVER", &app.base)
+        .env("CLOUDGOV_AGENT_TOKEN", token)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_agent_reports_and_the_daemon_stores_it() {
+    let (app, token) = app_with_token("agent-01").await;
+    let key = vm_key(&app, "agent-01").await;
+
+    let out = agent(&app, &token)
+        .arg("--once")
+        .output()
+        .expect("run agent");
+    assert!(
+        out.status.success(),
+        "agent --once failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.store.count_samples(Some(key)).await.expect("count"), 1);
+
+    let agents = app.store.agents().await.expect("agents");
+    assert_eq!(agents.len(), 1);
+    let a = &agents[0];
+    assert_eq!(a.vm, "agent-01");
+    assert!(
+        !a.hostname.is_empty() && a.vcpus >= 1 && a.memory_bytes > 0,
+        "{a:?}"
+    );
+    assert_eq!(a.last_seq, 1);
+
+    // The long-running pipeline: reports keep arriving at the configured interval.
+    let mut child = agent(&app, &token)
+        .args(["--interval", "1"])
+        .spawn()
+        .expect("spawn agent");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stored = 0;
+    while Instant::now() < deadline {
+        stored = app.store.count_samples(Some(key)).await.expect("count");
+        if stored >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        stored >= 4,
+        "only {stored} samples arrived from the running agent"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_token_is_refused_by_the_agent_and_the_api() {
+    let (app, _token) = app_with_token("agent-01").await;
+    let out = agent(&app, "cgv_wrong")
+        .arg("--once")
+        .output()
+        .expect("run agent");
+    assert!(!out.status.success(), "agent must fail with a wrong token");
+
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/v1/ingest"))
+        .bearer_auth("cgv_wrong")
+        .json(&json!({"reports": []}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"], "unauthorized");
+    assert_eq!(app.store.count_samples(None).await.expect("count"), 0);
+    app.stop().await;
+}
+
+fn report(seq: u64, collected_at: &str, cpu: Value) -> Value {
+    json!({
+        "seq": seq, "collected_at": collected_at,
+        "host": {"hostname": "h", "machine_id": null, "os": "Linux", "agent_version": "test"},
+        "cpu_pct": cpu, "mem_pct": 40.0,
+        "filesystems": [{"mount_point": "/", "fs_type": "ext4", "device": "/dev/vda1",
+                         "total_bytes": 1000, "used_bytes": 250}],
+        "capacity": {"vcpus": 2, "memory_bytes": 4_294_967_296u64, "disk_bytes": 1000},
+        "interfaces": []
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_validates_the_whole_batch_before_writing() {
+    let (app, token) = app_with_token("agent-01").await;
+    let key = vm_key(&app, "agent-01").await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let t = |secs: i64| (now - chrono::TimeDelta::seconds(secs)).to_rfc3339();
+    let post = |body: String| {
+        client
+            .post(app.url("/api/v1/ingest"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // A good report followed by one with cpu 101: 422 naming the report, nothing stored.
+    let batch =
+        json!({"reports": [report(1, &t(120), json!(10.0)), report(2, &t(60), json!(101.0))]});
+    let resp = post(batch.to_string()).await.expect("post");
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.expect("json");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("reports[1]") && msg.contains("cpu_pct") && msg.contains("101"),
+        "{msg}"
+    );
+    assert_eq!(app.store.count_samples(Some(key)).await.expect("count"), 0);
+
+    // Malformed JSON and unknown fields: 400 with the reason.
+    let resp = post("{\"reports\": [".into()).await.expect("post");
+    assert_eq!(resp.status(), 400);
+    let mut unknown = report(1, &t(60), json!(10.0));
+    unknown["cpu_percent"] = json!(3);
+    let resp = post(json!({"reports": [unknown]}).to_string())
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cpu_percent"),
+        "{body}"
+    );
+
+    // A report an hour in the future: the agent's clock is wrong.
+    let future = (now + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let resp = post(json!({"reports": [report(1, &future, json!(10.0))]}).to_string())
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 422);
+
+    // A good batch is stored; sending it again stores nothing twice.
+    let good =
+        json!({"reports": [report(1, &t(120), json!(10.0)), report(2, &t(60), json!(20.0))]})
+            .to_string();
+    let ack: Value = post(good.clone())
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("ack");
+    assert_eq!(ack, json!({"accepted": 2, "duplicates": 0}));
+    let ack: Value = post(good).await.expect("post").json().await.expect("ack");
+    assert_eq!(ack, json!({"accepted": 0, "duplicates": 2}));
+    assert_eq!(app.store.count_samples(Some(key)).await.expect("count"), 2);
+
+    // Disk usage is derived from the filesystems: 250 of 1000 bytes.
+    let samples = app
+        .store
+        .samples_between(key, now - chrono::TimeDelta::days(1), now)
+        .await
+        .expect("samples");
+    assert_eq!(
+        samples.iter().map(|s| s.disk).collect::<Vec<_>>(),
+        vec![Some(25.0), Some(25.0)]
+    );
+
+    // A revoked token is refused.
+    ok(app.cloudgov(&["vm", "revoke-tokens", "agent-01"]));
+    let resp = post(json!({"reports": [report(3, &t(30), json!(10.0))]}).to_string())
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_with_the_backend() {
+    let app = spawn_app().await;
+    let body: Value = reqwest::get(app.url("/healthz"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["status"], "ok");
+    assert!(body["database"] == "sqlite" || body["database"] == "postgres");
+    app.stop().await;
+}

@@ -1,1 +1,933 @@
-fn main() {}
+//! Ingest and evaluation benchmark (a benchmark, not a timed test: it prints figures and never
+//! fails on them). Everything runs in this process against throwaway databases on 127.0.0.1.
+//!
+//! 1. Ingest: the daemon (`Daemon::start`) serves `POST /api/v1/ingest`; simulated agents (one
+//!    token per VM, a fixed number of requests in flight) post batches of realistic reports.
+//!    Reported: reports/s, samples/s, request latency p50/p99, errors (should be 0).
+//! 2. Reference: the same rows, in the same order, written by raw sqlx into a fresh database with
+//!    the daemon's schema and connection settings (SQLite: WAL, synchronous=FULL), from one
+//!    writer: once as one multi-row INSERT per transaction of the ingest's batch size, once in
+//!    bulk (SQLite: 1000-row INSERTs in one transaction; PostgreSQL: `COPY ... FROM STDIN`).
+//! 3. Evaluation: `cloudgov::evaluation::evaluate` (persisting findings and notices) over 1,000
+//!    VMs x 30 days of 5-minute samples, after filling that database in bulk (timed separately),
+//!    with the process's peak RSS.
+//!
+//! Rerun: `cargo bench --bench ingest_eval`. Knobs: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales
+//! the VM counts, e.g. 0.05 for a quick run; `CLOUDGOV_BENCH_DB=postgres` runs against PostgreSQL
+//! at `CLOUDGOV_BENCH_PG` (default postgres://postgres@127.0.0.1:5432) in databases
+//! `cloudgov_bench_<pid>_*`, dropped at the end. Figures are recorded in BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use chrono::{DateTime, TimeDelta, Utc};
+use cloudgov::calendar::Calendar;
+use cloudgov::domain::{Resource, VmId};
+use cloudgov::evaluation::{EvaluationReport, evaluate};
+use cloudgov::inventory::Inventory;
+use cloudgov::jobs::JobContext;
+use cloudgov::rules::RuleSet;
+use cloudgov::scheduler::CronExpr;
+use cloudgov::serve::{Daemon, Schedule};
+use cloudgov::store::{SampleRow, Store};
+use cloudgov::token;
+use cloudgov_agent::wire::{
+    Address, AddressConfig, Capacity, Filesystem, HostIdentity, INGEST_PATH, IngestAck,
+    IngestBatch, Interface, Report,
+};
+use sqlx::postgres::{PgPoolCopyExt, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, PgPool, SqlitePool};
+
+/// VMs (one agent each) in the ingest run, before scaling.
+const INGEST_VMS: f64 = 200.0;
+/// Reports each agent sends: one a minute, ending now.
+const REPORTS_PER_VM: usize = 100;
+const REPORT_INTERVAL_SECS: i64 = 60;
+/// Reports per request, and rows per transaction in the batch-sized reference.
+const REPORTS_PER_BATCH: usize = 10;
+/// Requests in flight at once.
+const CONCURRENT_AGENTS: usize = 32;
+/// The ingest run stops sending after this, whatever is left.
+const INGEST_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// Rows per statement in SQLite bulk loads.
+const BULK_ROWS_PER_STATEMENT: usize = 1000;
+/// VMs in the evaluated database, before scaling.
+const EVAL_VMS: f64 = 1000.0;
+const EVAL_DAYS: i64 = 30;
+const SAMPLE_INTERVAL_SECS: i64 = 300;
+/// VMs whose month of samples is loaded in one bulk load while filling.
+const FILL_VMS_PER_LOAD: usize = 10;
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
+/// The daemon's scheduled jobs must not fire during the measurement.
+const NEVER: &str = "0 0 0 1 1 * 2099";
+const INSERT_SAMPLES: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) ";
+const COPY_SAMPLES: &str = "COPY samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) FROM STDIN";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let config = Config::from_env()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut dbs = Databases::new(&config)?;
+    println!("cloudgov benchmark: ingest throughput and evaluation time");
+    println!(
+        "  machine: {} CPUs; database: {}; scale {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dbs.describe(),
+        config.scale
+    );
+    let outcome = run_all(&config, &mut dbs).await;
+    dbs.drop_all().await?;
+    outcome?;
+    println!();
+    println!("Rerun: {}", config.rerun_command());
+    Ok(())
+}
+
+async fn run_all(config: &Config, dbs: &mut Databases) -> Result<()> {
+    let ingest = ingest_benchmark(config, dbs).await?;
+    reference_benchmark(dbs, &ingest).await?;
+    evaluation_benchmark(config, dbs).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Config {
+    scale: f64,
+    backend: Backend,
+    pg_server: String,
+}
+
+impl Config {
+    fn from_env() -> Result<Config> {
+        let scale = match std::env::var("CLOUDGOV_BENCH_SCALE") {
+            Ok(text) => text
+                .trim()
+                .parse::<f64>()
+                .with_context(|| format!("CLOUDGOV_BENCH_SCALE={text:?} is not a number"))?,
+            Err(_) => 1.0,
+        };
+        ensure!(
+            scale.is_finite() && scale > 0.0,
+            "CLOUDGOV_BENCH_SCALE must be positive"
+        );
+        let backend = match std::env::var("CLOUDGOV_BENCH_DB").as_deref() {
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok("postgres") => Backend::Postgres,
+            Ok(other) => bail!("CLOUDGOV_BENCH_DB={other}: use sqlite or postgres"),
+        };
+        let pg_server = std::env::var("CLOUDGOV_BENCH_PG").unwrap_or_else(|_| DEFAULT_PG.into());
+        Ok(Config {
+            scale,
+            backend,
+            pg_server,
+        })
+    }
+
+    /// `base` scaled, at least 2.
+    fn scaled(&self, base: f64) -> usize {
+        ((base * self.scale).round() as usize).max(2)
+    }
+
+    fn rerun_command(&self) -> String {
+        let mut command = String::new();
+        if self.scale != 1.0 {
+            command += &format!("CLOUDGOV_BENCH_SCALE={} ", self.scale);
+        }
+        if self.backend == Backend::Postgres {
+            command += "CLOUDGOV_BENCH_DB=postgres ";
+            if self.pg_server != DEFAULT_PG {
+                command += &format!("CLOUDGOV_BENCH_PG={} ", self.pg_server);
+            }
+        }
+        command + "cargo bench --bench ingest_eval"
+    }
+}
+
+/// Throwaway databases: SQLite files in a temporary directory, or PostgreSQL databases that
+/// [`Databases::drop_all`] removes.
+struct Databases {
+    backend: Backend,
+    dir: tempfile::TempDir,
+    pg_server: String,
+    created: Vec<String>,
+}
+
+impl Databases {
+    fn new(config: &Config) -> Result<Databases> {
+        Ok(Databases {
+            backend: config.backend,
+            dir: tempfile::tempdir()?,
+            pg_server: config.pg_server.clone(),
+            created: Vec::new(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!(
+                "SQLite (WAL, synchronous=FULL) files in {}",
+                self.dir.path().display()
+            ),
+            Backend::Postgres => format!(
+                "PostgreSQL at {}, databases cloudgov_bench_{}_*",
+                self.pg_server,
+                std::process::id()
+            ),
+        }
+    }
+
+    /// The URL of a new, empty database named after `name`.
+    async fn fresh(&mut self, name: &str) -> Result<String> {
+        match self.backend {
+            Backend::Sqlite => Ok(format!(
+                "sqlite://{}",
+                self.dir.path().join(format!("{name}.db")).display()
+            )),
+            Backend::Postgres => {
+                let db = format!("cloudgov_bench_{}_{name}", std::process::id());
+                self.pg_admin(&[
+                    format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                    format!("CREATE DATABASE {db}"),
+                ])
+                .await?;
+                self.created.push(db.clone());
+                Ok(format!("{}/{db}", self.pg_server))
+            }
+        }
+    }
+
+    async fn drop_all(&mut self) -> Result<()> {
+        let drops: Vec<String> = self
+            .created
+            .drain(..)
+            .map(|db| format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .collect();
+        if !drops.is_empty() {
+            self.pg_admin(&drops).await?;
+        }
+        Ok(())
+    }
+
+    async fn pg_admin(&self, statements: &[String]) -> Result<()> {
+        let url = format!("{}/postgres", self.pg_server);
+        let mut admin = sqlx::PgConnection::connect(&url)
+            .await
+            .with_context(|| format!("cannot connect to {url}"))?;
+        for statement in statements {
+            sqlx::query(statement).execute(&mut admin).await?;
+        }
+        admin.close().await?;
+        Ok(())
+    }
+}
+
+/// A plain sqlx pool, for the reference loads and for filling the evaluated database.
+enum RawPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same block on whichever pool `RawPool` holds (compiled once per backend).
+macro_rules! on_raw_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            RawPool::Sqlite($p) => $body,
+            RawPool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Opens `url` with the daemon's connection settings and a single connection: one writer.
+async fn open_raw_pool(url: &str) -> Result<RawPool> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(RawPool::Sqlite(pool))
+    } else {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        Ok(RawPool::Postgres(pool))
+    }
+}
+
+/// A fresh database whose schema the daemon's own migrations created, opened as a raw pool.
+async fn fresh_raw_pool(dbs: &mut Databases, name: &str) -> Result<RawPool> {
+    let url = dbs.fresh(name).await?;
+    Store::connect(&url).await?.close().await;
+    open_raw_pool(&url).await
+}
+
+async fn close_raw_pool(pool: RawPool) {
+    on_raw_pool!(pool, p => p.close().await)
+}
+
+async fn count_samples(pool: &RawPool) -> Result<i64> {
+    let (n,): (i64,) = on_raw_pool!(pool, p => sqlx::query_as("SELECT COUNT(*) FROM samples")
+        .fetch_one(p).await)?;
+    Ok(n)
+}
+
+/// Writes `rows` in one transaction as multi-row INSERTs of at most `per_statement` rows, with
+/// the daemon's conflict rule (a sample already stored is skipped).
+async fn insert_in_transaction(
+    pool: &RawPool,
+    rows: &[SampleRow],
+    per_statement: usize,
+) -> Result<()> {
+    on_raw_pool!(pool, p => {
+        let mut tx = p.begin().await?;
+        for chunk in rows.chunks(per_statement) {
+            let mut insert = sqlx::QueryBuilder::new(INSERT_SAMPLES);
+            insert.push_values(chunk, |mut row, s| {
+                row.push_bind(s.vm_key)
+                    .push_bind(s.ts)
+                    .push_bind(s.cpu_pct)
+                    .push_bind(s.mem_pct)
+                    .push_bind(s.disk_pct);
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// The fastest plain load each backend offers: SQLite, one transaction of 1000-row INSERTs;
+/// PostgreSQL, one `COPY ... FROM STDIN` (text format).
+async fn bulk_load(pool: &RawPool, rows: &[SampleRow]) -> Result<()> {
+    match pool {
+        RawPool::Sqlite(_) => insert_in_transaction(pool, rows, BULK_ROWS_PER_STATEMENT).await,
+        RawPool::Postgres(p) => copy_in(p, rows).await,
+    }
+}
+
+fn bulk_load_name(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => format!("{BULK_ROWS_PER_STATEMENT}-row INSERTs in one transaction"),
+        Backend::Postgres => "one COPY ... FROM STDIN".into(),
+    }
+}
+
+async fn copy_in(pool: &PgPool, rows: &[SampleRow]) -> Result<()> {
+    let mut copy = pool.copy_in_raw(COPY_SAMPLES).await?;
+    let mut text = String::new();
+    for chunk in rows.chunks(10_000) {
+        text.clear();
+        for r in chunk {
+            let disk = r
+                .disk_pct
+                .map_or_else(|| "\\N".to_owned(), |d| d.to_string());
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{disk}",
+                r.vm_key, r.ts, r.cpu_pct, r.mem_pct
+            )?;
+        }
+        copy.send(text.as_bytes()).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated inventory and data
+
+/// An inventory of `vms` VMs `bench-vm-NNNNN`, spread over 10 departments and 50 projects.
+fn inventory_toml(vms: usize) -> String {
+    let mut toml = String::new();
+    for d in 0..10 {
+        toml += &format!("[[department]]\nid = \"dept-{d:02}\"\nname = \"Department {d}\"\n\n");
+    }
+    for p in 0..50 {
+        toml += &format!(
+            "[[project]]\nid = \"proj-{p:02}\"\nname = \"Project {p}\"\ndepartment = \"dept-{:02}\"\n\n",
+            p % 10
+        );
+    }
+    for v in 0..vms {
+        toml += &format!(
+            "[[vm]]\nid = \"bench-vm-{v:05}\"\nproject = \"proj-{:02}\"\nvcpus = 4\nmemory_gib = 8\n\
+             disk_gib = 100\ndelivered_on = 2025-01-06\ndeployed_on = 2025-01-10\n\n",
+            v % 50
+        );
+    }
+    toml
+}
+
+/// Opens `url` (migrating it) and imports an inventory of `vms` VMs; returns the store and the
+/// VMs' (id, key) in id order, which is the order they were generated in.
+async fn store_with_inventory(url: &str, vms: usize) -> Result<(Store, Vec<(VmId, i64)>)> {
+    let store = Store::connect(url).await?;
+    let inventory = Inventory::parse("benchmark inventory", &inventory_toml(vms))?;
+    store.apply_inventory(&inventory).await?;
+    let vms = store
+        .vms()
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v.key))
+        .collect();
+    Ok((store, vms))
+}
+
+/// A deterministic fraction in [0, 1) from two numbers (SplitMix64), so runs are repeatable.
+fn noise(a: u64, b: u64) -> f64 {
+    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// (cpu %, mem %, disk %) of VM `vm` at its `n`th sample. Idle, normal and hot VMs take turns,
+/// so an evaluation finds downsize, ok and expand verdicts in equal parts.
+fn usage(vm: usize, n: u64) -> (f64, f64, f64) {
+    let (cpu, mem, disk) = match vm % 3 {
+        0 => (8.0, 20.0, 30.0),
+        1 => (45.0, 55.0, 60.0),
+        _ => (85.0, 85.0, 80.0),
+    };
+    let jitter = |base: f64, salt: u64, spread: f64| {
+        (base + (noise(vm as u64, n * 4 + salt) - 0.5) * spread).clamp(0.0, 100.0)
+    };
+    (
+        jitter(cpu, 0, 20.0),
+        jitter(mem, 1, 10.0),
+        jitter(disk, 2, 2.0),
+    )
+}
+
+/// What a real agent on VM `vm` (index `index`) sends: one root filesystem, a loopback and an
+/// Ethernet interface with IPv4 and IPv6 addresses.
+fn agent_report(vm: &VmId, index: usize, seq: u64, at: DateTime<Utc>) -> Report {
+    const GIB: u64 = 1 << 30;
+    let (cpu, mem, disk) = usage(index, seq);
+    let disk_total = 100 * GIB;
+    let [hi, lo] = (index as u16).to_be_bytes();
+    Report {
+        seq,
+        collected_at: at,
+        host: HostIdentity {
+            hostname: vm.to_string(),
+            machine_id: Some(format!("{:032x}", index as u128 * 0x9E37_79B9_7F4A_7C15)),
+            os: "Linux 12 Debian GNU/Linux".into(),
+            agent_version: "0.1.0".into(),
+        },
+        cpu_pct: cpu,
+        mem_pct: mem,
+        filesystems: vec![Filesystem {
+            mount_point: "/".into(),
+            fs_type: "ext4".into(),
+            device: "/dev/vda1".into(),
+            total_bytes: disk_total,
+            used_bytes: (disk_total as f64 * disk / 100.0) as u64,
+        }],
+        capacity: Capacity {
+            vcpus: 4,
+            memory_bytes: 8 * GIB,
+            disk_bytes: disk_total,
+        },
+        interfaces: vec![
+            Interface {
+                name: "lo".into(),
+                mac: None,
+                addresses: vec![
+                    address(IpAddr::V4(Ipv4Addr::LOCALHOST), 8, AddressConfig::Unknown),
+                    address(IpAddr::V6(Ipv6Addr::LOCALHOST), 128, AddressConfig::Unknown),
+                ],
+            },
+            Interface {
+                name: "eth0".into(),
+                mac: Some(format!("52:54:00:12:{hi:02x}:{lo:02x}")),
+                addresses: vec![
+                    address(
+                        IpAddr::V4(Ipv4Addr::new(10, 20, hi, lo)),
+                        16,
+                        AddressConfig::Static,
+                    ),
+                    address(
+                        IpAddr::V6(Ipv6Addr::new(
+                            0xfe80,
+                            0,
+                            0,
+                            0,
+                            0x5054,
+                            0xff,
+                            0xfe12,
+                            u16::from_be_bytes([hi, lo]),
+                        )),
+                        64,
+                        AddressConfig::Unknown,
+                    ),
+                ],
+            },
+        ],
+        neighbours: Vec::new(),
+    }
+}
+
+fn address(ip: IpAddr, prefix: u8, config: AddressConfig) -> Address {
+    Address {
+        ip,
+        prefix,
+        config,
+        config_source: (config == AddressConfig::Static).then(|| "/etc/network/interfaces".into()),
+    }
+}
+
+/// The row the daemon stores for `report` of the VM with `vm_key`.
+fn sample_row(vm_key: i64, report: &Report) -> SampleRow {
+    SampleRow {
+        vm_key,
+        ts: report.collected_at.timestamp(),
+        cpu_pct: report.cpu_pct,
+        mem_pct: report.mem_pct,
+        disk_pct: report.disk_pct(),
+    }
+}
+
+/// A month of 5-minute samples of VM `index`, ending at `at`.
+fn month_of_samples(index: usize, vm_key: i64, at: i64) -> impl Iterator<Item = SampleRow> {
+    let per_vm = (EVAL_DAYS * 86_400 / SAMPLE_INTERVAL_SECS) as u64;
+    (0..per_vm).map(move |n| {
+        let (cpu, mem, disk) = usage(index, n);
+        SampleRow {
+            vm_key,
+            ts: at - n as i64 * SAMPLE_INTERVAL_SECS,
+            cpu_pct: cpu,
+            mem_pct: mem,
+            disk_pct: Some(disk),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: ingest through the daemon
+
+/// One request of the ingest run: whose token it carries, its JSON body, and the rows it stores.
+struct PlannedBatch {
+    agent: usize,
+    body: Vec<u8>,
+    rows: Vec<SampleRow>,
+}
+
+/// Every agent's reports, one a minute up to `now`, cut into batches and ordered round by round
+/// (every agent's first batch, then every agent's second, ...), as agents reporting in parallel.
+fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBatch>> {
+    let first = now - TimeDelta::seconds(REPORT_INTERVAL_SECS * REPORTS_PER_VM as i64);
+    let mut plan = Vec::new();
+    for round in 0..REPORTS_PER_VM / REPORTS_PER_BATCH {
+        for (agent, (vm, key)) in vms.iter().enumerate() {
+            let reports: Vec<Report> = (1..=REPORTS_PER_BATCH)
+                .map(|i| {
+                    let seq = (round * REPORTS_PER_BATCH + i) as u64;
+                    let at = first + TimeDelta::seconds(REPORT_INTERVAL_SECS * seq as i64);
+                    agent_report(vm, agent, seq, at)
+                })
+                .collect();
+            let rows = reports.iter().map(|r| sample_row(*key, r)).collect();
+            plan.push(PlannedBatch {
+                agent,
+                body: serde_json::to_vec(&IngestBatch { reports })?,
+                rows,
+            });
+        }
+    }
+    Ok(plan)
+}
+
+/// What the simulated agents saw.
+#[derive(Default)]
+struct AgentStats {
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_errors: Vec<String>,
+    accepted: usize,
+    duplicates: usize,
+}
+
+impl AgentStats {
+    fn record_error(&mut self, message: String) {
+        self.errors += 1;
+        if self.first_errors.len() < 5 {
+            self.first_errors.push(message);
+        }
+    }
+
+    fn merge(&mut self, other: AgentStats) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        for message in other.first_errors {
+            if self.first_errors.len() < 5 {
+                self.first_errors.push(message);
+            }
+        }
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// What part 2 needs from part 1: the rows the ingest wrote, batch by batch, and its rate.
+struct IngestOutcome {
+    batches: Vec<Vec<SampleRow>>,
+    samples_per_sec: f64,
+    backend: Backend,
+}
+
+async fn ingest_benchmark(config: &Config, dbs: &mut Databases) -> Result<IngestOutcome> {
+    let vm_count = config.scaled(INGEST_VMS);
+    let url = dbs.fresh("ingest").await?;
+    let (store, vms) = store_with_inventory(&url, vm_count).await?;
+    let mut tokens = Vec::with_capacity(vms.len());
+    for (vm, _) in &vms {
+        let secret = token::generate()?;
+        store.add_agent_token(vm, &token::hash(&secret)).await?;
+        tokens.push(secret);
+    }
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).context("clock")?;
+    let plan = Arc::new(plan_ingest(&vms, now)?);
+    let planned_reports = plan.len() * REPORTS_PER_BATCH;
+    let body_bytes: usize = plan.iter().map(|b| b.body.len()).sum();
+
+    let daemon = start_daemon(&store).await?;
+    println!();
+    println!(
+        "Part 1: ingest through the daemon (POST {INGEST_PATH} on {})",
+        daemon.addr
+    );
+    println!(
+        "  {vm_count} VMs with one token each, {planned_reports} reports planned ({REPORTS_PER_VM} per VM, \
+         one a minute), {REPORTS_PER_BATCH} per request, {CONCURRENT_AGENTS} requests in flight, \
+         stop after {} s; {} bytes of JSON per report",
+        INGEST_TIME_LIMIT.as_secs(),
+        body_bytes / planned_reports.max(1)
+    );
+    let base = format!("http://{}", daemon.addr);
+    let (mut stats, sent, elapsed) = run_agents(&base, Arc::new(tokens), plan.clone()).await?;
+    daemon.stop().await?;
+    let stored = store.count_samples(None).await?;
+    store.close().await;
+
+    let reports = sent * REPORTS_PER_BATCH;
+    let secs = elapsed.as_secs_f64();
+    let samples_per_sec = stats.accepted as f64 / secs;
+    stats.latencies.sort_unstable();
+    let limit_note = if sent < plan.len() {
+        " (time limit reached)"
+    } else {
+        ""
+    };
+    println!(
+        "  sent {sent} requests = {reports} reports in {secs:.2} s{limit_note}; accepted {}, \
+         duplicates {}, stored {stored}",
+        stats.accepted, stats.duplicates
+    );
+    println!(
+        "  throughput: {:.0} reports/s, {samples_per_sec:.0} samples/s",
+        reports as f64 / secs
+    );
+    println!(
+        "  request latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        millis(percentile(&stats.latencies, 50.0)),
+        millis(percentile(&stats.latencies, 99.0)),
+        millis(stats.latencies.last().copied().unwrap_or_default())
+    );
+    println!("  errors: {}", stats.errors);
+    for message in &stats.first_errors {
+        println!("    {message}");
+    }
+    let batches = plan[..sent].iter().map(|b| b.rows.clone()).collect();
+    Ok(IngestOutcome {
+        batches,
+        samples_per_sec,
+        backend: config.backend,
+    })
+}
+
+/// The daemon on a free port of 127.0.0.1 with the built-in rules and calendar, its scheduled
+/// jobs pushed out of the measurement.
+async fn start_daemon(store: &Store) -> Result<Daemon> {
+    let never = CronExpr::try_from(NEVER).map_err(anyhow::Error::msg)?;
+    let ctx = JobContext {
+        store: store.clone(),
+        rules: Arc::new(RuleSet::builtin()?),
+        calendar: Arc::new(Calendar::builtin()?),
+    };
+    let schedule = Schedule {
+        evaluate: never.clone(),
+        deadlines: never,
+    };
+    Daemon::start(ctx, "127.0.0.1:0".parse()?, schedule).await
+}
+
+/// Posts the planned batches with [`CONCURRENT_AGENTS`] requests in flight until all are sent
+/// or the time limit passes. Returns the statistics, how many batches were sent, and the wall time.
+async fn run_agents(
+    base: &str,
+    tokens: Arc<Vec<String>>,
+    plan: Arc<Vec<PlannedBatch>>,
+) -> Result<(AgentStats, usize, Duration)> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CONCURRENT_AGENTS)
+        .build()?;
+    let url = Arc::new(format!("{base}{INGEST_PATH}"));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + INGEST_TIME_LIMIT;
+    let workers: Vec<_> = (0..CONCURRENT_AGENTS)
+        .map(|_| {
+            tokio::spawn(agent_worker(
+                client.clone(),
+                url.clone(),
+                tokens.clone(),
+                plan.clone(),
+                next.clone(),
+                deadline,
+            ))
+        })
+        .collect();
+    let mut stats = AgentStats::default();
+    for worker in workers {
+        stats.merge(worker.await?);
+    }
+    let elapsed = started.elapsed();
+    Ok((stats, next.load(Ordering::Relaxed).min(plan.len()), elapsed))
+}
+
+/// One request in flight: takes the next planned batch until none is left or time is up.
+async fn agent_worker(
+    client: reqwest::Client,
+    url: Arc<String>,
+    tokens: Arc<Vec<String>>,
+    plan: Arc<Vec<PlannedBatch>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+) -> AgentStats {
+    let mut stats = AgentStats::default();
+    while Instant::now() < deadline {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(batch) = plan.get(i) else { break };
+        let sent = Instant::now();
+        let outcome = post_batch(&client, &url, &tokens[batch.agent], &batch.body).await;
+        stats.latencies.push(sent.elapsed());
+        match outcome {
+            Ok(ack) => {
+                stats.accepted += ack.accepted;
+                stats.duplicates += ack.duplicates;
+            }
+            Err(e) => stats.record_error(format!("request {i}: {e:#}")),
+        }
+    }
+    stats
+}
+
+async fn post_batch(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &[u8],
+) -> Result<IngestAck> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!(
+            "HTTP {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(response.json().await?)
+}
+
+/// Nearest-rank percentile of sorted durations.
+fn percentile(sorted: &[Duration], pct: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (pct / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: the same rows by raw sqlx
+
+#[derive(Debug, Clone, Copy)]
+enum RawLoad {
+    /// One multi-row INSERT per transaction, batch by batch as the daemon received them.
+    IngestSized,
+    /// All rows at once, the backend's fastest way.
+    Bulk,
+}
+
+async fn reference_benchmark(dbs: &mut Databases, ingest: &IngestOutcome) -> Result<()> {
+    let rows: usize = ingest.batches.iter().map(Vec::len).sum();
+    println!();
+    println!(
+        "Part 2: the same {rows} rows by raw sqlx into a fresh database (same schema and settings, one writer)"
+    );
+    for (load, label) in [
+        (
+            RawLoad::IngestSized,
+            format!("{REPORTS_PER_BATCH} rows per INSERT, one transaction each"),
+        ),
+        (RawLoad::Bulk, bulk_load_name(ingest.backend)),
+    ] {
+        let elapsed = time_raw_load(dbs, load, &ingest.batches).await?;
+        let rows_per_sec = rows as f64 / elapsed.as_secs_f64();
+        println!(
+            "  {label}: {:.3} s, {rows_per_sec:.0} rows/s; cloudgov ingest / raw = {:.3}",
+            elapsed.as_secs_f64(),
+            ingest.samples_per_sec / rows_per_sec
+        );
+    }
+    Ok(())
+}
+
+/// Loads `batches` into a fresh database the `load` way; returns the time the load took.
+async fn time_raw_load(
+    dbs: &mut Databases,
+    load: RawLoad,
+    batches: &[Vec<SampleRow>],
+) -> Result<Duration> {
+    let pool = fresh_raw_pool(dbs, &format!("raw_{load:?}").to_lowercase()).await?;
+    let all_rows = batches.concat();
+    let started = Instant::now();
+    match load {
+        RawLoad::IngestSized => {
+            for rows in batches {
+                insert_in_transaction(&pool, rows, rows.len()).await?;
+            }
+        }
+        RawLoad::Bulk => bulk_load(&pool, &all_rows).await?,
+    }
+    let elapsed = started.elapsed();
+    let stored = count_samples(&pool).await?;
+    close_raw_pool(pool).await;
+    ensure!(
+        stored as usize == all_rows.len(),
+        "raw {load:?} load stored {stored} of {} rows",
+        all_rows.len()
+    );
+    Ok(elapsed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: evaluation
+
+async fn evaluation_benchmark(config: &Config, dbs: &mut Databases) -> Result<()> {
+    let vm_count = config.scaled(EVAL_VMS);
+    let per_vm = EVAL_DAYS * 86_400 / SAMPLE_INTERVAL_SECS;
+    let url = dbs.fresh("eval").await?;
+    let (store, vms) = store_with_inventory(&url, vm_count).await?;
+    let now = Utc::now().timestamp();
+    let at_secs = now - now % SAMPLE_INTERVAL_SECS;
+    let at = DateTime::from_timestamp(at_secs, 0).context("clock")?;
+    println!();
+    println!(
+        "Part 3: evaluation of {vm_count} VMs x {EVAL_DAYS} days x {} samples a day = {} samples",
+        86_400 / SAMPLE_INTERVAL_SECS,
+        vm_count as i64 * per_vm
+    );
+
+    let pool = open_raw_pool(&url).await?;
+    let fill_started = Instant::now();
+    for (group_index, group) in vms.chunks(FILL_VMS_PER_LOAD).enumerate() {
+        let rows: Vec<SampleRow> = group
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, key))| {
+                month_of_samples(group_index * FILL_VMS_PER_LOAD + i, *key, at_secs)
+            })
+            .collect();
+        bulk_load(&pool, &rows).await?;
+    }
+    let fill = fill_started.elapsed();
+    let filled = count_samples(&pool).await?;
+    close_raw_pool(pool).await;
+    println!(
+        "  fill (raw sqlx, not cloudgov): {filled} rows in {:.1} s = {:.0} rows/s, {} per {FILL_VMS_PER_LOAD} VMs",
+        fill.as_secs_f64(),
+        filled as f64 / fill.as_secs_f64(),
+        bulk_load_name(config.backend)
+    );
+
+    let rules = RuleSet::builtin()?;
+    let rss_before = proc_status_mib("VmHWM");
+    let started = Instant::now();
+    let report = evaluate(&store, &rules, at, true).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let rss_after = proc_status_mib("VmHWM");
+    store.close().await;
+    print_evaluation(&report, secs);
+    println!(
+        "  peak RSS of the process (VmHWM): {} before the evaluation, {} after",
+        show_mib(rss_before),
+        show_mib(rss_after)
+    );
+    Ok(())
+}
+
+fn print_evaluation(report: &EvaluationReport, secs: f64) {
+    let samples_read: usize = report
+        .findings
+        .iter()
+        .filter(|f| f.resource == Resource::Cpu.as_str())
+        .map(|f| f.samples)
+        .sum();
+    println!(
+        "  evaluate(persist = true): {secs:.2} s for {} VMs = {:.0} VMs/s, {samples_read} samples read = {:.0} samples/s",
+        report.vms,
+        report.vms as f64 / secs,
+        samples_read as f64 / secs
+    );
+    let mut verdicts = std::collections::BTreeMap::<&str, usize>::new();
+    for f in &report.findings {
+        *verdicts.entry(f.verdict.as_str()).or_default() += 1;
+    }
+    let verdicts: Vec<String> = verdicts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+    println!(
+        "  findings: {}; notices opened {}",
+        verdicts.join(", "),
+        report.notices_opened
+    );
+}
+
+/// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
+fn proc_status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn show_mib(mib: Option<f64>) -> String {
+    mib.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
+}

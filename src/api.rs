@@ -2,8 +2,6 @@
 //!
 //! Errors leave as JSON `{"error": code, "message": text}`; internal details are logged, never sent.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,8 +13,8 @@ use cloudgov_agent::wire::{IngestAck, IngestBatch, Report};
 use serde_json::json;
 
 use crate::domain::Percent;
-use crate::rules::RuleSet;
-use crate::store::{SampleRow, Store, StoreError, StoredReport};
+use crate::jobs::{JobContext, shanghai_day};
+use crate::store::{SampleRow, StoreError, StoredReport};
 use crate::token;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
@@ -30,8 +28,7 @@ pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub rules: Arc<RuleSet>,
+    pub ctx: JobContext,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,28 +79,50 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/notices", get(notices))
         .route("/api/v1/agents", get(agents))
+        .route("/api/v1/deadlines", get(deadlines))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/status", get(status))
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
         .with_state(state)
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.ping().await?;
+    state.ctx.store.ping().await?;
     Ok(Json(
-        json!({ "status": "ok", "database": state.store.backend_name() }),
+        json!({ "status": "ok", "database": state.ctx.store.backend_name() }),
     ))
 }
 
 async fn findings(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.store.findings().await?).into_response())
+    Ok(Json(state.ctx.store.findings().await?).into_response())
 }
 
 async fn notices(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.store.notices().await?).into_response())
+    Ok(Json(state.ctx.store.notices().await?).into_response())
 }
 
 async fn agents(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.store.agents().await?).into_response())
+    Ok(Json(state.ctx.store.agents().await?).into_response())
+}
+
+async fn deadlines(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(crate::views::deadlines_as_of(&state.ctx, Utc::now()).await?).into_response())
+}
+
+async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.ctx.store.alerts().await?).into_response())
+}
+
+/// What an operator checks first: backend, calendar coverage and its warning.
+async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let today = shanghai_day(Utc::now());
+    Ok(Json(json!({
+        "database": state.ctx.store.backend_name(),
+        "calendar_years": state.ctx.calendar.years(),
+        "calendar_warning": crate::load::calendar_warning(&state.ctx.calendar, today),
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -125,6 +144,7 @@ async fn ingest(
 ) -> Result<Json<IngestAck>, ApiError> {
     let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
     let (vm_key, vm_id) = state
+        .ctx
         .store
         .vm_for_token(&token::hash(token))
         .await?
@@ -150,7 +170,7 @@ async fn ingest(
                 .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (accepted, duplicates) = state.store.ingest_reports(&rows).await?;
+    let (accepted, duplicates) = state.ctx.store.ingest_reports(&rows).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
     Ok(Json(IngestAck {
         accepted: accepted as usize,

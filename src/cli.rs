@@ -1,22 +1,25 @@
 //! The `cloudgov` command line: daemon, imports, evaluation, tokens and the demo.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::calendar::{Calendar, WorkingDays};
 use crate::domain::VmId;
 use crate::evaluation::evaluate;
 use crate::import::parse_samples;
 use crate::inventory::Inventory;
-use crate::rules::RuleSet;
+use crate::jobs::{JobContext, shanghai_day, sync_deadlines, tick};
+use crate::load;
 use crate::scheduler::CronExpr;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::Store;
+use crate::views::deadlines_as_of;
 
 pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
 
@@ -33,6 +36,10 @@ pub struct Cli {
     /// Rules file; without it the built-in Pingdu defaults (rules/pingdu.toml) apply.
     #[arg(long, global = true, env = "CLOUDGOV_RULES")]
     pub rules: Option<PathBuf>,
+    /// Directory of working-day calendar files (YYYY.toml), overlaying the built-in 2019-2026.
+    /// Default: rules/calendar if it exists.
+    #[arg(long, global = true, env = "CLOUDGOV_CALENDAR_DIR")]
+    pub calendar_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +67,43 @@ pub enum Command {
     Agents(FormatArg),
     /// One command to see it work: daemon on SQLite, demo fleet with history, an agent on this machine.
     Demo(DemoArgs),
+    /// Working-day arithmetic on the Chinese calendar (no database needed).
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+    /// Run every scheduled job once as of an instant: evaluate, open notices, keep deadlines,
+    /// remind, escalate, flag silent agents.
+    Tick(AtArgs),
+    /// Deployment and adjustment deadlines with their state as of an instant.
+    Deadlines(AtArgs),
+    /// VM alerts (e.g. silent agents).
+    Alerts(FormatArg),
+    /// Backend, calendar coverage and warnings.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Print the date N working days after DATE (DATE not counted).
+    AddWorkdays { date: NaiveDate, n: i64 },
+    /// Print `workday` or `day-off`.
+    IsWorkday { date: NaiveDate },
+    /// Print the number of working days after A up to and including B.
+    Between { a: NaiveDate, b: NaiveDate },
+}
+
+#[derive(Debug, Args)]
+pub struct AtArgs {
+    /// The instant, RFC 3339 (default: now).
+    #[arg(long)]
+    pub at: Option<DateTime<chrono::FixedOffset>>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl AtArgs {
+    fn instant(&self) -> DateTime<Utc> {
+        self.at.map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -68,8 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDGOV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// When to evaluate (cron with seconds, Asia/Shanghai, e.g. "0 0 9 * * Mon-Fri").
-    #[arg(long, default_value = "0 5 * * * *")]
+    #[arg(long, default_value = crate::serve::DEFAULT_EVALUATE_CRON)]
     pub evaluate_cron: CronExpr,
+    /// When to check deadlines, send reminders and escalations, and flag silent agents.
+    #[arg(long, default_value = crate::serve::DEFAULT_DEADLINES_CRON)]
+    pub deadlines_cron: CronExpr,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +142,13 @@ pub struct EvaluateArgs {
 #[derive(Debug, Subcommand)]
 pub enum NoticesCommand {
     List(FormatArg),
+    /// Staff confirm that the adjustment a notice asked for is done.
+    Complete {
+        id: i64,
+        /// The day it was done.
+        #[arg(long)]
+        on: NaiveDate,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +159,26 @@ pub enum VmCommand {
     RevokeTokens { vm: VmId },
     /// List VMs with their project, department and allocation.
     List(FormatArg),
+    /// Staff or the department confirm the system is deployed.
+    MarkDeployed {
+        vm: VmId,
+        #[arg(long)]
+        on: NaiveDate,
+    },
+    /// The department asks to release a VM that is no longer used.
+    RequestRelease {
+        vm: VmId,
+        #[arg(long)]
+        on: NaiveDate,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Staff confirm a release: the VM is no longer evaluated, its notices close.
+    ConfirmRelease {
+        vm: VmId,
+        #[arg(long)]
+        on: NaiveDate,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -131,39 +205,75 @@ pub enum Format {
     Table,
 }
 
-pub fn load_rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
-    match path {
-        None => Ok(RuleSet::builtin()?),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read rules file {}", p.display()))?;
-            Ok(RuleSet::parse(&p.display().to_string(), &text)?)
-        }
-    }
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let rules = load_rules(cli.rules.as_deref())?;
-    if let Command::Demo(args) = cli.command {
-        return crate::demo::run(args, rules).await;
+    let rules = load::rules(cli.rules.as_deref())?;
+    let calendar = load::calendar(cli.calendar_dir.as_deref())?;
+    match cli.command {
+        Command::Calendar(c) => return calendar_command(&calendar, c),
+        Command::Demo(args) => return crate::demo::run(args, rules, calendar).await,
+        _ => {}
     }
     let store = Store::connect(&cli.db)
         .await
         .with_context(|| format!("database {}", redact_url(&cli.db)))?;
-    let result = run_with_store(cli.command, &store, rules).await;
+    let ctx = JobContext {
+        store: store.clone(),
+        rules: Arc::new(rules),
+        calendar: Arc::new(calendar),
+    };
+    let result = run_with_store(cli.command, &ctx).await;
     store.close().await;
     result
 }
 
-async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyhow::Result<()> {
+fn calendar_command(calendar: &Calendar, command: CalendarCommand) -> anyhow::Result<()> {
+    let warn_provisional = |provisional: bool| {
+        if provisional {
+            eprintln!(
+                "warning: provisional: the answer reaches years without calendar data ({}); \
+                 Monday-Friday was assumed there",
+                calendar_years_text(calendar)
+            );
+        }
+    };
+    match command {
+        CalendarCommand::AddWorkdays { date, n } => {
+            let n = WorkingDays::try_from(n).map_err(|e| anyhow::anyhow!("N: {e}"))?;
+            let due = calendar.add_workdays(date, n);
+            warn_provisional(due.provisional);
+            println!("{}", due.value.format("%Y-%m-%d"));
+        }
+        CalendarCommand::IsWorkday { date } => {
+            let day = calendar.is_workday(date);
+            warn_provisional(day.provisional);
+            println!("{}", if day.value { "workday" } else { "day-off" });
+        }
+        CalendarCommand::Between { a, b } => {
+            let n = calendar.between(a, b);
+            warn_provisional(n.provisional);
+            println!("{}", n.value);
+        }
+    }
+    Ok(())
+}
+
+fn calendar_years_text(calendar: &Calendar) -> String {
+    match (calendar.years().first(), calendar.years().last()) {
+        (Some(first), Some(last)) => format!("data covers {first}-{last}"),
+        _ => "no calendar data loaded".into(),
+    }
+}
+
+async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()> {
+    let store = &ctx.store;
     match command {
         Command::Serve(args) => {
             let daemon = Daemon::start(
-                store.clone(),
-                Arc::new(rules),
+                ctx.clone(),
                 args.listen,
                 Schedule {
                     evaluate: args.evaluate_cron,
+                    deadlines: args.deadlines_cron,
                 },
             )
             .await?;
@@ -206,7 +316,7 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
         }
         Command::Evaluate(args) => {
             let at = args.at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-            let report = evaluate(store, &rules, at, !args.dry_run).await?;
+            let report = evaluate(store, &ctx.rules, at, !args.dry_run).await?;
             match args.format {
                 Format::Json => print_json(&report.findings),
                 Format::Table => {
@@ -392,7 +502,130 @@ async fn run_with_store(command: Command, store: &Store, rules: RuleSet) -> anyh
                 }
             }
         }
-        Command::Demo(_) => bail!("demo opens its own database"),
+        Command::Vm(VmCommand::MarkDeployed { vm, on }) => {
+            // Only this VM's deadline is touched: a full check would act as of the wall clock,
+            // which is not the instant a back-dated confirmation speaks of.
+            if let Some(deadline) = store.mark_deployed(&vm, on, "confirmed").await? {
+                store
+                    .complete_deadline(deadline, on, "confirmed", Utc::now())
+                    .await?;
+            }
+            println!("{vm} deployed on {on} (confirmed)");
+            Ok(())
+        }
+        Command::Vm(VmCommand::RequestRelease { vm, on, reason }) => {
+            store.request_release(&vm, on, &reason).await?;
+            println!(
+                "release of {vm} requested on {on}; staff confirm with `cloudgov vm confirm-release {vm} --on DATE`"
+            );
+            Ok(())
+        }
+        Command::Vm(VmCommand::ConfirmRelease { vm, on }) => {
+            let closed = store.confirm_release(&vm, on, Utc::now()).await?;
+            println!("{vm} released on {on}; {closed} open deadlines closed");
+            Ok(())
+        }
+        Command::Notices(NoticesCommand::Complete { id, on }) => {
+            sync_deadlines(ctx, Utc::now()).await?;
+            let deadline = store
+                .deadline_of_notice(id)
+                .await?
+                .with_context(|| format!("no notice {id}"))?;
+            if store
+                .complete_deadline(deadline, on, "confirmed", Utc::now())
+                .await?
+            {
+                println!("notice {id}: adjustment done on {on} (confirmed)");
+            } else {
+                println!("notice {id} was already done");
+            }
+            Ok(())
+        }
+        Command::Tick(args) => {
+            let summary = tick(ctx, args.instant()).await?;
+            match args.format {
+                Format::Json => print_json(&summary),
+                Format::Table => {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                    Ok(())
+                }
+            }
+        }
+        Command::Deadlines(args) => {
+            let views = deadlines_as_of(ctx, args.instant()).await?;
+            match args.format {
+                Format::Json => print_json(&views),
+                Format::Table => {
+                    print_table(
+                        &[
+                            "ID",
+                            "KIND",
+                            "VM",
+                            "DEPARTMENT",
+                            "START",
+                            "DUE",
+                            "STATE",
+                            "DONE",
+                            "LAST EVENT",
+                        ],
+                        views.iter().map(|d| {
+                            vec![
+                                d.id.to_string(),
+                                d.kind.to_string(),
+                                d.vm.clone(),
+                                d.department.clone(),
+                                d.start.clone(),
+                                format!(
+                                    "{}{}",
+                                    d.due,
+                                    if d.provisional { " (provisional)" } else { "" }
+                                ),
+                                d.state.to_string(),
+                                d.done_on.clone().unwrap_or_else(|| "-".into()),
+                                d.timeline
+                                    .last()
+                                    .map_or("-".into(), |e| format!("{} {}", e.on, e.event)),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Alerts(f) => {
+            let rows = store.alerts().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["ID", "VM", "DEPARTMENT", "KIND", "RAISED", "OPEN", "DETAIL"],
+                        rows.iter().map(|a| {
+                            vec![
+                                a.id.to_string(),
+                                a.vm.clone(),
+                                a.department.clone(),
+                                a.kind.clone(),
+                                a.raised_on.clone(),
+                                a.open.to_string(),
+                                a.detail.clone(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Status => {
+            let today = shanghai_day(Utc::now());
+            println!("database: {}", store.backend_name());
+            println!("calendar: {}", calendar_years_text(&ctx.calendar));
+            if let Some(w) = load::calendar_warning(&ctx.calendar, today) {
+                println!("warning: {w}");
+            }
+            println!("samples: {}", store.count_samples(None).await?);
+            Ok(())
+        }
+        Command::Demo(_) | Command::Calendar(_) => bail!("handled before the database is opened"),
     }
 }
 

@@ -10,13 +10,17 @@ use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
 
+use crate::calendar::Calendar;
 use crate::cli::{DemoArgs, print_table};
+use crate::deadlines::DeadlineState;
 use crate::domain::VmId;
 use crate::evaluation::evaluate;
 use crate::inventory::Inventory;
+use crate::jobs::{JobContext, TickSummary, check_deadlines};
 use crate::rules::RuleSet;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SampleRow, Store};
+use crate::views::deadlines_as_of;
 
 pub const DEMO_INVENTORY: &str = include_str!("../deploy/demo/inventory.toml");
 /// The demo VM that stands for the machine the demo runs on.
@@ -159,7 +163,7 @@ pub fn simulated_history(
     rows
 }
 
-pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
+pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let db_path = args.data_dir.join("cloudgov.db");
@@ -187,14 +191,12 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
         .add_agent_token(&this_host, &crate::token::hash(&token))
         .await?;
 
-    let rules = Arc::new(rules);
-    let daemon = Daemon::start(
-        store.clone(),
-        rules.clone(),
-        args.listen,
-        Schedule::default(),
-    )
-    .await?;
+    let ctx = JobContext {
+        store: store.clone(),
+        rules: Arc::new(rules),
+        calendar: Arc::new(calendar),
+    };
+    let daemon = Daemon::start(ctx.clone(), args.listen, Schedule::default()).await?;
     let base = format!("http://{}", daemon.addr);
 
     let agent_config = cloudgov_agent::config::AgentConfig::new(&base, &token)?
@@ -206,7 +208,10 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
     // Give the agent its first report so this machine shows up in the first evaluation.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
-    let report = evaluate(&store, &rules, Utc::now(), true).await?;
+    let now = Utc::now();
+    let report = evaluate(&store, &ctx.rules, now, true).await?;
+    check_deadlines(&ctx, now, &mut TickSummary::default()).await?;
+    let deadlines = deadlines_as_of(&ctx, now).await?;
     println!(
         "cloudgov demo: {} VMs, {} simulated samples, database {db_url}",
         report.vms,
@@ -229,10 +234,20 @@ pub async fn run(args: DemoArgs, rules: RuleSet) -> anyhow::Result<()> {
         }),
     );
     println!();
-    println!("{} notices opened. Where to look:", report.notices_opened);
+    let count = |state: DeadlineState| deadlines.iter().filter(|d| d.state == state).count();
+    println!(
+        "{} notices opened; deadlines (10 working days each, art. 13): {} open, {} overdue, {} done on time, {} done late.",
+        report.notices_opened,
+        count(DeadlineState::Open),
+        count(DeadlineState::Overdue),
+        count(DeadlineState::DoneOnTime),
+        count(DeadlineState::DoneLate)
+    );
+    println!("Where to look:");
     println!("  {base}/healthz");
     println!("  {base}/api/v1/findings");
     println!("  {base}/api/v1/notices");
+    println!("  {base}/api/v1/deadlines");
     println!(
         "  {base}/api/v1/agents        (this machine reports every {} s as {THIS_HOST_VM})",
         args.agent_interval

@@ -1,6 +1,6 @@
 //! The evaluation job: each VM's window of samples through the rules, then findings and notices stored.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
@@ -51,10 +51,30 @@ pub async fn evaluate(
         .into_iter()
         .filter(|v| v.released_on.is_none_or(|r| r > today))
         .collect();
+    // The agents' own view of their capacity is part of each notice's baseline, so completion
+    // can be read from what the VM reports as well as from the inventory.
+    let agents: std::collections::HashMap<String, (i64, i64, i64)> = store
+        .agents()
+        .await?
+        .into_iter()
+        .map(|a| (a.vm, (a.vcpus, a.memory_bytes, a.disk_bytes)))
+        .collect();
+    // After an adjustment the percentages mean something else: the VM is measured afresh from
+    // the day the adjustment was completed, so a new window must fill before the next verdict.
+    let adjusted = store.last_adjustment_done().await?;
     let mut findings = Vec::with_capacity(vms.len() * 3);
     let mut to_store = Vec::with_capacity(vms.len());
     for vm in &vms {
-        let samples = store.samples_between(vm.key, from, to).await?;
+        let since = adjusted
+            .get(&vm.key)
+            .and_then(|day| {
+                Shanghai
+                    .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc) - chrono::TimeDelta::seconds(1))
+            .map_or(from, |t| t.max(from));
+        let samples = store.samples_between(vm.key, since, to).await?;
         let result = evaluate_vm(
             &rules.for_vm(&vm.department, &vm.project),
             window,
@@ -78,6 +98,9 @@ pub async fn evaluate(
             vm_key: vm.key,
             allocation_json: serde_json::json!({
                 "vcpus": vm.vcpus, "memory_gib": vm.memory_gib, "disk_gib": vm.disk_gib,
+                "agent": agents.get(vm.id.as_str()).map(|&(vcpus, memory_bytes, disk_bytes)| serde_json::json!({
+                    "vcpus": vcpus, "memory_bytes": memory_bytes, "disk_bytes": disk_bytes,
+                })),
             })
             .to_string(),
             findings: result,

@@ -1,30 +1,35 @@
 //! The running daemon: the HTTP server and the scheduled jobs, started together and stopped
 //! together (graceful shutdown lets in-flight requests finish).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use anyhow::Context;
+use std::net::SocketAddr;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{AppState, router};
 use crate::evaluation::evaluate;
-use crate::rules::RuleSet;
+use crate::jobs::{JobContext, TickSummary, check_deadlines, shanghai_day};
 use crate::scheduler::{CronExpr, run_on_schedule};
-use crate::store::Store;
 
 /// When scheduled jobs run; see [`crate::scheduler`] for the syntax.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub evaluate: CronExpr,
+    pub deadlines: CronExpr,
 }
+
+pub const DEFAULT_EVALUATE_CRON: &str = "0 5 * * * *";
+pub const DEFAULT_DEADLINES_CRON: &str = "0 30 8 * * *";
 
 impl Default for Schedule {
     fn default() -> Self {
+        // Both are constants checked by a unit test; a bad one is a build-time mistake.
+        let parse = |s: &str| CronExpr::try_from(s).unwrap_or_else(|e| unreachable!("{e}"));
         Schedule {
             // Hourly, a few minutes past, so findings follow the data through the day.
-            evaluate: CronExpr::try_from("0 5 * * * *").unwrap_or_else(|e| unreachable!("{e}")),
+            evaluate: parse(DEFAULT_EVALUATE_CRON),
+            // Daily before office hours: deadlines, reminders, escalations, silent agents.
+            deadlines: parse(DEFAULT_DEADLINES_CRON),
         }
     }
 }
@@ -39,20 +44,21 @@ pub struct Daemon {
 impl Daemon {
     /// Binds `listen` (port 0 picks a free port; see [`Daemon::addr`]) and starts serving.
     pub async fn start(
-        store: Store,
-        rules: Arc<RuleSet>,
+        ctx: JobContext,
         listen: SocketAddr,
         schedule: Schedule,
     ) -> anyhow::Result<Daemon> {
+        if let Some(warning) =
+            crate::load::calendar_warning(&ctx.calendar, shanghai_day(chrono::Utc::now()))
+        {
+            tracing::warn!("{warning}");
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = router(AppState {
-            store: store.clone(),
-            rules: rules.clone(),
-        });
+        let app = router(AppState { ctx: ctx.clone() });
         let mut server_shutdown = shutdown_rx.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -61,14 +67,27 @@ impl Daemon {
                 })
                 .await
         });
+        let evaluation_ctx = ctx.clone();
         let evaluation = tokio::spawn(run_on_schedule(
             "evaluate",
             schedule.evaluate,
+            shutdown_rx.clone(),
+            move |at| {
+                let ctx = evaluation_ctx.clone();
+                async move {
+                    evaluate(&ctx.store, &ctx.rules, at, true).await?;
+                    Ok(())
+                }
+            },
+        ));
+        let deadlines = tokio::spawn(run_on_schedule(
+            "deadlines",
+            schedule.deadlines,
             shutdown_rx,
             move |at| {
-                let (store, rules) = (store.clone(), rules.clone());
+                let ctx = ctx.clone();
                 async move {
-                    evaluate(&store, &rules, at, true).await?;
+                    check_deadlines(&ctx, at, &mut TickSummary::default()).await?;
                     Ok(())
                 }
             },
@@ -77,7 +96,7 @@ impl Daemon {
         Ok(Daemon {
             addr,
             shutdown,
-            tasks: vec![evaluation],
+            tasks: vec![evaluation, deadlines],
             server,
         })
     }
@@ -112,5 +131,15 @@ pub async fn termination_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_schedule_parses() {
+        let s = super::Schedule::default();
+        assert_eq!(s.evaluate.to_string(), super::DEFAULT_EVALUATE_CRON);
+        assert_eq!(s.deadlines.to_string(), super::DEFAULT_DEADLINES_CRON);
     }
 }

@@ -1,4 +1,4 @@
-//! Collection of one [`wire::Report`] from the local machine with sysinfo: CPU, memory, real
+//! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
 //! filesystems, allocated capacity, host identity and network interfaces.
 //!
 //! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
@@ -49,6 +49,14 @@ pub struct Collector {
     /// sysinfo will really compute a new value.
     last_cpu_refresh: Instant,
     limiter: LogLimiter,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Collector {
@@ -261,7 +269,7 @@ pub struct Mount {
 }
 
 /// Filesystem types that hold no VM disk: kernel interfaces and memory-backed filesystems.
-const PSEUDO_FS_TYPES: &[&str] = &[
+pub const PSEUDO_FS_TYPES: &[&str] = &[
     "autofs",
     "binfmt_misc",
     "bpf",
@@ -292,7 +300,7 @@ const PSEUDO_FS_TYPES: &[&str] = &[
 
 /// Filesystems whose space lives elsewhere (another server or the hypervisor host), so it is not
 /// this VM's allocation. Their `statvfs` can also hang when the server is gone.
-const REMOTE_FS_TYPES: &[&str] = &[
+pub const REMOTE_FS_TYPES: &[&str] = &[
     "9p",
     "afs",
     "ceph",

@@ -36,8 +36,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 100;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 
 const MAX_INTERVAL_SECS: u64 = 86_400;
-/// A report is 1–2 KiB of JSON; 1000 of them stay under the 2 MiB request body limit that HTTP
-/// servers (axum included) apply by default.
+/// A report is 1–2 KiB of JSON; 1000 of them stay well under the daemon's request body limit
+/// (4 MiB) and its per-batch report limit (2000).
 const MAX_BATCH_SIZE: usize = 1000;
 const MAX_TIMEOUT_SECS: u64 = 300;
 
@@ -667,6 +667,17 @@ mod tests {
             assert!(!dbg.contains(SECRET), "{dbg}");
             assert!(dbg.contains("redacted"), "{dbg}");
         }
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let text = include_str!("../agent.example.toml");
+        let partial = parse(text).expect("example parses");
+        assert_eq!(partial.interval_secs, Some(DEFAULT_INTERVAL_SECS));
+        assert_eq!(partial.queue_capacity, Some(DEFAULT_QUEUE_CAPACITY));
+        assert_eq!(partial.batch_size, Some(DEFAULT_BATCH_SIZE));
+        assert_eq!(partial.timeout_secs, Some(DEFAULT_TIMEOUT_SECS));
+        assert!(matches!(partial.token, Some(TokenSource::File(_))));
     }
 
     #[test]

@@ -113,7 +113,10 @@ struct Pipeline {
 impl Pipeline {
     async fn run(&mut self, interval: Duration, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut ticker = tokio::time::interval(interval);
+        // The collector took its first CPU reading in `Collector::new`; starting the ticks once
+        // sysinfo's minimum window has passed keeps the first collection from sleeping.
+        let first_tick = tokio::time::Instant::now() + sysinfo::MINIMUM_CPU_UPDATE_INTERVAL;
+        let mut ticker = tokio::time::interval_at(first_tick, interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut collecting: Option<Collecting> = None;
         let mut sending: Option<Sending> = None;

@@ -177,14 +177,20 @@ impl Sender {
     }
 }
 
-/// The daemon answers errors as `{"error": "...", ...}`; anything else is shown as text.
+/// The daemon answers errors as `{"error": "<code>", "message": "<text>", ...}` (`message`
+/// optional); anything else is shown as text.
 fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ErrorBody {
         error: String,
+        message: Option<String>,
     }
     let text = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => e.error,
+        Ok(ErrorBody {
+            error,
+            message: Some(message),
+        }) => format!("{error}: {message}"),
+        Ok(ErrorBody { error, .. }) => error,
         Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
     };
     if text.is_empty() {
@@ -223,6 +229,10 @@ mod tests {
         assert_eq!(
             error_message(br#"{"error": "unknown field `x`", "code": 400}"#),
             "unknown field `x`"
+        );
+        assert_eq!(
+            error_message(br#"{"error": "invalid_report", "message": "cpu_pct out of range"}"#),
+            "invalid_report: cpu_pct out of range"
         );
         assert_eq!(error_message(b" plain text \n"), "plain text");
         assert_eq!(error_message(b""), "(empty body)");

@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::calendar::WorkingDays;
 use crate::domain::{DepartmentId, Percent, ProjectId, Resource};
 
 /// The Pingdu defaults, shipped in the binary so the daemon runs without a rules directory.
@@ -258,12 +259,31 @@ struct Override {
     changes: Vec<(Resource, RawResourcePatch)>,
 }
 
+/// Working-day periods of Pingdu art. 13 and the center's reminder practice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineRules {
+    pub deployment: WorkingDays,
+    pub adjustment: WorkingDays,
+    pub reminder_before: WorkingDays,
+    pub silent_agent: WorkingDays,
+}
+
+/// When agent evidence counts as "deployed": the first day with `min_samples` samples whose
+/// CPU is above `cpu_above`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeploymentInference {
+    pub min_samples: u32,
+    pub cpu_above: Percent,
+}
+
 /// A parsed, checked rules file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {
     window: Window,
     defaults: ResourceRules,
     overrides: Vec<Override>,
+    deadlines: DeadlineRules,
+    deployment_inference: Option<DeploymentInference>,
 }
 
 impl RuleSet {
@@ -277,6 +297,15 @@ impl RuleSet {
 
     pub fn defaults(&self) -> &ResourceRules {
         &self.defaults
+    }
+
+    pub fn deadlines(&self) -> DeadlineRules {
+        self.deadlines
+    }
+
+    /// `None` when inference is switched off: only confirmations count.
+    pub fn deployment_inference(&self) -> Option<DeploymentInference> {
+        self.deployment_inference
     }
 
     /// The rules for a VM of `project` in `department`: defaults, then the department's
@@ -373,10 +402,50 @@ impl RuleSet {
             }
             overrides.push(Override { scope, changes });
         }
+        let d = raw.deadlines;
+        let positive = |name: &str, n: u32| -> Result<WorkingDays, RulesError> {
+            match WorkingDays::new(n) {
+                Ok(w) if !w.is_zero() => Ok(w),
+                Ok(_) => Err(invalid(format!("[deadlines] {name} must be at least 1"))),
+                Err(e) => Err(invalid(format!("[deadlines] {name}: {e}"))),
+            }
+        };
+        let deadlines = DeadlineRules {
+            deployment: positive("deployment_working_days", d.deployment_working_days)?,
+            adjustment: positive("adjustment_working_days", d.adjustment_working_days)?,
+            reminder_before: positive(
+                "reminder_working_days_before",
+                d.reminder_working_days_before,
+            )?,
+            silent_agent: positive("silent_agent_working_days", d.silent_agent_working_days)?,
+        };
+        if deadlines.reminder_before.get() >= deadlines.adjustment.get() {
+            return Err(invalid(format!(
+                "[deadlines] reminder_working_days_before = {} must be less than adjustment_working_days = {}",
+                deadlines.reminder_before, deadlines.adjustment
+            )));
+        }
+        let inference = raw.deployment_inference;
+        let deployment_inference = if inference.enabled {
+            if inference.min_samples == 0 {
+                return Err(invalid(
+                    "[deployment_inference] min_samples must be at least 1".into(),
+                ));
+            }
+            Some(DeploymentInference {
+                min_samples: inference.min_samples,
+                cpu_above: Percent::try_from(inference.cpu_above_pct)
+                    .map_err(|e| invalid(format!("[deployment_inference] cpu_above_pct: {e}")))?,
+            })
+        } else {
+            None
+        };
         Ok(RuleSet {
             window,
             defaults,
             overrides,
+            deadlines,
+            deployment_inference,
         })
     }
 }
@@ -401,8 +470,27 @@ struct RawRules {
     cpu: RawResource,
     memory: RawResource,
     disk: RawResource,
+    deadlines: RawDeadlines,
+    deployment_inference: RawInference,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeadlines {
+    deployment_working_days: u32,
+    adjustment_working_days: u32,
+    reminder_working_days_before: u32,
+    silent_agent_working_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInference {
+    enabled: bool,
+    min_samples: u32,
+    cpu_above_pct: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -505,6 +593,10 @@ mod tests {
         assert_eq!(d.disk.statistic.to_string(), "latest");
         assert_eq!(d.disk.downsize.to_string(), "< 50");
         assert_eq!(d.disk.expand.to_string(), "> 75");
+        let dl = r.deadlines();
+        assert_eq!((dl.deployment.get(), dl.adjustment.get()), (10, 10));
+        assert_eq!((dl.reminder_before.get(), dl.silent_agent.get()), (3, 5));
+        assert!(r.deployment_inference().is_some());
     }
 
     #[test]

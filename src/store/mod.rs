@@ -7,6 +7,7 @@
 //! Architecture Invariant: nothing outside `store` names sqlx types; callers see domain types and
 //! plain rows.
 
+mod deadlines;
 mod inventory;
 mod notices;
 mod samples;
@@ -19,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use cloudgov::calendar::Calendar;
+use cloudgov::jobs::JobContext;
 use cloudgov::rules::RuleSet;
 use cloudgov::serve::{Daemon, Schedule};
 use cloudgov::store::Store;
@@ -78,10 +80,13 @@ pub async fn spawn_app() -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = fresh_db().await;
     let store = Store::connect(&db.url).await.expect("open test database");
-    let rules = Arc::new(RuleSet::builtin().expect("built-in rules"));
+    let ctx = JobContext {
+        store: store.clone(),
+        rules: Arc::new(RuleSet::builtin().expect("built-in rules")),
+        calendar: Arc::new(Calendar::builtin().expect("built-in calendar")),
+    };
     let daemon = Daemon::start(
-        store.clone(),
-        rules,
+        ctx,
         "127.0.0.1:0".parse().expect("addr"),
         Schedule::default(),
     )

@@ -2,6 +2,7 @@
 //! real PostgreSQL with `CLOUDGOV_TEST_DB=postgres`), the real `cloudgov` and agent binaries.
 
 mod cli;
+mod deadlines;
 mod demo;
 mod helpers;
 mod ingest;

@@ -1,0 +1,282 @@
+//! The scheduled work as one pass (`cloudgov tick --at`, and the daemon's cron jobs): evaluate,
+//! keep the working-day deadlines, detect deployment and completion, remind, escalate, and flag
+//! silent agents. Every step is idempotent: running a pass twice for the same instant changes
+//! nothing the second time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use serde::Serialize;
+
+use crate::calendar::{Calendar, WorkingDays};
+use crate::deadlines::{Action, DeadlineKind, action_due, due_date};
+use crate::evaluation::evaluate;
+use crate::rules::RuleSet;
+use crate::store::{NewDeadline, OpenAdjustment, Store, StoreError};
+
+/// What the jobs work with; cheap to clone.
+#[derive(Clone)]
+pub struct JobContext {
+    pub store: Store,
+    pub rules: Arc<RuleSet>,
+    pub calendar: Arc<Calendar>,
+}
+
+/// What one pass did, for the CLI and the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TickSummary {
+    pub evaluated_vms: usize,
+    pub notices_opened: u64,
+    pub deadlines_created: u64,
+    pub due_dates_recomputed: u64,
+    pub deployments_inferred: u64,
+    pub deadlines_done: u64,
+    pub reminders: u64,
+    pub escalations: u64,
+    pub silent_agents: u64,
+}
+
+pub fn shanghai_day(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Shanghai).date_naive()
+}
+
+/// Every scheduled job once, as of `at`.
+pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, StoreError> {
+    let mut summary = TickSummary::default();
+    let report = evaluate(&ctx.store, &ctx.rules, at, true).await?;
+    summary.evaluated_vms = report.vms;
+    summary.notices_opened = report.notices_opened;
+    check_deadlines(ctx, at, &mut summary).await?;
+    tracing::info!(at = %at, ?summary, "tick done");
+    Ok(summary)
+}
+
+/// The deadline part of a pass, without evaluation (the daemon runs it on its own schedule).
+pub async fn check_deadlines(
+    ctx: &JobContext,
+    at: DateTime<Utc>,
+    summary: &mut TickSummary,
+) -> Result<(), StoreError> {
+    let (created, recomputed) = sync_deadlines(ctx, at).await?;
+    summary.deadlines_created += created;
+    summary.due_dates_recomputed += recomputed;
+    summary.deployments_inferred += infer_deployments(ctx, at).await?;
+    summary.deadlines_done += close_done_deadlines(ctx, at).await?;
+    let (reminders, escalations) = remind_and_escalate(ctx, at).await?;
+    summary.reminders += reminders;
+    summary.escalations += escalations;
+    summary.silent_agents += flag_silent_agents(ctx, at).await?;
+    Ok(())
+}
+
+/// Creates the deadlines that are missing (a deployment deadline per VM, an adjustment deadline
+/// per notice) and recomputes provisional due dates with the calendar as loaded now.
+/// Returns (created, recomputed).
+pub async fn sync_deadlines(ctx: &JobContext, at: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    let periods = ctx.rules.deadlines();
+    let new: Vec<NewDeadline> = ctx
+        .store
+        .deadlines_to_create()
+        .await?
+        .into_iter()
+        .map(
+            |(kind, vm_key, notice_id, start_on, done_on, done_source)| {
+                let n = match kind {
+                    DeadlineKind::Deployment => periods.deployment,
+                    DeadlineKind::Adjustment => periods.adjustment,
+                };
+                let due = due_date(&ctx.calendar, start_on, n);
+                NewDeadline {
+                    kind,
+                    vm_key,
+                    notice_id,
+                    start_on,
+                    working_days: n.get(),
+                    due_on: due.value,
+                    provisional: due.provisional,
+                    done_on,
+                    done_source,
+                }
+            },
+        )
+        .collect();
+    let created = ctx
+        .store
+        .create_deadlines(&new, at, shanghai_day(at))
+        .await?;
+    let mut recomputed = 0;
+    for (id, start, n) in ctx.store.provisional_open_deadlines().await? {
+        let Ok(n) = WorkingDays::try_from(n) else {
+            continue;
+        };
+        let due = due_date(&ctx.calendar, start, n);
+        if !due.provisional {
+            ctx.store.update_due(id, due.value, false).await?;
+            recomputed += 1;
+        }
+    }
+    Ok((created, recomputed))
+}
+
+/// Records deployment for VMs whose samples show use (the rules file's inference rule).
+async fn infer_deployments(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(rule) = ctx.rules.deployment_inference() else {
+        return Ok(0);
+    };
+    let mut inferred = 0;
+    for (_deadline, vm, vm_key, delivered_on) in ctx.store.undeployed_vms().await? {
+        let from = Shanghai
+            .from_local_datetime(&delivered_on.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map_or(0, |t| t.timestamp());
+        let busy = ctx
+            .store
+            .busy_sample_times(vm_key, from, at.timestamp(), rule.cpu_above.get())
+            .await?;
+        let mut per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
+        for ts in busy {
+            if let Some(t) = DateTime::from_timestamp(ts, 0) {
+                *per_day.entry(shanghai_day(t)).or_default() += 1;
+            }
+        }
+        if let Some((&day, _)) = per_day.iter().find(|&(_, &n)| n >= rule.min_samples) {
+            ctx.store.mark_deployed(&vm, day, "inferred").await?;
+            tracing::info!(vm = %vm, deployed_on = %day, "deployment inferred from agent evidence");
+            inferred += 1;
+        }
+    }
+    Ok(inferred)
+}
+
+/// Marks deadlines done: deployments with a deployment record, adjustments whose allocation
+/// moved the way the notice asked.
+async fn close_done_deadlines(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut done = 0;
+    for (id, deployed_on, source) in ctx.store.deployments_to_close().await? {
+        done += u64::from(
+            ctx.store
+                .complete_deadline(id, deployed_on, &source, at)
+                .await?,
+        );
+    }
+    let today = shanghai_day(at);
+    for adjustment in ctx.store.open_adjustments().await? {
+        if let Some(source) = adjustment_source(&adjustment) {
+            done += u64::from(
+                ctx.store
+                    .complete_deadline(adjustment.deadline_id, today, source, at)
+                    .await?,
+            );
+        }
+    }
+    Ok(done)
+}
+
+/// Where the evidence of a completed adjustment comes from, if the allocation moved in the
+/// asked direction: the inventory, or the agent's own report (allowing 5% for what the OS
+/// reserves, since an agent sees slightly less memory and disk than was allocated).
+pub fn adjustment_source(a: &OpenAdjustment) -> Option<&'static str> {
+    let baseline: serde_json::Value = serde_json::from_str(&a.baseline_json).ok()?;
+    let downsize = a.direction == "downsize";
+    let moved = |before: f64, now: f64, tolerance: f64| {
+        if downsize {
+            now < before * (1.0 - tolerance)
+        } else {
+            now > before * (1.0 + tolerance)
+        }
+    };
+    let (field, now, agent_field, agent_index) = match a.resource.as_str() {
+        "cpu" => ("vcpus", a.vcpus as f64, "vcpus", 0),
+        "memory" => ("memory_gib", a.memory_gib, "memory_bytes", 1),
+        "disk" => ("disk_gib", a.disk_gib, "disk_bytes", 2),
+        _ => return None,
+    };
+    if baseline[field]
+        .as_f64()
+        .is_some_and(|before| moved(before, now, 0.0))
+    {
+        return Some("inventory");
+    }
+    let agent_before = baseline["agent"][agent_field].as_f64()?;
+    let (vcpus, memory, disk) = a.agent?;
+    let agent_now = [vcpus, memory, disk][agent_index] as f64;
+    let tolerance = if agent_index == 0 { 0.0 } else { 0.05 };
+    moved(agent_before, agent_now, tolerance).then_some("agent")
+}
+
+/// Sends (records) each deadline's reminder and escalation once. Returns (reminders, escalations).
+async fn remind_and_escalate(
+    ctx: &JobContext,
+    at: DateTime<Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let today = shanghai_day(at);
+    let before = ctx.rules.deadlines().reminder_before;
+    let (mut reminders, mut escalations) = (0, 0);
+    for d in ctx.store.deadlines().await? {
+        if d.done_on.is_some_and(|done| done <= today) {
+            continue;
+        }
+        let provisional = if d.provisional { " (provisional)" } else { "" };
+        match action_due(&ctx.calendar, d.due_on, before, today) {
+            Some(Action::Remind) => {
+                let left = ctx.calendar.between(today, d.due_on).value;
+                let detail = format!(
+                    "{} of {} due {}{provisional}: {left} working days left",
+                    d.kind, d.vm, d.due_on
+                );
+                reminders += u64::from(
+                    ctx.store
+                        .record_deadline_event(d.id, "reminder", at, today, &detail)
+                        .await?,
+                );
+            }
+            Some(Action::Escalate) => {
+                let late = ctx.calendar.between(d.due_on, today).value;
+                let detail = format!(
+                    "{} of {} was due {}{provisional}: overdue by {late} working days; escalated to the center",
+                    d.kind, d.vm, d.due_on
+                );
+                escalations += u64::from(
+                    ctx.store
+                        .record_deadline_event(d.id, "escalation", at, today, &detail)
+                        .await?,
+                );
+            }
+            None => {}
+        }
+    }
+    Ok((reminders, escalations))
+}
+
+/// Raises `silent_agent` for deployed VMs not heard from for the rules' number of working days
+/// (a system that may no longer be used, art. 13), and clears it when the agent speaks again.
+async fn flag_silent_agents(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let today = shanghai_day(at);
+    let limit = ctx.rules.deadlines().silent_agent.get();
+    let mut raised = 0;
+    for (vm_key, deployed_on, last) in ctx.store.deployed_vms_last_heard().await? {
+        let last_day = last
+            .and_then(|ts| DateTime::from_timestamp(ts, 0))
+            .map(shanghai_day)
+            .unwrap_or(deployed_on);
+        let silent = ctx.calendar.between(last_day, today).value;
+        if silent >= limit {
+            let detail = match last {
+                Some(_) => format!("no agent report since {last_day}: {silent} working days"),
+                None => format!(
+                    "no agent report since deployment on {deployed_on}: {silent} working days"
+                ),
+            };
+            raised += u64::from(
+                ctx.store
+                    .raise_alert(vm_key, "silent_agent", at, today, &detail)
+                    .await?,
+            );
+        } else {
+            ctx.store.clear_alert(vm_key, "silent_agent", at).await?;
+        }
+    }
+    Ok(raised)
+}

@@ -1,0 +1,84 @@
+//! Reading the rules file and the calendar directory from disk: the IO that the pure `rules`
+//! and `calendar` modules leave to their callers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Datelike;
+
+use crate::calendar::Calendar;
+use crate::rules::RuleSet;
+
+/// Where staff keep the per-year calendar files unless told otherwise.
+pub const DEFAULT_CALENDAR_DIR: &str = "rules/calendar";
+
+/// The rules file at `path`, or the built-in Pingdu defaults.
+pub fn rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
+    match path {
+        None => Ok(RuleSet::builtin()?),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read rules file {}", p.display()))?;
+            Ok(RuleSet::parse(&p.display().to_string(), &text)?)
+        }
+    }
+}
+
+/// The built-in years (2019-2026) overlaid with every `YYYY.toml` in `dir`: a file replaces the
+/// built-in year, and a new year needs only a new file, no rebuild. An explicitly named `dir`
+/// must exist; the default one may be absent.
+pub fn calendar(dir: Option<&Path>) -> anyhow::Result<Calendar> {
+    let (dir, explicit) = match dir {
+        Some(d) => (d.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CALENDAR_DIR), false),
+    };
+    let mut files = Vec::new();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let path = entry
+                    .with_context(|| format!("cannot list {}", dir.display()))?
+                    .path();
+                let is_year = path.extension().is_some_and(|e| e == "toml")
+                    && path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()));
+                if is_year {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    files.push((path.display().to_string(), text));
+                }
+            }
+        }
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read calendar directory {}", dir.display()));
+        }
+    }
+    files.sort();
+    let calendar = Calendar::builtin_overlaid(files.iter().map(|(o, t)| (o.as_str(), t.as_str())))?;
+    Ok(calendar)
+}
+
+/// The warning for status output and start-up when the current or next year has no data.
+pub fn calendar_warning(calendar: &Calendar, today: chrono::NaiveDate) -> Option<String> {
+    let missing = calendar.missing_around(today.year());
+    (!missing.is_empty()).then(|| {
+        format!(
+            "working-day calendar has no data for {}: deadlines reaching into {} are provisional \
+             (computed Monday-Friday) until rules/calendar/YYYY.toml is added from the State Council notice",
+            join_years(&missing),
+            if missing.len() == 1 { "that year" } else { "those years" }
+        )
+    })
+}
+
+fn join_years(years: &[i32]) -> String {
+    years
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}

@@ -1,0 +1,546 @@
+//! Deadline rows and their timelines, deployment and release records, and VM alerts.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::inventory::parse_date;
+use super::{Result, Store, StoreError, now_secs, on_pool};
+use crate::deadlines::DeadlineKind;
+use crate::domain::VmId;
+
+/// A stored deadline with its VM's place in the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadlineRow {
+    pub id: i64,
+    pub kind: DeadlineKind,
+    pub vm_key: i64,
+    pub vm: String,
+    pub project: String,
+    pub department: String,
+    pub notice_id: Option<i64>,
+    pub start_on: NaiveDate,
+    pub working_days: i64,
+    pub due_on: NaiveDate,
+    pub provisional: bool,
+    pub done_on: Option<NaiveDate>,
+    pub done_source: Option<String>,
+}
+
+/// One entry of a deadline's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadlineEvent {
+    pub deadline_id: i64,
+    pub event: String,
+    pub on: String,
+    pub detail: String,
+}
+
+/// A deadline to create: computed by the caller (the calendar is not the store's business).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeadline {
+    pub kind: DeadlineKind,
+    pub vm_key: i64,
+    pub notice_id: Option<i64>,
+    pub start_on: NaiveDate,
+    pub working_days: u32,
+    pub due_on: NaiveDate,
+    pub provisional: bool,
+    pub done_on: Option<NaiveDate>,
+    pub done_source: Option<String>,
+}
+
+/// What the completion check needs of an open adjustment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAdjustment {
+    pub deadline_id: i64,
+    pub notice_id: i64,
+    pub vm_key: i64,
+    pub resource: String,
+    pub direction: String,
+    /// The allocation when the notice was issued (JSON, see `evaluation`).
+    pub baseline_json: String,
+    pub vcpus: i64,
+    pub memory_gib: f64,
+    pub disk_gib: f64,
+    /// The agent's current view of its capacity: (vcpus, memory_bytes, disk_bytes).
+    pub agent: Option<(i64, i64, i64)>,
+}
+
+/// A VM-level alert (e.g. `silent_agent`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub vm: String,
+    pub department: String,
+    pub kind: String,
+    pub raised_on: String,
+    pub detail: String,
+    pub open: bool,
+}
+
+/// Inserts a timeline event once per deadline and event kind; evaluates to `Result<bool>`,
+/// true if inserted. A macro, so the one statement compiles against either backend's connection.
+macro_rules! insert_event {
+    ($conn:expr, $deadline_id:expr, $event:expr, $at:expr, $on:expr, $detail:expr) => {
+        sqlx::query(
+            "INSERT INTO deadline_events (deadline_id, event, at, on_date, detail) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind($deadline_id)
+        .bind($event)
+        .bind($at.timestamp())
+        .bind(day($on))
+        .bind($detail)
+        .execute($conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(StoreError::from)
+    };
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn opt_date(s: Option<String>) -> Result<Option<NaiveDate>> {
+    s.as_deref().map(parse_date).transpose()
+}
+
+impl Store {
+    /// Deployment deadlines missing for VMs, and adjustment deadlines missing for notices:
+    /// (kind, vm_key, notice_id, start_on, deployed_on, deployed_source).
+    pub async fn deadlines_to_create(
+        &self,
+    ) -> Result<
+        Vec<(
+            DeadlineKind,
+            i64,
+            Option<i64>,
+            NaiveDate,
+            Option<NaiveDate>,
+            Option<String>,
+        )>,
+    > {
+        on_pool!(self, p => {
+            let mut out = Vec::new();
+            let vms = sqlx::query(
+                "SELECT v.key, v.delivered_on, v.deployed_on, v.deployed_source FROM vms v \
+                 WHERE v.released_on IS NULL AND NOT EXISTS \
+                 (SELECT 1 FROM deadlines d WHERE d.vm_key = v.key AND d.kind = 'deployment')")
+                .fetch_all(p).await?;
+            for r in vms {
+                out.push((
+                    DeadlineKind::Deployment,
+                    r.try_get(0)?,
+                    None,
+                    parse_date(&r.try_get::<String, _>(1)?)?,
+                    opt_date(r.try_get(2)?)?,
+                    r.try_get(3)?,
+                ));
+            }
+            let notices = sqlx::query(
+                "SELECT n.id, n.vm_key, n.issued_on FROM notices n WHERE NOT EXISTS \
+                 (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id)")
+                .fetch_all(p).await?;
+            for r in notices {
+                out.push((
+                    DeadlineKind::Adjustment,
+                    r.try_get(1)?,
+                    Some(r.try_get(0)?),
+                    parse_date(&r.try_get::<String, _>(2)?)?,
+                    None,
+                    None,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Creates deadlines (a second one for the same VM deployment or notice is skipped) with a
+    /// `created` event each. Returns how many were created.
+    pub async fn create_deadlines(
+        &self,
+        new: &[NewDeadline],
+        at: DateTime<Utc>,
+        on: NaiveDate,
+    ) -> Result<u64> {
+        let now = now_secs();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut created = 0;
+            for d in new {
+                let id: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO deadlines (kind, vm_key, notice_id, start_on, working_days, due_on, provisional, \
+                     done_on, done_source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT DO NOTHING RETURNING id")
+                    .bind(d.kind.as_str()).bind(d.vm_key).bind(d.notice_id).bind(day(d.start_on))
+                    .bind(i64::from(d.working_days)).bind(day(d.due_on)).bind(d.provisional)
+                    .bind(d.done_on.map(day)).bind(&d.done_source).bind(now)
+                    .fetch_optional(&mut *tx).await?;
+                let Some((id,)) = id else { continue };
+                created += 1;
+                let detail = format!(
+                    "{} working days after {}: due {}{}",
+                    d.working_days, d.start_on, d.due_on,
+                    if d.provisional { " (provisional: counted past the calendar data)" } else { "" }
+                );
+                insert_event!(&mut *tx, id, "created", at, on, &detail)?;
+                if let Some(done) = d.done_on {
+                    let source = d.done_source.as_deref().unwrap_or("inventory");
+                    insert_event!(&mut *tx, id, "done", at, on, &format!("done on {done} ({source})"))?;
+                }
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    /// Open deadlines whose due date was provisional: recomputed when calendar years are added.
+    pub async fn provisional_open_deadlines(&self) -> Result<Vec<(i64, NaiveDate, i64)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query("SELECT id, start_on, working_days FROM deadlines WHERE provisional AND done_on IS NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get(0)?, parse_date(&r.try_get::<String, _>(1)?)?, r.try_get(2)?)))
+                .collect()
+        })
+    }
+
+    pub async fn update_due(&self, id: i64, due: NaiveDate, provisional: bool) -> Result<()> {
+        on_pool!(self, p => sqlx::query("UPDATE deadlines SET due_on = $2, provisional = $3 WHERE id = $1")
+            .bind(id).bind(day(due)).bind(provisional).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Every deadline, ordered by due date then id.
+    pub async fn deadlines(&self) -> Result<Vec<DeadlineRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT d.id, d.kind, d.vm_key, v.id, v.project_id, pr.department_id, d.notice_id, d.start_on, \
+                 d.working_days, d.due_on, d.provisional, d.done_on, d.done_source \
+                 FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id \
+                 ORDER BY d.due_on, d.id")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| {
+                    let kind: String = r.try_get(1)?;
+                    Ok(DeadlineRow {
+                        id: r.try_get(0)?,
+                        kind: kind.parse().map_err(|e| StoreError::Invalid(format!("stored {e}")))?,
+                        vm_key: r.try_get(2)?,
+                        vm: r.try_get(3)?,
+                        project: r.try_get(4)?,
+                        department: r.try_get(5)?,
+                        notice_id: r.try_get(6)?,
+                        start_on: parse_date(&r.try_get::<String, _>(7)?)?,
+                        working_days: r.try_get(8)?,
+                        due_on: parse_date(&r.try_get::<String, _>(9)?)?,
+                        provisional: r.try_get(10)?,
+                        done_on: opt_date(r.try_get(11)?)?,
+                        done_source: r.try_get(12)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The timelines of all deadlines, in order.
+    pub async fn deadline_events(&self) -> Result<Vec<DeadlineEvent>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query("SELECT deadline_id, event, on_date, detail FROM deadline_events ORDER BY deadline_id, id")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok(DeadlineEvent {
+                    deadline_id: r.try_get(0)?,
+                    event: r.try_get(1)?,
+                    on: r.try_get(2)?,
+                    detail: r.try_get(3)?,
+                }))
+                .collect()
+        })
+    }
+
+    /// Records `event` for a deadline unless it was recorded before; true if this call did.
+    pub async fn record_deadline_event(
+        &self,
+        deadline_id: i64,
+        event: &str,
+        at: DateTime<Utc>,
+        on: NaiveDate,
+        detail: &str,
+    ) -> Result<bool> {
+        on_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            insert_event!(&mut *conn, deadline_id, event, at, on, detail)
+        })
+    }
+
+    /// Marks a deadline done (first completion wins) and records the event; for an adjustment,
+    /// closes its notice too. True if this call completed it.
+    pub async fn complete_deadline(
+        &self,
+        deadline_id: i64,
+        done_on: NaiveDate,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE deadlines SET done_on = $2, done_source = $3 WHERE id = $1 AND done_on IS NULL")
+                .bind(deadline_id).bind(day(done_on)).bind(source)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                sqlx::query("UPDATE notices SET closed_at = $2, closed_reason = $3 WHERE closed_at IS NULL \
+                             AND id = (SELECT notice_id FROM deadlines WHERE id = $1)")
+                    .bind(deadline_id).bind(at.timestamp()).bind(format!("completed ({source})"))
+                    .execute(&mut *tx).await?;
+                insert_event!(&mut *tx, deadline_id, "done", at, done_on, &format!("done on {done_on} ({source})"))?;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    /// The deadline of a notice, if it has one yet.
+    pub async fn deadline_of_notice(&self, notice_id: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = on_pool!(self, p => sqlx::query_as("SELECT id FROM deadlines WHERE notice_id = $1")
+            .bind(notice_id).fetch_optional(p).await)?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Records that `vm` is deployed. A confirmation replaces an inferred date; otherwise the
+    /// first record stands. Returns the VM's deployment deadline id if it is not done yet.
+    pub async fn mark_deployed(
+        &self,
+        vm: &VmId,
+        on: NaiveDate,
+        source: &str,
+    ) -> Result<Option<i64>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row: Option<(i64, String, Option<String>)> = sqlx::query_as("SELECT key, delivered_on, deployed_source FROM vms WHERE id = $1")
+                .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
+            let Some((key, delivered, current_source)) = row else {
+                return Err(StoreError::Invalid(format!("no VM with id {vm}")));
+            };
+            if on < parse_date(&delivered)? {
+                return Err(StoreError::Invalid(format!("{vm} cannot be deployed on {on}, before its delivery on {delivered}")));
+            }
+            let replace = current_source.is_none() || (source == "confirmed" && current_source.as_deref() == Some("inferred"));
+            if replace {
+                sqlx::query("UPDATE vms SET deployed_on = $2, deployed_source = $3 WHERE key = $1")
+                    .bind(key).bind(day(on)).bind(source).execute(&mut *tx).await?;
+                if current_source.as_deref() == Some("inferred") {
+                    // The confirmed date replaces the inferred one on the deadline as well.
+                    sqlx::query("UPDATE deadlines SET done_on = $2, done_source = $3 WHERE vm_key = $1 AND kind = 'deployment'")
+                        .bind(key).bind(day(on)).bind(source).execute(&mut *tx).await?;
+                }
+            }
+            let open: Option<(i64,)> = sqlx::query_as("SELECT id FROM deadlines WHERE vm_key = $1 AND kind = 'deployment' AND done_on IS NULL")
+                .bind(key).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(open.map(|(id,)| id))
+        })
+    }
+
+    /// Open deployment deadlines of VMs with no deployment record: (deadline id, vm id, vm key, delivered_on).
+    pub async fn undeployed_vms(&self) -> Result<Vec<(i64, VmId, i64, NaiveDate)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT d.id, v.id, v.key, v.delivered_on FROM deadlines d JOIN vms v ON v.key = d.vm_key \
+                 WHERE d.kind = 'deployment' AND d.done_on IS NULL AND v.deployed_on IS NULL AND v.released_on IS NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok((
+                    r.try_get(0)?,
+                    VmId::try_from(r.try_get::<String, _>(1)?).map_err(|e| StoreError::Invalid(format!("stored {e}")))?,
+                    r.try_get(2)?,
+                    parse_date(&r.try_get::<String, _>(3)?)?,
+                )))
+                .collect()
+        })
+    }
+
+    /// Deployment deadlines not done whose VM has a deployment record (set after the deadline
+    /// was created): (deadline id, deployed_on, source).
+    pub async fn deployments_to_close(&self) -> Result<Vec<(i64, NaiveDate, String)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT d.id, v.deployed_on, v.deployed_source FROM deadlines d JOIN vms v ON v.key = d.vm_key \
+                 WHERE d.kind = 'deployment' AND d.done_on IS NULL AND v.deployed_on IS NOT NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok((
+                    r.try_get(0)?,
+                    parse_date(&r.try_get::<String, _>(1)?)?,
+                    r.try_get::<Option<String>, _>(2)?.unwrap_or_else(|| "inventory".into()),
+                )))
+                .collect()
+        })
+    }
+
+    /// Sample instants with CPU above `cpu_above` for one VM in `from..=to` (Unix seconds).
+    pub async fn busy_sample_times(
+        &self,
+        vm_key: i64,
+        from: i64,
+        to: i64,
+        cpu_above: f64,
+    ) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT ts FROM samples WHERE vm_key = $1 AND ts >= $2 AND ts <= $3 AND cpu_pct > $4 ORDER BY ts")
+            .bind(vm_key).bind(from).bind(to).bind(cpu_above).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
+    /// Adjustment deadlines not done, with the VM's allocation now and at the notice.
+    pub async fn open_adjustments(&self) -> Result<Vec<OpenAdjustment>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT d.id, n.id, v.key, n.resource, n.direction, n.allocation, v.vcpus, v.memory_gib, v.disk_gib, \
+                 a.vcpus, a.memory_bytes, a.disk_bytes \
+                 FROM deadlines d JOIN notices n ON n.id = d.notice_id JOIN vms v ON v.key = d.vm_key \
+                 LEFT JOIN agents a ON a.vm_key = v.key \
+                 WHERE d.kind = 'adjustment' AND d.done_on IS NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| {
+                    let agent_vcpus: Option<i64> = r.try_get(9)?;
+                    let agent_mem: Option<i64> = r.try_get(10)?;
+                    let agent_disk: Option<i64> = r.try_get(11)?;
+                    Ok(OpenAdjustment {
+                        deadline_id: r.try_get(0)?,
+                        notice_id: r.try_get(1)?,
+                        vm_key: r.try_get(2)?,
+                        resource: r.try_get(3)?,
+                        direction: r.try_get(4)?,
+                        baseline_json: r.try_get(5)?,
+                        vcpus: r.try_get(6)?,
+                        memory_gib: r.try_get(7)?,
+                        disk_gib: r.try_get(8)?,
+                        agent: match (agent_vcpus, agent_mem, agent_disk) {
+                            (Some(c), Some(m), Some(d)) => Some((c, m, d)),
+                            _ => None,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// For each VM, the last day an adjustment of it was completed (not by release).
+    pub async fn last_adjustment_done(&self) -> Result<std::collections::HashMap<i64, NaiveDate>> {
+        on_pool!(self, p => {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT vm_key, MAX(done_on) FROM deadlines WHERE kind = 'adjustment' AND done_on IS NOT NULL \
+                 AND done_source <> 'released' GROUP BY vm_key")
+                .fetch_all(p).await?;
+            rows.into_iter().map(|(k, d)| Ok((k, parse_date(&d)?))).collect()
+        })
+    }
+
+    /// A department asks to release a VM (the system is no longer used).
+    pub async fn request_release(&self, vm: &VmId, on: NaiveDate, reason: &str) -> Result<()> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE vms SET release_requested_on = $2, release_reason = $3 WHERE id = $1")
+            .bind(vm.as_str()).bind(day(on)).bind(reason).execute(p).await.map(|r| r.rows_affected()))?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("no VM with id {vm}")));
+        }
+        Ok(())
+    }
+
+    /// Staff confirm a release: the VM stops being evaluated, its open notices are closed and
+    /// their deadlines done (source `released`). Returns the deadlines closed.
+    pub async fn confirm_release(
+        &self,
+        vm: &VmId,
+        on: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let key: Option<(i64,)> = sqlx::query_as("SELECT key FROM vms WHERE id = $1")
+                .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
+            let Some((key,)) = key else {
+                return Err(StoreError::Invalid(format!("no VM with id {vm}")));
+            };
+            sqlx::query("UPDATE vms SET released_on = $2, release_requested_on = COALESCE(release_requested_on, $2) WHERE key = $1")
+                .bind(key).bind(day(on)).execute(&mut *tx).await?;
+            sqlx::query("UPDATE notices SET closed_at = $2, closed_reason = 'released' WHERE vm_key = $1 AND closed_at IS NULL")
+                .bind(key).bind(at.timestamp()).execute(&mut *tx).await?;
+            let open: Vec<(i64,)> = sqlx::query_as("SELECT id FROM deadlines WHERE vm_key = $1 AND done_on IS NULL")
+                .bind(key).fetch_all(&mut *tx).await?;
+            for (id,) in &open {
+                sqlx::query("UPDATE deadlines SET done_on = $2, done_source = 'released' WHERE id = $1")
+                    .bind(id).bind(day(on)).execute(&mut *tx).await?;
+                insert_event!(&mut *tx, *id, "done", at, on, &format!("VM released on {on}"))?;
+            }
+            sqlx::query("UPDATE alerts SET cleared_at = $2 WHERE vm_key = $1 AND cleared_at IS NULL")
+                .bind(key).bind(at.timestamp()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(open.len() as u64)
+        })
+    }
+
+    /// Deployed VMs that are not released, with when their agent was last heard from:
+    /// (vm key, deployed_on, last_collected_at).
+    pub async fn deployed_vms_last_heard(&self) -> Result<Vec<(i64, NaiveDate, Option<i64>)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT v.key, v.deployed_on, a.last_collected_at FROM vms v LEFT JOIN agents a ON a.vm_key = v.key \
+                 WHERE v.deployed_on IS NOT NULL AND v.released_on IS NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get(0)?, parse_date(&r.try_get::<String, _>(1)?)?, r.try_get(2)?)))
+                .collect()
+        })
+    }
+
+    /// Raises an alert unless one of the kind is open for the VM; true if raised now.
+    pub async fn raise_alert(
+        &self,
+        vm_key: i64,
+        kind: &str,
+        at: DateTime<Utc>,
+        on: NaiveDate,
+        detail: &str,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "INSERT INTO alerts (vm_key, kind, raised_at, raised_on, detail) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(vm_key).bind(kind).bind(at.timestamp()).bind(day(on)).bind(detail)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Clears the open alert of a kind for a VM (e.g. the agent spoke again).
+    pub async fn clear_alert(&self, vm_key: i64, kind: &str, at: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET cleared_at = $3 WHERE vm_key = $1 AND kind = $2 AND cleared_at IS NULL")
+            .bind(vm_key).bind(kind).bind(at.timestamp()).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// All alerts, open first, newest first.
+    pub async fn alerts(&self) -> Result<Vec<AlertRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT a.id, v.id, pr.department_id, a.kind, a.raised_on, a.detail, a.cleared_at IS NULL \
+                 FROM alerts a JOIN vms v ON v.key = a.vm_key JOIN projects pr ON pr.id = v.project_id \
+                 ORDER BY a.cleared_at IS NULL DESC, a.id DESC")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok(AlertRow {
+                    id: r.try_get(0)?,
+                    vm: r.try_get(1)?,
+                    department: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    raised_on: r.try_get(4)?,
+                    detail: r.try_get(5)?,
+                    open: r.try_get(6)?,
+                }))
+                .collect()
+        })
+    }
+}

@@ -33,7 +33,7 @@ use cloudgov::jobs::JobContext;
 use cloudgov::rules::RuleSet;
 use cloudgov::scheduler::CronExpr;
 use cloudgov::serve::{Daemon, Schedule};
-use cloudgov::store::{SampleRow, Store};
+use cloudgov::store::{SampleRow, Store, StoredReport};
 use cloudgov::token;
 use cloudgov_agent::wire::{
     Address, AddressConfig, Capacity, Filesystem, HostIdentity, INGEST_PATH, IngestAck,
@@ -491,15 +491,27 @@ fn address(ip: IpAddr, prefix: u8, config: AddressConfig) -> Address {
     }
 }
 
-/// The row the daemon stores for `report` of the VM with `vm_key`.
-fn sample_row(vm_key: i64, report: &Report) -> SampleRow {
-    SampleRow {
-        vm_key,
-        ts: report.collected_at.timestamp(),
-        cpu_pct: report.cpu_pct,
-        mem_pct: report.mem_pct,
-        disk_pct: report.disk_pct(),
-    }
+/// What the daemon's ingest handler hands the store for `report` of the VM with `vm_key`.
+fn stored_report(vm_key: i64, report: &Report) -> Result<StoredReport> {
+    Ok(StoredReport {
+        sample: SampleRow {
+            vm_key,
+            ts: report.collected_at.timestamp(),
+            cpu_pct: report.cpu_pct,
+            mem_pct: report.mem_pct,
+            disk_pct: report.disk_pct(),
+        },
+        seq: i64::try_from(report.seq)?,
+        hostname: report.host.hostname.clone(),
+        machine_id: report.host.machine_id.clone(),
+        os: report.host.os.clone(),
+        agent_version: report.host.agent_version.clone(),
+        vcpus: i64::from(report.capacity.vcpus),
+        memory_bytes: i64::try_from(report.capacity.memory_bytes)?,
+        disk_bytes: i64::try_from(report.capacity.disk_bytes)?,
+        filesystems_json: serde_json::to_string(&report.filesystems)?,
+        interfaces_json: serde_json::to_string(&report.interfaces)?,
+    })
 }
 
 /// A month of 5-minute samples of VM `index`, ending at `at`.
@@ -520,11 +532,12 @@ fn month_of_samples(index: usize, vm_key: i64, at: i64) -> impl Iterator<Item = 
 // ---------------------------------------------------------------------------------------------
 // Part 1: ingest through the daemon
 
-/// One request of the ingest run: whose token it carries, its JSON body, and the rows it stores.
+/// One request of the ingest run: whose token it carries, its JSON body, and what the daemon
+/// passes to the store for it.
 struct PlannedBatch {
     agent: usize,
     body: Vec<u8>,
-    rows: Vec<SampleRow>,
+    stored: Vec<StoredReport>,
 }
 
 /// Every agent's reports, one a minute up to `now`, cut into batches and ordered round by round
@@ -541,20 +554,23 @@ fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBat
                     agent_report(vm, agent, seq, at)
                 })
                 .collect();
-            let rows = reports.iter().map(|r| sample_row(*key, r)).collect();
+            let stored = reports
+                .iter()
+                .map(|r| stored_report(*key, r))
+                .collect::<Result<_>>()?;
             plan.push(PlannedBatch {
                 agent,
                 body: serde_json::to_vec(&IngestBatch { reports })?,
-                rows,
+                stored,
             });
         }
     }
     Ok(plan)
 }
 
-/// What the simulated agents saw.
+/// What the callers of a concurrent run saw.
 #[derive(Default)]
-struct AgentStats {
+struct RunStats {
     latencies: Vec<Duration>,
     errors: usize,
     first_errors: Vec<String>,
@@ -562,7 +578,7 @@ struct AgentStats {
     duplicates: usize,
 }
 
-impl AgentStats {
+impl RunStats {
     fn record_error(&mut self, message: String) {
         self.errors += 1;
         if self.first_errors.len() < 5 {
@@ -570,7 +586,7 @@ impl AgentStats {
         }
     }
 
-    fn merge(&mut self, other: AgentStats) {
+    fn merge(&mut self, other: RunStats) {
         self.latencies.extend(other.latencies);
         self.errors += other.errors;
         for message in other.first_errors {
@@ -583,9 +599,10 @@ impl AgentStats {
     }
 }
 
-/// What part 2 needs from part 1: the rows the ingest wrote, batch by batch, and its rate.
+/// What part 2 needs from part 1: what the ingest wrote, batch by batch, and its rate.
 struct IngestOutcome {
-    batches: Vec<Vec<SampleRow>>,
+    vm_count: usize,
+    batches: Vec<Vec<StoredReport>>,
     samples_per_sec: f64,
     backend: Backend,
 }
@@ -652,8 +669,9 @@ async fn ingest_benchmark(config: &Config, dbs: &mut Databases) -> Result<Ingest
     for message in &stats.first_errors {
         println!("    {message}");
     }
-    let batches = plan[..sent].iter().map(|b| b.rows.clone()).collect();
+    let batches = plan[..sent].iter().map(|b| b.stored.clone()).collect();
     Ok(IngestOutcome {
+        vm_count,
         batches,
         samples_per_sec,
         backend: config.backend,
@@ -676,63 +694,85 @@ async fn start_daemon(store: &Store) -> Result<Daemon> {
     Daemon::start(ctx, "127.0.0.1:0".parse()?, schedule).await
 }
 
-/// Posts the planned batches with [`CONCURRENT_AGENTS`] requests in flight until all are sent
-/// or the time limit passes. Returns the statistics, how many batches were sent, and the wall time.
+/// Posts the planned batches, as agents would, until all are sent or the time limit passes.
 async fn run_agents(
     base: &str,
     tokens: Arc<Vec<String>>,
     plan: Arc<Vec<PlannedBatch>>,
-) -> Result<(AgentStats, usize, Duration)> {
+) -> Result<(RunStats, usize, Duration)> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(CONCURRENT_AGENTS)
         .build()?;
     let url = Arc::new(format!("{base}{INGEST_PATH}"));
+    let count = plan.len();
+    let post = move |i: usize| {
+        let (client, url, tokens, plan) =
+            (client.clone(), url.clone(), tokens.clone(), plan.clone());
+        async move {
+            let batch = &plan[i];
+            let ack = post_batch(&client, &url, &tokens[batch.agent], &batch.body).await?;
+            Ok((ack.accepted, ack.duplicates))
+        }
+    };
+    Ok(run_concurrently(CONCURRENT_AGENTS, count, post).await)
+}
+
+/// Runs `job(0)`, `job(1)`, ... `job(count - 1)` with `in_flight` at a time, until all are done
+/// or [`INGEST_TIME_LIMIT`] has passed; each job returns (accepted, duplicates). Returns the
+/// statistics, how many jobs were started (always a prefix), and the wall time.
+async fn run_concurrently<F, Fut>(
+    in_flight: usize,
+    count: usize,
+    job: F,
+) -> (RunStats, usize, Duration)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(usize, usize)>> + Send + 'static,
+{
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + INGEST_TIME_LIMIT;
-    let workers: Vec<_> = (0..CONCURRENT_AGENTS)
-        .map(|_| {
-            tokio::spawn(agent_worker(
-                client.clone(),
-                url.clone(),
-                tokens.clone(),
-                plan.clone(),
-                next.clone(),
-                deadline,
-            ))
-        })
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| tokio::spawn(run_jobs(job.clone(), next.clone(), count, deadline)))
         .collect();
-    let mut stats = AgentStats::default();
+    let mut stats = RunStats::default();
     for worker in workers {
-        stats.merge(worker.await?);
+        match worker.await {
+            Ok(worker_stats) => stats.merge(worker_stats),
+            Err(e) => stats.record_error(format!("worker panicked: {e}")),
+        }
     }
     let elapsed = started.elapsed();
-    Ok((stats, next.load(Ordering::Relaxed).min(plan.len()), elapsed))
+    (stats, next.load(Ordering::Relaxed).min(count), elapsed)
 }
 
-/// One request in flight: takes the next planned batch until none is left or time is up.
-async fn agent_worker(
-    client: reqwest::Client,
-    url: Arc<String>,
-    tokens: Arc<Vec<String>>,
-    plan: Arc<Vec<PlannedBatch>>,
+/// One caller of [`run_concurrently`]: takes the next job until none is left or time is up.
+async fn run_jobs<F, Fut>(
+    job: F,
     next: Arc<AtomicUsize>,
+    count: usize,
     deadline: Instant,
-) -> AgentStats {
-    let mut stats = AgentStats::default();
+) -> RunStats
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(usize, usize)>>,
+{
+    let mut stats = RunStats::default();
     while Instant::now() < deadline {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(batch) = plan.get(i) else { break };
+        if i >= count {
+            break;
+        }
         let sent = Instant::now();
-        let outcome = post_batch(&client, &url, &tokens[batch.agent], &batch.body).await;
+        let outcome = job(i).await;
         stats.latencies.push(sent.elapsed());
         match outcome {
-            Ok(ack) => {
-                stats.accepted += ack.accepted;
-                stats.duplicates += ack.duplicates;
+            Ok((accepted, duplicates)) => {
+                stats.accepted += accepted;
+                stats.duplicates += duplicates;
             }
-            Err(e) => stats.record_error(format!("request {i}: {e:#}")),
+            Err(e) => stats.record_error(format!("job {i}: {e:#}")),
         }
     }
     stats
@@ -775,33 +815,60 @@ fn millis(d: Duration) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: the same rows by raw sqlx
+// Part 2: the same rows without the daemon's HTTP layer
 
-#[derive(Debug, Clone, Copy)]
-enum RawLoad {
-    /// One multi-row INSERT per transaction, batch by batch as the daemon received them.
-    IngestSized,
-    /// All rows at once, the backend's fastest way.
-    Bulk,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// Raw sqlx, one writer: one multi-row INSERT per transaction, batch by batch.
+    RawIngestSized,
+    /// Raw sqlx, one writer: all rows at once, the backend's fastest way.
+    RawBulk,
+    /// `Store::ingest_reports` (what the ingest handler calls) batch by batch, one caller.
+    StoreOneCaller,
+    /// The same with as many callers as the ingest had requests in flight.
+    StoreConcurrent,
+}
+
+impl Load {
+    fn label(self, backend: Backend) -> String {
+        match self {
+            Load::RawIngestSized => {
+                format!("raw sqlx, {REPORTS_PER_BATCH} rows per INSERT, one transaction each")
+            }
+            Load::RawBulk => format!("raw sqlx, {}", bulk_load_name(backend)),
+            Load::StoreOneCaller => "cloudgov Store::ingest_reports per batch, 1 caller".into(),
+            Load::StoreConcurrent => {
+                format!("cloudgov Store::ingest_reports per batch, {CONCURRENT_AGENTS} callers")
+            }
+        }
+    }
 }
 
 async fn reference_benchmark(dbs: &mut Databases, ingest: &IngestOutcome) -> Result<()> {
     let rows: usize = ingest.batches.iter().map(Vec::len).sum();
     println!();
     println!(
-        "Part 2: the same {rows} rows by raw sqlx into a fresh database (same schema and settings, one writer)"
+        "Part 2: the same {rows} rows, in the same order, into fresh databases with the daemon's \
+         schema and settings"
     );
-    for (load, label) in [
-        (
-            RawLoad::IngestSized,
-            format!("{REPORTS_PER_BATCH} rows per INSERT, one transaction each"),
-        ),
-        (RawLoad::Bulk, bulk_load_name(ingest.backend)),
+    for load in [
+        Load::RawIngestSized,
+        Load::RawBulk,
+        Load::StoreOneCaller,
+        Load::StoreConcurrent,
     ] {
-        let elapsed = time_raw_load(dbs, load, &ingest.batches).await?;
+        let name = format!("{load:?}").to_lowercase();
+        let elapsed = match load {
+            Load::RawIngestSized | Load::RawBulk => {
+                time_raw_load(dbs, &name, load == Load::RawBulk, &ingest.batches).await?
+            }
+            Load::StoreOneCaller => time_store_load(dbs, &name, 1, ingest).await?,
+            Load::StoreConcurrent => time_store_load(dbs, &name, CONCURRENT_AGENTS, ingest).await?,
+        };
         let rows_per_sec = rows as f64 / elapsed.as_secs_f64();
         println!(
-            "  {label}: {:.3} s, {rows_per_sec:.0} rows/s; cloudgov ingest / raw = {:.3}",
+            "  {}: {:.3} s, {rows_per_sec:.0} rows/s; cloudgov ingest / this = {:.3}",
+            load.label(ingest.backend),
             elapsed.as_secs_f64(),
             ingest.samples_per_sec / rows_per_sec
         );
@@ -809,32 +876,74 @@ async fn reference_benchmark(dbs: &mut Databases, ingest: &IngestOutcome) -> Res
     Ok(())
 }
 
-/// Loads `batches` into a fresh database the `load` way; returns the time the load took.
+/// Writes the samples of `batches` by raw sqlx into a fresh database, batch by batch or in bulk;
+/// returns the time the writing took.
 async fn time_raw_load(
     dbs: &mut Databases,
-    load: RawLoad,
-    batches: &[Vec<SampleRow>],
+    name: &str,
+    bulk: bool,
+    batches: &[Vec<StoredReport>],
 ) -> Result<Duration> {
-    let pool = fresh_raw_pool(dbs, &format!("raw_{load:?}").to_lowercase()).await?;
-    let all_rows = batches.concat();
+    let pool = fresh_raw_pool(dbs, name).await?;
+    let row_batches: Vec<Vec<SampleRow>> = batches
+        .iter()
+        .map(|b| b.iter().map(|r| r.sample).collect())
+        .collect();
+    let all_rows = row_batches.concat();
     let started = Instant::now();
-    match load {
-        RawLoad::IngestSized => {
-            for rows in batches {
-                insert_in_transaction(&pool, rows, rows.len()).await?;
-            }
+    if bulk {
+        bulk_load(&pool, &all_rows).await?;
+    } else {
+        for rows in &row_batches {
+            insert_in_transaction(&pool, rows, rows.len()).await?;
         }
-        RawLoad::Bulk => bulk_load(&pool, &all_rows).await?,
     }
     let elapsed = started.elapsed();
     let stored = count_samples(&pool).await?;
     close_raw_pool(pool).await;
-    ensure!(
-        stored as usize == all_rows.len(),
-        "raw {load:?} load stored {stored} of {} rows",
-        all_rows.len()
-    );
+    check_stored(name, stored, all_rows.len())?;
     Ok(elapsed)
+}
+
+/// Passes `ingest`'s batches to `Store::ingest_reports` of a fresh database with the same
+/// inventory, `in_flight` at a time; returns the time that took.
+async fn time_store_load(
+    dbs: &mut Databases,
+    name: &str,
+    in_flight: usize,
+    ingest: &IngestOutcome,
+) -> Result<Duration> {
+    let url = dbs.fresh(name).await?;
+    let (store, _) = store_with_inventory(&url, ingest.vm_count).await?;
+    let batches = Arc::new(ingest.batches.clone());
+    let count = batches.len();
+    let job_store = store.clone();
+    let ingest_batch = move |i: usize| {
+        let (store, batches) = (job_store.clone(), batches.clone());
+        async move {
+            let (accepted, duplicates) = store.ingest_reports(&batches[i]).await?;
+            Ok((accepted as usize, duplicates as usize))
+        }
+    };
+    let (stats, started, elapsed) = run_concurrently(in_flight, count, ingest_batch).await;
+    let stored = store.count_samples(None).await?;
+    store.close().await;
+    ensure!(
+        stats.errors == 0 && started == count,
+        "{name}: {} errors, {started} of {count} batches started: {:?}",
+        stats.errors,
+        stats.first_errors
+    );
+    check_stored(name, stored, count * REPORTS_PER_BATCH)?;
+    Ok(elapsed)
+}
+
+fn check_stored(name: &str, stored: i64, expected: usize) -> Result<()> {
+    ensure!(
+        usize::try_from(stored) == Ok(expected),
+        "{name} stored {stored} of {expected} rows"
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -883,12 +992,40 @@ async fn evaluation_benchmark(config: &Config, dbs: &mut Databases) -> Result<()
     let report = evaluate(&store, &rules, at, true).await?;
     let secs = started.elapsed().as_secs_f64();
     let rss_after = proc_status_mib("VmHWM");
-    store.close().await;
     print_evaluation(&report, secs);
     println!(
         "  peak RSS of the process (VmHWM): {} before the evaluation, {} after",
         show_mib(rss_before),
         show_mib(rss_after)
+    );
+    print_evaluation_breakdown(&store, &rules, at, secs).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Where the evaluation's time goes, from two more passes after the measured one (the cache is
+/// warm by then): reading every VM's window alone, and `evaluate` without storing anything.
+async fn print_evaluation_breakdown(
+    store: &Store,
+    rules: &RuleSet,
+    at: DateTime<Utc>,
+    measured_secs: f64,
+) -> Result<()> {
+    let from = at - TimeDelta::days(i64::from(rules.window().days));
+    let started = Instant::now();
+    for vm in store.vms().await? {
+        store.samples_between(vm.key, from, at).await?;
+    }
+    let read = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    evaluate(store, rules, at, false).await?;
+    let dry = started.elapsed().as_secs_f64();
+    println!(
+        "  where the time goes (passes after the measured one): reading the windows alone \
+         (Store::samples_between per VM) {read:.2} s; evaluate(persist = false) {dry:.2} s, so \
+         rules ~{:.2} s and storing findings and notices ~{:.2} s",
+        dry - read,
+        measured_secs - dry
     );
     Ok(())
 }

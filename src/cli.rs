@@ -11,11 +11,14 @@ use serde::Serialize;
 
 use crate::calendar::{Calendar, WorkingDays};
 use crate::domain::VmId;
-use crate::evaluation::evaluate;
+use crate::evaluation::{FindingOut, evaluate};
 use crate::import::parse_samples;
 use crate::inventory::Inventory;
 use crate::jobs::{JobContext, shanghai_day, sync_deadlines, tick};
 use crate::load;
+use crate::notify::smtp::SmtpSettings;
+use crate::notify::templates::Templates;
+use crate::notify::{Notifier, deliver_pending, preview_notice};
 use crate::scheduler::CronExpr;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::Store;
@@ -40,6 +43,10 @@ pub struct Cli {
     /// Default: rules/calendar if it exists.
     #[arg(long, global = true, env = "CLOUDGOV_CALENDAR_DIR")]
     pub calendar_dir: Option<PathBuf>,
+    /// Directory of e-mail templates (KIND.LANG.txt) overriding the built-in ones.
+    /// Default: rules/templates if it exists.
+    #[arg(long, global = true, env = "CLOUDGOV_TEMPLATES_DIR")]
+    pub templates_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -79,6 +86,17 @@ pub enum Command {
     Alerts(FormatArg),
     /// Backend, calendar coverage and warnings.
     Status,
+    /// The e-mail outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Every e-mail job with its state (pending, sent, no_recipient).
+    List(FormatArg),
+    /// Deliver what is pending now (ignoring backoff).
+    Send,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +160,13 @@ pub struct EvaluateArgs {
 #[derive(Debug, Subcommand)]
 pub enum NoticesCommand {
     List(FormatArg),
+    /// Render the e-mail that announces a notice, without sending it.
+    Preview { id: i64 },
+    /// Staff approve held notices (with `require_approval`): they are e-mailed as digests.
+    Approve {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
     /// Staff confirm that the adjustment a notice asked for is done.
     Complete {
         id: i64,
@@ -208,10 +233,15 @@ pub enum Format {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let rules = load::rules(cli.rules.as_deref())?;
     let calendar = load::calendar(cli.calendar_dir.as_deref())?;
-    match cli.command {
-        Command::Calendar(c) => return calendar_command(&calendar, c),
-        Command::Demo(args) => return crate::demo::run(args, rules, calendar).await,
-        _ => {}
+    if let Command::Calendar(c) = cli.command {
+        return calendar_command(&calendar, c);
+    }
+    let notifier = Notifier::new(
+        Templates::load(cli.templates_dir.as_deref())?,
+        SmtpSettings::from_env()?.as_ref(),
+    )?;
+    if let Command::Demo(args) = cli.command {
+        return crate::demo::run(args, rules, calendar, notifier).await;
     }
     let store = Store::connect(&cli.db)
         .await
@@ -220,6 +250,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         store: store.clone(),
         rules: Arc::new(rules),
         calendar: Arc::new(calendar),
+        notifier: Arc::new(notifier),
     };
     let result = run_with_store(cli.command, &ctx).await;
     store.close().await;
@@ -320,30 +351,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             match args.format {
                 Format::Json => print_json(&report.findings),
                 Format::Table => {
-                    print_table(
-                        &[
-                            "VM",
-                            "DEPARTMENT",
-                            "RESOURCE",
-                            "VERDICT",
-                            "VALUE",
-                            "RULE",
-                            "DAYS",
-                        ],
-                        report.findings.iter().map(|f| {
-                            vec![
-                                f.vm.clone(),
-                                f.department.clone(),
-                                f.resource.clone(),
-                                f.verdict.to_string(),
-                                f.value.map_or("-".into(), |v| format!("{v:.1}%")),
-                                f.comparison
-                                    .clone()
-                                    .map_or("-".into(), |c| format!("{} {c}", f.statistic)),
-                                f.days_with_samples.to_string(),
-                            ]
-                        }),
-                    );
+                    print_findings(&report.findings);
                     println!(
                         "{} VMs evaluated as of {}; {} new notices",
                         report.vms,
@@ -525,6 +533,57 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             println!("{vm} released on {on}; {closed} open deadlines closed");
             Ok(())
         }
+        Command::Notices(NoticesCommand::Preview { id }) => {
+            let email = preview_notice(ctx, id).await?;
+            println!("Message-ID: {}", email.message_id);
+            println!("To: {}", email.to.join(", "));
+            if !email.cc.is_empty() {
+                println!("Cc: {}", email.cc.join(", "));
+            }
+            println!("Subject: {}", email.subject);
+            println!();
+            println!("{}", email.body.trim_end());
+            for (name, bytes) in &email.attachments {
+                println!("[attachment {name}: image/png, {} bytes]", bytes.len());
+            }
+            Ok(())
+        }
+        Command::Notices(NoticesCommand::Approve { ids }) => {
+            let approved = store.approve_notices(&ids, Utc::now()).await?;
+            println!("approved {} notices: {:?}", approved.len(), approved);
+            Ok(())
+        }
+        Command::Outbox(OutboxCommand::List(f)) => {
+            let rows = store.outbox().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["ID", "KIND", "DEPARTMENT", "STATE", "ATTEMPTS", "NOTICES", "SENT", "LAST ERROR"],
+                        rows.iter().map(|o| {
+                            vec![
+                                o.id.to_string(),
+                                o.kind.clone(),
+                                o.department.clone(),
+                                o.state.clone(),
+                                o.attempts.to_string(),
+                                format!("{:?}", o.notices),
+                                o.sent_at.clone().unwrap_or_else(|| "-".into()),
+                                o.last_error.clone().unwrap_or_default(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Outbox(OutboxCommand::Send) => {
+            if !ctx.notifier.smtp_configured() {
+                bail!("CLOUDGOV_SMTP_URL is not set: e-mails stay in the outbox");
+            }
+            let summary = deliver_pending(ctx, true).await?;
+            print_json(&summary)
+        }
         Command::Notices(NoticesCommand::Complete { id, on }) => {
             sync_deadlines(ctx, Utc::now()).await?;
             let deadline = store
@@ -623,6 +682,11 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 println!("warning: {w}");
             }
             println!("samples: {}", store.count_samples(None).await?);
+            println!(
+                "e-mail: {}; {} pending in the outbox",
+                if ctx.notifier.smtp_configured() { "SMTP configured" } else { "CLOUDGOV_SMTP_URL not set" },
+                store.outbox_pending_count().await?
+            );
             Ok(())
         }
         Command::Demo(_) | Command::Calendar(_) => bail!("handled before the database is opened"),
@@ -632,6 +696,34 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The findings table people read after an evaluation. For `ok`, RULE shows the nearer threshold.
+pub fn print_findings(findings: &[FindingOut]) {
+    print_table(
+        &[
+            "VM",
+            "DEPARTMENT",
+            "RESOURCE",
+            "VERDICT",
+            "VALUE",
+            "RULE",
+            "DAYS",
+        ],
+        findings.iter().map(|f| {
+            vec![
+                f.vm.clone(),
+                f.department.clone(),
+                f.resource.clone(),
+                f.verdict.to_string(),
+                f.value.map_or("-".into(), |v| format!("{v:.1}%")),
+                f.comparison
+                    .clone()
+                    .map_or("-".into(), |c| format!("{} {c}", f.statistic)),
+                f.days_with_samples.to_string(),
+            ]
+        }),
+    );
 }
 
 /// Prints rows under a header, columns padded to the widest cell (by characters, so Chinese

@@ -11,7 +11,8 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
 
 use crate::calendar::Calendar;
-use crate::cli::{DemoArgs, print_table};
+use crate::notify::Notifier;
+use crate::cli::{DemoArgs, print_findings};
 use crate::deadlines::DeadlineState;
 use crate::domain::VmId;
 use crate::evaluation::evaluate;
@@ -163,7 +164,7 @@ pub fn simulated_history(
     rows
 }
 
-pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar) -> anyhow::Result<()> {
+pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar, notifier: Notifier) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let db_path = args.data_dir.join("cloudgov.db");
@@ -195,6 +196,7 @@ pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar) -> anyhow::
         store: store.clone(),
         rules: Arc::new(rules),
         calendar: Arc::new(calendar),
+        notifier: Arc::new(notifier),
     };
     let daemon = Daemon::start(ctx.clone(), args.listen, Schedule::default()).await?;
     let base = format!("http://{}", daemon.addr);
@@ -218,21 +220,7 @@ pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar) -> anyhow::
         history.len()
     );
     println!();
-    print_table(
-        &["VM", "DEPARTMENT", "RESOURCE", "VERDICT", "VALUE", "RULE"],
-        report.findings.iter().map(|f| {
-            vec![
-                f.vm.clone(),
-                f.department.clone(),
-                f.resource.clone(),
-                f.verdict.to_string(),
-                f.value.map_or("-".into(), |v| format!("{v:.1}%")),
-                f.comparison
-                    .clone()
-                    .map_or("-".into(), |c| format!("{} {c}", f.statistic)),
-            ]
-        }),
-    );
+    print_findings(&report.findings);
     println!();
     let count = |state: DeadlineState| deadlines.iter().filter(|d| d.state == state).count();
     println!(

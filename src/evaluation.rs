@@ -96,6 +96,7 @@ pub async fn evaluate(
         }));
         to_store.push(VmFindings {
             vm_key: vm.key,
+            department: vm.department.to_string(),
             allocation_json: serde_json::json!({
                 "vcpus": vm.vcpus, "memory_gib": vm.memory_gib, "disk_gib": vm.disk_gib,
                 "agent": agents.get(vm.id.as_str()).map(|&(vcpus, memory_bytes, disk_bytes)| serde_json::json!({
@@ -107,7 +108,9 @@ pub async fn evaluate(
         });
     }
     let notices_opened = if persist {
-        let written = store.record_evaluation(at, today, &to_store).await?;
+        let written = store
+            .record_evaluation(at, today, &to_store, !rules.notices().require_approval)
+            .await?;
         tracing::info!(
             evaluation_id = written.evaluation_id,
             vms = vms.len(),

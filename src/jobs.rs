@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::calendar::{Calendar, WorkingDays};
 use crate::deadlines::{Action, DeadlineKind, action_due, due_date};
 use crate::evaluation::evaluate;
+use crate::notify::{DeliverySummary, Notifier, NotifyError, deliver_pending};
 use crate::rules::RuleSet;
 use crate::store::{NewDeadline, OpenAdjustment, Store, StoreError};
 
@@ -22,10 +23,11 @@ pub struct JobContext {
     pub store: Store,
     pub rules: Arc<RuleSet>,
     pub calendar: Arc<Calendar>,
+    pub notifier: Arc<Notifier>,
 }
 
 /// What one pass did, for the CLI and the logs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TickSummary {
     pub evaluated_vms: usize,
     pub notices_opened: u64,
@@ -36,19 +38,29 @@ pub struct TickSummary {
     pub reminders: u64,
     pub escalations: u64,
     pub silent_agents: u64,
+    pub emails: DeliverySummary,
 }
 
 pub fn shanghai_day(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&Shanghai).date_naive()
 }
 
-/// Every scheduled job once, as of `at`.
-pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, StoreError> {
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// Every scheduled job once, as of `at`; e-mails go out at once (backoff is for the daemon).
+pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, JobError> {
     let mut summary = TickSummary::default();
     let report = evaluate(&ctx.store, &ctx.rules, at, true).await?;
     summary.evaluated_vms = report.vms;
     summary.notices_opened = report.notices_opened;
     check_deadlines(ctx, at, &mut summary).await?;
+    summary.emails = deliver_pending(ctx, true).await?;
     tracing::info!(at = %at, ?summary, "tick done");
     Ok(summary)
 }

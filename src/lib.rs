@@ -1,6 +1,7 @@
 //! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
 
 pub mod api;
+pub mod chart;
 pub mod calendar;
 pub mod cli;
 pub mod deadlines;
@@ -11,6 +12,7 @@ pub mod import;
 pub mod inventory;
 pub mod jobs;
 pub mod load;
+pub mod notify;
 pub mod rules;
 pub mod scheduler;
 pub mod serve;

@@ -80,6 +80,7 @@ impl Daemon {
                 }
             },
         ));
+        let sender = tokio::spawn(deliver_emails(ctx.clone(), shutdown_rx.clone()));
         let deadlines = tokio::spawn(run_on_schedule(
             "deadlines",
             schedule.deadlines,
@@ -96,7 +97,7 @@ impl Daemon {
         Ok(Daemon {
             addr,
             shutdown,
-            tasks: vec![evaluation, deadlines],
+            tasks: vec![evaluation, deadlines, sender],
             server,
         })
     }
@@ -109,6 +110,33 @@ impl Daemon {
         }
         self.server.await.context("server task panicked")??;
         Ok(())
+    }
+}
+
+/// How often the sender looks at the outbox; failed jobs wait for their own backoff.
+pub const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The outbox sender: delivers due e-mails until shutdown. A job in flight at shutdown
+/// finishes first (the loop only stops between runs).
+async fn deliver_emails(ctx: JobContext, mut shutdown: watch::Receiver<bool>) {
+    if !ctx.notifier.smtp_configured() {
+        tracing::warn!("CLOUDGOV_SMTP_URL is not set: notices wait in the outbox");
+    }
+    loop {
+        match crate::notify::deliver_pending(&ctx, false).await {
+            Ok(s) if s.sent + s.failed + s.no_recipient > 0 => {
+                tracing::info!(sent = s.sent, failed = s.failed, no_recipient = s.no_recipient, pending = s.pending, "outbox run")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox run failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(OUTBOX_POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
     }
 }
 

@@ -7,10 +7,14 @@
 //! [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] on the first call), so async callers run it on a
 //! blocking thread.
 //!
+//! Disk figures are `df`'s (see [`df_usage`]): blocks reserved for root count neither as used nor
+//! as capacity, so `used / total` is the "Use%" operators know.
+//!
 //! Failures of optional parts (filesystems, interfaces, machine id, OS name) are logged at a
-//! limited rate and leave that part empty. Failures of the core figures (CPU, memory, hostname)
-//! fail the whole collection instead: a report with a made-up 0 % would look like an idle VM to
-//! the daemon, which is worse than a missing report.
+//! limited rate and leave that part empty; a failed `statvfs` falls back to sysinfo's figures.
+//! Failures of the core figures (CPU, memory, hostname) fail the whole collection instead: a
+//! report with a made-up 0 % would look like an idle VM to the daemon, which is worse than a
+//! missing report.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -141,13 +145,28 @@ impl Collector {
         // Storage only: I/O counters and disk kind would cost extra reads for unused data.
         self.disks
             .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
-        let mounts = self.disks.iter().map(|d| Mount {
-            device: d.name().to_string_lossy().into_owned(),
-            mount_point: d.mount_point().to_string_lossy().into_owned(),
-            fs_type: d.file_system().to_string_lossy().into_owned(),
-            total_bytes: d.total_space(),
-            available_bytes: d.available_space(),
-        });
+        let mut mounts = Vec::new();
+        for d in self.disks.iter() {
+            let mount_point = d.mount_point().to_string_lossy().into_owned();
+            let fs_type = d.file_system().to_string_lossy().into_owned();
+            // statvfs only where it is needed: never on pseudo or remote filesystems.
+            if !is_real_filesystem(&fs_type, &mount_point) {
+                continue;
+            }
+            let (used_bytes, total_bytes) = usage(
+                d.mount_point(),
+                d.total_space(),
+                d.available_space(),
+                &mut self.limiter,
+            );
+            mounts.push(Mount {
+                device: d.name().to_string_lossy().into_owned(),
+                mount_point,
+                fs_type,
+                total_bytes,
+                used_bytes,
+            });
+        }
         let selected = real_filesystems(mounts);
         if selected.is_empty()
             && let Some(suppressed) = self.limiter.allow("filesystems")
@@ -237,6 +256,43 @@ pub fn collect_once() -> Result<Report, CollectError> {
     Collector::new()?.collect()
 }
 
+/// `(used, total)` of the filesystem mounted at `path` as `df` computes them (see [`df_usage`]).
+///
+/// Falls back to sysinfo's figures (`total - available`, `total`; reserved blocks then count as
+/// used) where `statvfs` is not available or fails, logging the failure at a limited rate.
+fn usage(path: &Path, total: u64, available: u64, limiter: &mut LogLimiter) -> (u64, u64) {
+    #[cfg(unix)]
+    match rustix::fs::statvfs(path) {
+        Ok(s) => return df_usage(s.f_blocks, s.f_bfree, s.f_bavail, s.f_frsize),
+        Err(e) => {
+            if let Some(suppressed) = limiter.allow("statvfs") {
+                tracing::warn!(
+                    kind = "statvfs",
+                    mount_point = %path.display(),
+                    error = %e,
+                    suppressed,
+                    "statvfs failed; reporting the filesystem's raw size, reserved blocks as used"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, limiter);
+    (total.saturating_sub(available), total)
+}
+
+/// `(used_bytes, total_bytes)` from `statvfs` figures, as `df` computes "Use%":
+/// used = `(f_blocks - f_bfree) * f_frsize`, total = used + `f_bavail * f_frsize`.
+///
+/// Blocks reserved for root (`f_bfree - f_bavail`) are in neither figure: they are not data, and
+/// ordinary users cannot fill them, so counting them as used would make a nearly empty ext4
+/// filesystem look 5 % full (or far more where a large reservation is set).
+pub fn df_usage(f_blocks: u64, f_bfree: u64, f_bavail: u64, f_frsize: u64) -> (u64, u64) {
+    let used = f_blocks.saturating_sub(f_bfree).saturating_mul(f_frsize);
+    let available = f_bavail.saturating_mul(f_frsize);
+    (used, used.saturating_add(available))
+}
+
 /// `(total - available) / total` in percent; `None` when total is 0 (memory unreadable).
 fn memory_used_pct(total: u64, available: u64) -> Option<f64> {
     if total == 0 {
@@ -264,8 +320,10 @@ pub struct Mount {
     pub device: String,
     pub mount_point: String,
     pub fs_type: String,
+    /// Capacity usable by ordinary users, as in [`Filesystem::total_bytes`] (see [`df_usage`]).
     pub total_bytes: u64,
-    pub available_bytes: u64,
+    /// Space holding data, as in [`Filesystem::used_bytes`].
+    pub used_bytes: u64,
 }
 
 /// Filesystem types that hold no VM disk: kernel interfaces and memory-backed filesystems.
@@ -356,8 +414,7 @@ pub fn is_real_filesystem(fs_type: &str, mount_point: &str) -> bool {
 /// once: a device mounted twice (bind mounts, btrfs subvolumes) shares one pool of space, so it
 /// is kept at its shortest mount point (`/` over `/var/lib/docker/...`). Sorted by mount point.
 ///
-/// `used_bytes` is `total - available`, where available is what unprivileged users can still
-/// write; blocks reserved for root therefore count as used (on ext4 usually 5 %).
+/// The mounts' figures are passed through unchanged (normally `df`'s, see [`df_usage`]).
 pub fn real_filesystems(mounts: impl IntoIterator<Item = Mount>) -> Vec<Filesystem> {
     let mut by_device: HashMap<String, Mount> = HashMap::new();
     for m in mounts {
@@ -374,7 +431,7 @@ pub fn real_filesystems(mounts: impl IntoIterator<Item = Mount>) -> Vec<Filesyst
     let mut out: Vec<Filesystem> = by_device
         .into_values()
         .map(|m| Filesystem {
-            used_bytes: m.total_bytes.saturating_sub(m.available_bytes),
+            used_bytes: m.used_bytes,
             total_bytes: m.total_bytes,
             mount_point: m.mount_point,
             fs_type: m.fs_type,
@@ -394,13 +451,13 @@ fn shorter_or_equal(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn mount(device: &str, mount_point: &str, fs_type: &str, total: u64, avail: u64) -> Mount {
+    fn mount(device: &str, mount_point: &str, fs_type: &str, total: u64, used: u64) -> Mount {
         Mount {
             device: device.into(),
             mount_point: mount_point.into(),
             fs_type: fs_type.into(),
             total_bytes: total,
-            available_bytes: avail,
+            used_bytes: used,
         }
     }
 
@@ -445,11 +502,11 @@ mod tests {
     #[test]
     fn filters_dedupes_and_sorts() {
         let fs = real_filesystems([
-            mount("/dev/vda1", "/var/lib/kubelet/pods/x", "ext4", 100, 40),
-            mount("tmpfs", "/run", "tmpfs", 10, 10),
-            mount("/dev/vdb", "/data", "xfs", 1000, 900),
-            mount("/dev/vda1", "/", "ext4", 100, 40),
-            mount("/dev/vda1", "/etc/hosts", "ext4", 100, 40),
+            mount("/dev/vda1", "/var/lib/kubelet/pods/x", "ext4", 100, 60),
+            mount("tmpfs", "/run", "tmpfs", 10, 0),
+            mount("/dev/vdb", "/data", "xfs", 1000, 100),
+            mount("/dev/vda1", "/", "ext4", 100, 60),
+            mount("/dev/vda1", "/etc/hosts", "ext4", 100, 60),
             mount("/dev/vdc", "/empty", "ext4", 0, 0),
         ]);
         let points: Vec<&str> = fs.iter().map(|f| f.mount_point.as_str()).collect();
@@ -458,6 +515,24 @@ mod tests {
         assert_eq!(fs[0].used_bytes, 60);
         assert_eq!(fs[1].used_bytes, 100);
         assert_eq!(fs[1].total_bytes, 1000);
+    }
+
+    #[test]
+    fn df_usage_leaves_reserved_blocks_out() {
+        // 1000 blocks of 4 KiB: 100 hold data, 900 free, of which 50 reserved for root.
+        let (used, total) = df_usage(1000, 900, 850, 4096);
+        assert_eq!(used, 100 * 4096);
+        assert_eq!(total, (100 + 850) * 4096);
+        // This machine's kind of root filesystem: 64 % reserved. df: 20 %; total - avail: 71 %.
+        let (used, total) = df_usage(66_053_021, 61_303_997, 19_072_448, 4096);
+        assert_eq!(used, 4_749_024 * 4096);
+        assert_eq!(total, (4_749_024 + 19_072_448) * 4096);
+        assert_eq!((used * 100).div_ceil(total), 20); // df rounds Use% up
+        // Empty, and nothing reserved.
+        assert_eq!(df_usage(10, 10, 10, 512), (0, 5120));
+        // Inconsistent figures (free > blocks) and huge ones must not panic or wrap.
+        assert_eq!(df_usage(5, 10, 3, 1), (0, 3));
+        assert_eq!(df_usage(u64::MAX, 0, u64::MAX, 4096), (u64::MAX, u64::MAX));
     }
 
     #[test]
@@ -493,5 +568,6 @@ mod tests {
             r1.capacity.disk_bytes,
             r1.filesystems.iter().map(|f| f.total_bytes).sum::<u64>()
         );
+        assert!(r1.filesystems.iter().all(|f| f.used_bytes <= f.total_bytes));
     }
 }

@@ -58,7 +58,12 @@ pub struct Filesystem {
     pub mount_point: String,
     pub fs_type: String,
     pub device: String,
+    /// Capacity usable by ordinary (non-root) users: `used_bytes` plus the space they can still
+    /// write, the denominator of `df`'s "Use%". Blocks reserved for root (on ext4 usually 5 %)
+    /// are left out, so this is smaller than the device's raw size.
     pub total_bytes: u64,
+    /// Space holding data, `(f_blocks - f_bfree) * f_frsize` as `df` computes it. Reserved
+    /// blocks are not counted as used, so `used_bytes / total_bytes` is `df`'s "Use%".
     pub used_bytes: u64,
 }
 
@@ -68,7 +73,8 @@ pub struct Filesystem {
 pub struct Capacity {
     pub vcpus: u32,
     pub memory_bytes: u64,
-    /// Sum of the real filesystems' sizes.
+    /// Sum of the real filesystems' `total_bytes`: the capacity usable by ordinary users, without
+    /// the blocks reserved for root (see [`Filesystem::total_bytes`]).
     pub disk_bytes: u64,
 }
 

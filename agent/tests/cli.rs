@@ -74,6 +74,61 @@ fn once_print_outputs_a_plausible_report() {
         "{:?}",
         report.filesystems
     );
+    assert_root_usage_matches_df(&report);
+}
+
+/// The agent's used/total for "/" is df's "Use%" (reserved blocks left out), within 2 points:
+/// df rounds up, and the disk may change between the two readings.
+fn assert_root_usage_matches_df(report: &Report) {
+    let root = report
+        .filesystems
+        .iter()
+        .find(|f| f.mount_point == "/")
+        .unwrap_or_else(|| panic!("no \"/\" in {:?}", report.filesystems));
+    assert!(
+        root.total_bytes > 0 && root.used_bytes <= root.total_bytes,
+        "{root:?}"
+    );
+    let agent_pct = root.used_bytes as f64 * 100.0 / root.total_bytes as f64;
+
+    let out = match Command::new("df").args(["--output=pcent", "/"]).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("note: `df` not found; not comparing \"/\" usage ({agent_pct:.1} %) with df");
+            return;
+        }
+        Err(e) => panic!("cannot run df: {e}"),
+    };
+    if !out.status.success() {
+        // e.g. busybox df, which has no --output
+        println!(
+            "note: `df --output=pcent /` failed ({}): {}; not comparing",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let df_pct = parse_df_pcent(&text).unwrap_or_else(|| panic!("cannot parse df output {text:?}"));
+    assert!(
+        (agent_pct - df_pct).abs() <= 2.0,
+        "agent reports {agent_pct:.2} % used for \"/\", df {df_pct} % ({root:?})"
+    );
+}
+
+/// Parses `df --output=pcent`: a "Use%" header, then e.g. " 20%".
+fn parse_df_pcent(text: &str) -> Option<f64> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines.next()?; // header
+    lines.next()?.strip_suffix('%')?.trim().parse().ok()
+}
+
+#[test]
+fn df_pcent_parsing() {
+    assert_eq!(parse_df_pcent("Use%\n 20%\n"), Some(20.0));
+    assert_eq!(parse_df_pcent("Use%\n100%\n"), Some(100.0));
+    assert_eq!(parse_df_pcent("Use%\n  -\n"), None);
+    assert_eq!(parse_df_pcent(""), None);
 }
 
 #[test]

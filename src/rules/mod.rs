@@ -276,6 +276,33 @@ pub struct DeploymentInference {
     pub cpu_above: Percent,
 }
 
+/// The language of notice e-mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    Zh,
+    En,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Zh => "zh",
+            Language::En => "en",
+        }
+    }
+}
+
+/// How notices reach departments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoticeRules {
+    /// Hold new notices until staff approve them (`cloudgov notices approve`).
+    pub require_approval: bool,
+    pub language: Language,
+    /// The utilisation a recommended new size aims at.
+    pub target_utilisation: Percent,
+}
+
 /// A parsed, checked rules file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {
@@ -284,6 +311,7 @@ pub struct RuleSet {
     overrides: Vec<Override>,
     deadlines: DeadlineRules,
     deployment_inference: Option<DeploymentInference>,
+    notices: NoticeRules,
 }
 
 impl RuleSet {
@@ -301,6 +329,10 @@ impl RuleSet {
 
     pub fn deadlines(&self) -> DeadlineRules {
         self.deadlines
+    }
+
+    pub fn notices(&self) -> NoticeRules {
+        self.notices
     }
 
     /// `None` when inference is switched off: only confirmations count.
@@ -440,12 +472,22 @@ impl RuleSet {
         } else {
             None
         };
+        let target = raw.notices.target_utilisation_pct;
+        let notices = NoticeRules {
+            require_approval: raw.notices.require_approval,
+            language: raw.notices.language,
+            target_utilisation: Percent::try_from(target)
+                .ok()
+                .filter(|p| p.get() > 0.0)
+                .ok_or_else(|| invalid(format!("[notices] target_utilisation_pct = {target} must be within (0, 100]")))?,
+        };
         Ok(RuleSet {
             window,
             defaults,
             overrides,
             deadlines,
             deployment_inference,
+            notices,
         })
     }
 }
@@ -472,6 +514,7 @@ struct RawRules {
     disk: RawResource,
     deadlines: RawDeadlines,
     deployment_inference: RawInference,
+    notices: RawNotices,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
 }
@@ -483,6 +526,14 @@ struct RawDeadlines {
     adjustment_working_days: u32,
     reminder_working_days_before: u32,
     silent_agent_working_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotices {
+    require_approval: bool,
+    language: Language,
+    target_utilisation_pct: f64,
 }
 
 #[derive(Debug, Deserialize)]

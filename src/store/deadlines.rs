@@ -245,6 +245,11 @@ impl Store {
         })
     }
 
+    /// One deadline by id.
+    pub async fn deadline(&self, id: i64) -> Result<Option<DeadlineRow>> {
+        Ok(self.deadlines().await?.into_iter().find(|d| d.id == id))
+    }
+
     /// The timelines of all deadlines, in order.
     pub async fn deadline_events(&self) -> Result<Vec<DeadlineEvent>> {
         on_pool!(self, p => {
@@ -262,6 +267,7 @@ impl Store {
     }
 
     /// Records `event` for a deadline unless it was recorded before; true if this call did.
+    /// A reminder or escalation also writes its e-mail job in the same transaction.
     pub async fn record_deadline_event(
         &self,
         deadline_id: i64,
@@ -270,9 +276,20 @@ impl Store {
         on: NaiveDate,
         detail: &str,
     ) -> Result<bool> {
+        let now = now_secs();
         on_pool!(self, pool => {
-            let mut conn = pool.acquire().await?;
-            insert_event!(&mut *conn, deadline_id, event, at, on, detail)
+            let mut tx = pool.begin().await?;
+            let inserted = insert_event!(&mut *tx, deadline_id, event, at, on, detail)?;
+            // The e-mail that announces a reminder or an escalation is written with it.
+            if inserted && (event == "reminder" || event == "escalation") {
+                sqlx::query(
+                    "INSERT INTO outbox (kind, department_id, deadline_id, state, attempts, next_attempt_at, created_at) \
+                     SELECT $2, pr.department_id, d.id, 'pending', 0, $3, $3 FROM deadlines d \
+                     JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id WHERE d.id = $1")
+                    .bind(deadline_id).bind(event).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(inserted)
         })
     }
 

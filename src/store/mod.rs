@@ -10,6 +10,7 @@
 mod deadlines;
 mod inventory;
 mod notices;
+mod outbox;
 mod samples;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjus
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
+pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use samples::{SampleRow, StoredReport};
 
 /// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.

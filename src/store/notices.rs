@@ -49,6 +49,7 @@ pub struct NoticeRow {
 #[derive(Debug, Clone)]
 pub struct VmFindings {
     pub vm_key: i64,
+    pub department: String,
     /// The allocation when evaluated, stored with each notice as its baseline (JSON).
     pub allocation_json: String,
     pub findings: [Finding; 3],
@@ -61,6 +62,29 @@ pub struct EvaluationWritten {
     pub notices_opened: u64,
 }
 
+/// Writes one digest e-mail job for `notices` of `department` inside the open transaction `tx`.
+macro_rules! enqueue_digest {
+    ($tx:expr, $department:expr, $notices:expr, $now:expr) => {{
+        let (outbox_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO outbox (kind, department_id, state, attempts, next_attempt_at, created_at) \
+             VALUES ('digest', $1, 'pending', 0, $2, $2) RETURNING id",
+        )
+        .bind($department)
+        .bind($now)
+        .fetch_one(&mut **$tx)
+        .await?;
+        for notice in $notices {
+            sqlx::query("INSERT INTO outbox_notices (outbox_id, notice_id) VALUES ($1, $2)")
+                .bind(outbox_id)
+                .bind(*notice)
+                .execute(&mut **$tx)
+                .await?;
+        }
+        outbox_id
+    }};
+}
+pub(crate) use enqueue_digest;
+
 fn rfc3339(ts: i64) -> String {
     DateTime::from_timestamp(ts, 0)
         .map(|t| t.to_rfc3339())
@@ -71,11 +95,14 @@ impl Store {
     /// Stores an evaluation in one transaction: the latest findings replace the previous ones,
     /// and each downsize/expand finding opens a notice unless one is already open for the same
     /// VM, resource and direction (the partial unique index makes that race-free).
+    /// With `approve_now` (no approval required), the new notices are approved at once and each
+    /// department's new notices get one digest e-mail in the outbox, in the same transaction.
     pub async fn record_evaluation(
         &self,
         at: DateTime<Utc>,
         issued_on: NaiveDate,
         vms: &[VmFindings],
+        approve_now: bool,
     ) -> Result<EvaluationWritten> {
         let ran_at = now_secs();
         let issued_on = issued_on.format("%Y-%m-%d").to_string();
@@ -86,6 +113,7 @@ impl Store {
                 .bind(at.timestamp()).bind(ran_at).bind(vms.len() as i64)
                 .fetch_one(&mut *tx).await?;
             let mut opened = 0;
+            let mut new_by_department: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
             for vm in vms {
                 for f in &vm.findings {
                     sqlx::query(
@@ -103,15 +131,24 @@ impl Store {
                         .execute(&mut *tx).await?;
                     let (Some(direction), Some(value), Some(threshold), Some(comparison)) =
                         (f.verdict.direction(), f.value, f.threshold, &f.comparison) else { continue };
-                    opened += sqlx::query(
+                    let notice: Option<(i64,)> = sqlx::query_as(
                         "INSERT INTO notices (vm_key, resource, direction, evaluation_id, issued_at, issued_on, \
-                         value, threshold, comparison, statistic, allocation) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING")
+                         value, threshold, comparison, statistic, allocation, approved_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING id")
                         .bind(vm.vm_key).bind(f.resource.as_str()).bind(direction.as_str())
                         .bind(evaluation_id).bind(at.timestamp()).bind(&issued_on)
                         .bind(value).bind(threshold).bind(comparison).bind(&f.statistic)
-                        .bind(&vm.allocation_json)
-                        .execute(&mut *tx).await?.rows_affected();
+                        .bind(&vm.allocation_json).bind(approve_now.then_some(at.timestamp()))
+                        .fetch_optional(&mut *tx).await?;
+                    if let Some((id,)) = notice {
+                        opened += 1;
+                        new_by_department.entry(vm.department.as_str()).or_default().push(id);
+                    }
+                }
+            }
+            if approve_now {
+                for (department, notices) in &new_by_department {
+                    enqueue_digest!(&mut tx, department, notices, ran_at);
                 }
             }
             sqlx::query("UPDATE evaluations SET notices_opened = $2 WHERE id = $1")

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use cloudgov::calendar::Calendar;
 use cloudgov::jobs::JobContext;
+use cloudgov::notify::Notifier;
 use cloudgov::rules::RuleSet;
 use cloudgov::serve::{Daemon, Schedule};
 use cloudgov::store::Store;
@@ -84,6 +85,7 @@ pub async fn spawn_app() -> TestApp {
         store: store.clone(),
         rules: Arc::new(RuleSet::builtin().expect("built-in rules")),
         calendar: Arc::new(Calendar::builtin().expect("built-in calendar")),
+        notifier: Arc::new(Notifier::without_smtp().expect("templates")),
     };
     let daemon = Daemon::start(
         ctx,

@@ -1,0 +1,128 @@
+//! E-mail templates: files staff edit (`rules/templates/KIND.LANG.txt`), first line
+//! `Subject: ...`, then a blank line and the body. The shipped ones are built in; a directory
+//! overrides them file by file without a rebuild.
+
+use std::path::Path;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::rules::Language;
+
+/// The shipped templates: (file name, text).
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
+    ("digest.zh.txt", include_str!("../../rules/templates/digest.zh.txt")),
+    ("digest.en.txt", include_str!("../../rules/templates/digest.en.txt")),
+    ("reminder.zh.txt", include_str!("../../rules/templates/reminder.zh.txt")),
+    ("reminder.en.txt", include_str!("../../rules/templates/reminder.en.txt")),
+    ("escalation.zh.txt", include_str!("../../rules/templates/escalation.zh.txt")),
+    ("escalation.en.txt", include_str!("../../rules/templates/escalation.en.txt")),
+];
+
+pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {name}: {source}")]
+    Syntax {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("template {name} does not render: {source:#}")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("template {name} must start with a line `Subject: ...`")]
+    NoSubject { name: String },
+}
+
+/// A rendered message: subject and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedText {
+    pub subject: String,
+    pub body: String,
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by a file of the same name in `dir` if there is
+    /// one. An explicitly named `dir` must exist; the default (`rules/templates`) may be absent.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let explicit = dir.is_some();
+        let dir = dir.unwrap_or(Path::new(DEFAULT_TEMPLATES_DIR));
+        if explicit && !dir.is_dir() {
+            return Err(TemplateError::Read {
+                path: dir.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            });
+        }
+        let mut sources = Vec::new();
+        for (name, builtin) in BUILTIN_TEMPLATES {
+            let path = dir.join(name);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*builtin).to_owned(),
+                Err(source) => {
+                    return Err(TemplateError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            sources.push((*name, text));
+        }
+        Templates::from_sources(sources)
+    }
+
+    /// The built-in templates only.
+    pub fn builtin() -> Result<Templates, TemplateError> {
+        Templates::from_sources(BUILTIN_TEMPLATES.iter().map(|(n, t)| (*n, (*t).to_owned())))
+    }
+
+    fn from_sources(sources: impl IntoIterator<Item = (&'static str, String)>) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_keep_trailing_newline(true);
+        for (name, text) in sources {
+            env.add_template_owned(name, text).map_err(|source| TemplateError::Syntax {
+                name: name.to_owned(),
+                source,
+            })?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `kind` (digest, reminder, escalation) in `language` with `context`.
+    pub fn render(&self, kind: &str, language: Language, context: &impl Serialize) -> Result<RenderedText, TemplateError> {
+        let name = format!("{kind}.{}.txt", language.as_str());
+        let template = self.env.get_template(&name).map_err(|source| TemplateError::Render {
+            name: name.clone(),
+            source,
+        })?;
+        let text = template.render(context).map_err(|source| TemplateError::Render {
+            name: name.clone(),
+            source,
+        })?;
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or(TemplateError::NoSubject { name })?;
+        Ok(RenderedText {
+            subject,
+            body: rest.trim_start_matches('\n').to_owned(),
+        })
+    }
+}

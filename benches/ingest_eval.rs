@@ -8,9 +8,13 @@
 //!    the daemon's schema and connection settings (SQLite: WAL, synchronous=FULL), from one
 //!    writer: once as one multi-row INSERT per transaction of the ingest's batch size, once in
 //!    bulk (SQLite: 1000-row INSERTs in one transaction; PostgreSQL: `COPY ... FROM STDIN`).
+//!    To show where the ingest's time goes, the same batches also go straight to
+//!    `Store::ingest_reports` (what the handler calls, no HTTP), from one caller and from as many
+//!    as the ingest had requests in flight.
 //! 3. Evaluation: `cloudgov::evaluation::evaluate` (persisting findings and notices) over 1,000
 //!    VMs x 30 days of 5-minute samples, after filling that database in bulk (timed separately),
-//!    with the process's peak RSS.
+//!    with the peak RSS during it; then two more passes split its time into reading the windows,
+//!    applying the rules and storing the results.
 //!
 //! Rerun: `cargo bench --bench ingest_eval`. Knobs: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales
 //! the VM counts, e.g. 0.05 for a quick run; `CLOUDGOV_BENCH_DB=postgres` runs against PostgreSQL
@@ -30,6 +34,7 @@ use cloudgov::domain::{Resource, VmId};
 use cloudgov::evaluation::{EvaluationReport, evaluate};
 use cloudgov::inventory::Inventory;
 use cloudgov::jobs::JobContext;
+use cloudgov::notify::Notifier;
 use cloudgov::rules::RuleSet;
 use cloudgov::scheduler::CronExpr;
 use cloudgov::serve::{Daemon, Schedule};
@@ -678,14 +683,15 @@ async fn ingest_benchmark(config: &Config, dbs: &mut Databases) -> Result<Ingest
     })
 }
 
-/// The daemon on a free port of 127.0.0.1 with the built-in rules and calendar, its scheduled
-/// jobs pushed out of the measurement.
+/// The daemon on a free port of 127.0.0.1 with the built-in rules and calendar and no SMTP, its
+/// scheduled jobs pushed out of the measurement (the outbox sender still polls every 15 s).
 async fn start_daemon(store: &Store) -> Result<Daemon> {
     let never = CronExpr::try_from(NEVER).map_err(anyhow::Error::msg)?;
     let ctx = JobContext {
         store: store.clone(),
         rules: Arc::new(RuleSet::builtin()?),
         calendar: Arc::new(Calendar::builtin()?),
+        notifier: Arc::new(Notifier::without_smtp()?),
     };
     let schedule = Schedule {
         evaluate: never.clone(),
@@ -987,17 +993,30 @@ async fn evaluation_benchmark(config: &Config, dbs: &mut Databases) -> Result<()
     );
 
     let rules = RuleSet::builtin()?;
-    let rss_before = proc_status_mib("VmHWM");
+    let peak_so_far = proc_status_mib("VmHWM");
+    let peak_was_reset = reset_peak_rss();
+    let rss_before = proc_status_mib("VmRSS");
     let started = Instant::now();
     let report = evaluate(&store, &rules, at, true).await?;
     let secs = started.elapsed().as_secs_f64();
-    let rss_after = proc_status_mib("VmHWM");
+    let peak = proc_status_mib("VmHWM");
     print_evaluation(&report, secs);
-    println!(
-        "  peak RSS of the process (VmHWM): {} before the evaluation, {} after",
-        show_mib(rss_before),
-        show_mib(rss_after)
-    );
+    if peak_was_reset {
+        println!(
+            "  RSS: {} when the evaluation started, peak {} during it (VmHWM reset before it; \
+             the process's peak before that, parts 1-2 and the fill: {})",
+            show_mib(rss_before),
+            show_mib(peak),
+            show_mib(peak_so_far)
+        );
+    } else {
+        println!(
+            "  RSS: {} when the evaluation started; peak of the whole process (VmHWM, could not \
+             be reset) {} after it",
+            show_mib(rss_before),
+            show_mib(peak)
+        );
+    }
     print_evaluation_breakdown(&store, &rules, at, secs).await?;
     store.close().await;
     Ok(())
@@ -1020,12 +1039,17 @@ async fn print_evaluation_breakdown(
     let started = Instant::now();
     evaluate(store, rules, at, false).await?;
     let dry = started.elapsed().as_secs_f64();
+    let storing = measured_secs - dry;
+    let storing = if storing > 0.05 * measured_secs {
+        format!("~{storing:.2} s")
+    } else {
+        format!("within run-to-run noise ({storing:+.2} s)")
+    };
     println!(
         "  where the time goes (passes after the measured one): reading the windows alone \
          (Store::samples_between per VM) {read:.2} s; evaluate(persist = false) {dry:.2} s, so \
-         rules ~{:.2} s and storing findings and notices ~{:.2} s",
-        dry - read,
-        measured_secs - dry
+         rules ~{:.2} s and storing findings and notices {storing}",
+        dry - read
     );
     Ok(())
 }
@@ -1063,6 +1087,11 @@ fn proc_status_mib(field: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
     let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+); false if refused.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 fn show_mib(mib: Option<f64>) -> String {

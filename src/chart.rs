@@ -84,7 +84,10 @@ impl ChartFonts {
     /// A font that does not parse is an error. A `cjk` font without every glyph of the Chinese
     /// labels is not used for Chinese labels (only for characters it has).
     /// `register(None, None)` is valid: charts are then drawn without text.
-    pub fn register(cjk: Option<Vec<u8>>, latin: Option<Vec<u8>>) -> Result<ChartFonts, ChartError> {
+    pub fn register(
+        cjk: Option<Vec<u8>>,
+        latin: Option<Vec<u8>>,
+    ) -> Result<ChartFonts, ChartError> {
         let parse = |bytes: Vec<u8>, which| {
             FontArc::try_from_vec(bytes).map_err(|_| ChartError::InvalidFont { which })
         };
@@ -134,10 +137,20 @@ fn has_glyph(font: &FontArc, c: char) -> bool {
 }
 
 #[derive(Clone, Copy)]
-enum Align {
-    Start,
+enum HAlign {
+    Left,
     Center,
-    End,
+    Right,
+}
+
+#[derive(Clone, Copy)]
+enum VAlign {
+    /// y is the top of the line's ascent.
+    Top,
+    /// y is the middle of the line's ascent-to-descent box.
+    Center,
+    /// y is the baseline.
+    Baseline,
 }
 
 /// Draws text with a list of fonts: each character with the first font that has it (one that
@@ -183,8 +196,7 @@ impl Pen<'_> {
         self.layout(size, text).1.ceil() as i32
     }
 
-    /// Draws `text` at `(x, y)`: `h` aligns the text's advance to x, `v` aligns the line's
-    /// ascent-to-descent box to y.
+    /// Draws `text` at `(x, y)`: `h` aligns the text's advance to x, `v` the line to y.
     #[allow(clippy::too_many_arguments)]
     fn draw(
         &self,
@@ -192,8 +204,8 @@ impl Pen<'_> {
         text: &str,
         size: f32,
         (x, y): (i32, i32),
-        h: Align,
-        v: Align,
+        h: HAlign,
+        v: VAlign,
         color: RGBColor,
     ) -> Result<(), ChartError> {
         let Some(first) = self.fonts.first() else {
@@ -205,15 +217,15 @@ impl Pen<'_> {
         let (glyphs, width) = self.layout(size, text);
         let left = x as f32
             - match h {
-                Align::Start => 0.0,
-                Align::Center => width / 2.0,
-                Align::End => width,
+                HAlign::Left => 0.0,
+                HAlign::Center => width / 2.0,
+                HAlign::Right => width,
             };
         let baseline = y as f32
             + match v {
-                Align::Start => ascent,
-                Align::Center => (ascent + descent) / 2.0,
-                Align::End => descent,
+                VAlign::Top => ascent,
+                VAlign::Center => (ascent + descent) / 2.0,
+                VAlign::Baseline => 0.0,
             };
         for (i, id, dx) in glyphs {
             let glyph = id.with_scale_and_position(scale, point(left + dx, baseline));
@@ -270,7 +282,8 @@ struct Words {
 
 /// Every Chinese character the Chinese labels use; a font must have all of them to be used for
 /// Chinese labels. Keep in sync with `CHINESE` (a test checks).
-const ZH: &str = "CPU内存硬盘使用率近天区间最大值核减阈值扩容统计无结论资源建议正常数据不足≤≥():";
+const ZH: &str =
+    "CPU内存硬盘使用率近天区间最大值核减阈值扩容统计无结论资源建议正常数据不足≤≥（）：";
 
 const CHINESE: Words = Words {
     math_signs: true,
@@ -283,16 +296,16 @@ const CHINESE: Words = Words {
         format!("{vm} {what} 近{days}天")
     },
     usage: "使用率",
-    usage_bucketed: "使用率(区间最大值)",
+    usage_bucketed: "使用率（区间最大值）",
     downsize: "核减阈值",
     expand: "扩容阈值",
     statistic: "统计值",
     not_available: "无",
     verdict: |v| match v {
-        Verdict::Downsize => "结论:资源核减",
-        Verdict::Expand => "结论:建议扩容",
-        Verdict::Ok => "结论:正常",
-        Verdict::InsufficientData => "结论:数据不足",
+        Verdict::Downsize => "结论：资源核减",
+        Verdict::Expand => "结论：建议扩容",
+        Verdict::Ok => "结论：正常",
+        Verdict::InsufficientData => "结论：数据不足",
     },
 };
 
@@ -329,23 +342,13 @@ const AXIS_COLOR: RGBColor = RGBColor(150, 150, 150);
 const TEXT_COLOR: RGBColor = RGBColor(30, 30, 30);
 const MUTED_TEXT_COLOR: RGBColor = RGBColor(90, 90, 90);
 
-const TITLE_SIZE: f64 = 19.0;
-const TEXT_SIZE: f64 = 14.0;
-const TICK_SIZE: f64 = 13.0;
+const TITLE_SIZE: f32 = 19.0;
+const TEXT_SIZE: f32 = 14.0;
+const TICK_SIZE: f32 = 13.0;
 const LEGEND_ROW: i32 = 22;
 const PLOT_LEFT: i32 = 52;
 const PLOT_RIGHT: i32 = 18;
 const PLOT_BOTTOM: i32 = 28;
-
-fn text_style(family: &str, size: f64, color: RGBColor) -> TextStyle<'_> {
-    let mut style = TextStyle::from(FontDesc::new(
-        FontFamily::Name(family),
-        size,
-        FontStyle::Normal,
-    ));
-    style.color = color.to_backend_color();
-    style
-}
 
 /// How a legend entry's line sample is drawn.
 #[derive(Clone, Copy)]
@@ -370,7 +373,7 @@ pub fn render_png(
         let root =
             BitMapBackend::with_buffer(&mut rgb, (CHART_WIDTH, CHART_HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        draw_chart(&root, input, fonts.family(labels))?;
+        draw_chart(&root, input, fonts.pen(labels))?;
         root.present().map_err(draw_err)?;
     }
     encode_png(&rgb, CHART_WIDTH, CHART_HEIGHT)
@@ -381,7 +384,7 @@ type Root<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 fn draw_chart(
     root: &Root<'_>,
     input: &ChartInput,
-    font: Option<(&str, Labels)>,
+    pen: Option<(Pen<'_>, Labels)>,
 ) -> Result<(), ChartError> {
     let (start, end) = input.window;
     let (t0, t1) = (start.timestamp(), end.timestamp());
@@ -389,14 +392,20 @@ fn draw_chart(
     let bucketed = points.len() > MAX_DRAWN_POINTS;
     let points = downsample(&points, t0, t1, MAX_DRAWN_POINTS);
 
-    let words = match font {
+    let words = match pen {
         Some((_, Labels::Chinese)) => &CHINESE,
         _ => &LATIN,
     };
+    let pen = pen.map(|(pen, _)| pen);
     let stat_ok = input.statistic.1.is_finite();
     let legend: Vec<(String, Stroke)> = vec![
         (
-            if bucketed { words.usage_bucketed } else { words.usage }.to_owned(),
+            if bucketed {
+                words.usage_bucketed
+            } else {
+                words.usage
+            }
+            .to_owned(),
             Stroke::Solid(SAMPLE_COLOR, 1),
         ),
         (
@@ -419,7 +428,7 @@ fn draw_chart(
                 )
             } else {
                 format!(
-                    "{} {}: {}",
+                    "{} {} = {}",
                     words.statistic, input.statistic.0, words.not_available
                 )
             },
@@ -429,25 +438,34 @@ fn draw_chart(
 
     // Header: title and verdict on one line, then the legend, wrapped to as many rows as needed.
     let mut top = 40;
-    if let Some((family, _)) = font {
+    if let Some(pen) = &pen {
         let days = ((t1 - t0) as f64 / 86_400.0).round().max(1.0) as i64;
         let title = (words.title)(input.vm, input.resource, days);
-        root.draw_text(&title, &text_style(family, TITLE_SIZE, TEXT_COLOR), (14, 10))
-            .map_err(draw_err)?;
+        let baseline = 27;
+        pen.draw(
+            root,
+            &title,
+            TITLE_SIZE,
+            (14, baseline),
+            HAlign::Left,
+            VAlign::Baseline,
+            TEXT_COLOR,
+        )?;
         let verdict_color = match input.verdict {
             Verdict::Downsize => DOWNSIZE_COLOR,
             Verdict::Expand => EXPAND_COLOR,
             Verdict::Ok | Verdict::InsufficientData => MUTED_TEXT_COLOR,
         };
-        let verdict_style = text_style(family, TEXT_SIZE + 1.0, verdict_color)
-            .pos(Pos::new(HPos::Right, VPos::Top));
-        root.draw_text(
+        pen.draw(
+            root,
             (words.verdict)(input.verdict),
-            &verdict_style,
-            (CHART_WIDTH as i32 - PLOT_RIGHT, 13),
-        )
-        .map_err(draw_err)?;
-        top = draw_legend(root, family, &legend, top)?;
+            TEXT_SIZE + 1.0,
+            (CHART_WIDTH as i32 - PLOT_RIGHT, baseline),
+            HAlign::Right,
+            VAlign::Baseline,
+            verdict_color,
+        )?;
+        top = draw_legend(root, pen, &legend, top)?;
     }
     let top = top + 6;
 
@@ -539,16 +557,19 @@ fn draw_chart(
     }
 
     // Axis labels: percent on the left, MM-DD (Asia/Shanghai) below.
-    if let Some((family, _)) = font {
-        let y_style = text_style(family, TICK_SIZE, MUTED_TEXT_COLOR)
-            .pos(Pos::new(HPos::Right, VPos::Center));
+    if let Some(pen) = &pen {
         for pct in (0..=100).step_by(20) {
             let (_, y) = chart.backend_coord(&(t0, f64::from(pct)));
-            root.draw_text(&format!("{pct}%"), &y_style, (left - 6, y))
-                .map_err(draw_err)?;
+            pen.draw(
+                root,
+                &format!("{pct}%"),
+                TICK_SIZE,
+                (left - 6, y),
+                HAlign::Right,
+                VAlign::Center,
+                MUTED_TEXT_COLOR,
+            )?;
         }
-        let x_style = text_style(family, TICK_SIZE, MUTED_TEXT_COLOR)
-            .pos(Pos::new(HPos::Center, VPos::Top));
         let tick = ShapeStyle::from(AXIS_COLOR).stroke_width(1);
         for (i, day) in days.iter().enumerate() {
             if i % step != 0 {
@@ -558,8 +579,15 @@ fn draw_chart(
             root.draw(&PathElement::new(vec![(x, lower), (x, lower + 4)], tick))
                 .map_err(draw_err)?;
             let label = day.with_timezone(&Shanghai).format("%m-%d").to_string();
-            root.draw_text(&label, &x_style, (x, lower + 8))
-                .map_err(draw_err)?;
+            pen.draw(
+                root,
+                &label,
+                TICK_SIZE,
+                (x, lower + 6),
+                HAlign::Center,
+                VAlign::Top,
+                MUTED_TEXT_COLOR,
+            )?;
         }
     }
     Ok(())
@@ -569,19 +597,17 @@ fn draw_chart(
 /// would pass the right edge. Returns the y just below the last row.
 fn draw_legend(
     root: &Root<'_>,
-    family: &str,
+    pen: &Pen<'_>,
     entries: &[(String, Stroke)],
     top: i32,
 ) -> Result<i32, ChartError> {
     const SAMPLE_LEN: i32 = 26;
     const GAP: i32 = 6;
     const SPACING: i32 = 22;
-    let style = text_style(family, TEXT_SIZE, TEXT_COLOR).pos(Pos::new(HPos::Left, VPos::Center));
     let (x_min, x_max) = (PLOT_LEFT, CHART_WIDTH as i32 - PLOT_RIGHT);
     let (mut x, mut y) = (x_min, top + LEGEND_ROW / 2);
     for (text, stroke) in entries {
-        let (w, _) = root.estimate_text_size(text, &style).map_err(draw_err)?;
-        let width = SAMPLE_LEN + GAP + i32::try_from(w).unwrap_or(i32::MAX / 4);
+        let width = SAMPLE_LEN + GAP + pen.width(TEXT_SIZE, text);
         if x > x_min && x + width > x_max {
             x = x_min;
             y += LEGEND_ROW;
@@ -600,8 +626,15 @@ fn draw_legend(
                 }
             }
         }
-        root.draw_text(text, &style, (x + SAMPLE_LEN + GAP, y))
-            .map_err(draw_err)?;
+        pen.draw(
+            root,
+            text,
+            TEXT_SIZE,
+            (x + SAMPLE_LEN + GAP, y),
+            HAlign::Left,
+            VAlign::Center,
+            TEXT_COLOR,
+        )?;
         x += width + SPACING;
     }
     Ok(y + LEGEND_ROW / 2)
@@ -726,6 +759,7 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Datelike, Timelike};
 
     const CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
     const LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -753,8 +787,9 @@ mod tests {
         (end - TimeDelta::days(30), end)
     }
 
-    /// A plausible idle VM: CPU 5-15% with a daily peak in Shanghai office hours, every
-    /// 5 minutes (8,640 samples, so the chart downsamples).
+    /// A plausible idle VM, one sample every 5 minutes (8,640, so the chart downsamples): CPU
+    /// 4-9% at night and at weekends, 8-16% in Shanghai office hours on weekdays, and a short
+    /// nightly backup peak around 20% at 02:00.
     fn idle_cpu() -> Vec<(DateTime<Utc>, f64)> {
         let (start, end) = window();
         let mut out = Vec::new();
@@ -763,9 +798,17 @@ mod tests {
         while t <= end {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let noise = f64::from((seed >> 16) & 0x7fff) / 32_768.0; // 0..1
-            let local_hour = (t + TimeDelta::hours(8)).timestamp() % 86_400 / 3_600;
-            let office = (9..12).contains(&local_hour) || (14..17).contains(&local_hour);
-            let v = if office { 8.0 + noise * 8.0 } else { 4.5 + noise * 4.0 };
+            let local = t.with_timezone(&Shanghai);
+            let (hour, minute) = (local.hour(), local.minute());
+            let weekday = local.weekday().num_days_from_monday() < 5;
+            let office = weekday && ((9..12).contains(&hour) || (14..17).contains(&hour));
+            let v = if hour == 2 && minute < 15 {
+                17.0 + noise * 5.0
+            } else if office {
+                8.0 + noise * 8.0
+            } else {
+                4.0 + noise * 5.0
+            };
             out.push((t, v));
             t += TimeDelta::minutes(5);
         }
@@ -832,7 +875,9 @@ mod tests {
 
     #[test]
     fn latin_fallback_without_a_cjk_font() {
-        let Some(latin) = font(LATIN_FONT) else { return };
+        let Some(latin) = font(LATIN_FONT) else {
+            return;
+        };
         let fonts = ChartFonts::register(None, Some(latin)).expect("register");
         assert_eq!(fonts.labels(Labels::Chinese), Labels::Latin);
         assert_eq!(fonts.labels(Labels::Latin), Labels::Latin);
@@ -843,10 +888,17 @@ mod tests {
 
     #[test]
     fn a_latin_font_given_as_cjk_is_not_used_for_chinese() {
-        let Some(latin) = font(LATIN_FONT) else { return };
+        let Some(latin) = font(LATIN_FONT) else {
+            return;
+        };
         let fonts = ChartFonts::register(Some(latin), None).expect("register");
         assert_eq!(fonts.labels(Labels::Chinese), Labels::Latin);
-        assert!(fonts.latin.is_some(), "still good for Latin labels");
+        let (pen, labels) = fonts
+            .pen(Labels::Chinese)
+            .expect("still good for Latin labels");
+        assert_eq!(labels, Labels::Latin);
+        // A character no font has is left out, not drawn as a box.
+        assert_eq!(pen.glyphs("核减 ok").len(), 3, "space, o, k");
     }
 
     #[test]
@@ -860,7 +912,10 @@ mod tests {
     #[test]
     fn not_a_font_is_an_error() {
         let err = ChartFonts::register(Some(b"not a font".to_vec()), None).expect_err("invalid");
-        assert!(matches!(err, ChartError::InvalidFont { which: "CJK" }), "{err}");
+        assert!(
+            matches!(err, ChartError::InvalidFont { which: "CJK" }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -901,7 +956,10 @@ mod tests {
         with_peak[7_777].1 = 99.5;
         let out = downsample(&with_peak, 0, 9_999, 2_000);
         assert!(out.len() <= 2_000);
-        assert!(out.contains(&(7_777, 99.5)), "the peak survives at its own time");
+        assert!(
+            out.contains(&(7_777, 99.5)),
+            "the peak survives at its own time"
+        );
         assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "still sorted");
         // Each bucket of 5 samples keeps its largest.
         for &(t, v) in &out {
@@ -910,7 +968,10 @@ mod tests {
             assert_eq!(v, max, "bucket of {t}");
         }
         // Few points pass through unchanged.
-        assert_eq!(downsample(&points[..50], 0, 49, 2_000), points[..50].to_vec());
+        assert_eq!(
+            downsample(&points[..50], 0, 49, 2_000),
+            points[..50].to_vec()
+        );
     }
 
     #[test]
@@ -942,7 +1003,10 @@ mod tests {
         let days = shanghai_midnights(start, end);
         assert_eq!(days.len(), 31, "both ends are Shanghai midnights");
         assert_eq!(
-            days[0].with_timezone(&Shanghai).format("%m-%d %H:%M").to_string(),
+            days[0]
+                .with_timezone(&Shanghai)
+                .format("%m-%d %H:%M")
+                .to_string(),
             "06-01 00:00"
         );
     }

@@ -161,7 +161,9 @@ pub struct EvaluateArgs {
 pub enum NoticesCommand {
     List(FormatArg),
     /// Render the e-mail that announces a notice, without sending it.
-    Preview { id: i64 },
+    Preview {
+        id: i64,
+    },
     /// Staff approve held notices (with `require_approval`): they are e-mailed as digests.
     Approve {
         #[arg(required = true)]
@@ -559,7 +561,16 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 Format::Json => print_json(&rows),
                 Format::Table => {
                     print_table(
-                        &["ID", "KIND", "DEPARTMENT", "STATE", "ATTEMPTS", "NOTICES", "SENT", "LAST ERROR"],
+                        &[
+                            "ID",
+                            "KIND",
+                            "DEPARTMENT",
+                            "STATE",
+                            "ATTEMPTS",
+                            "NOTICES",
+                            "SENT",
+                            "LAST ERROR",
+                        ],
                         rows.iter().map(|o| {
                             vec![
                                 o.id.to_string(),
@@ -684,7 +695,11 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             println!("samples: {}", store.count_samples(None).await?);
             println!(
                 "e-mail: {}; {} pending in the outbox",
-                if ctx.notifier.smtp_configured() { "SMTP configured" } else { "CLOUDGOV_SMTP_URL not set" },
+                if ctx.notifier.smtp_configured() {
+                    "SMTP configured"
+                } else {
+                    "CLOUDGOV_SMTP_URL not set"
+                },
                 store.outbox_pending_count().await?
             );
             Ok(())

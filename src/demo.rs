@@ -11,13 +11,13 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
 
 use crate::calendar::Calendar;
-use crate::notify::Notifier;
 use crate::cli::{DemoArgs, print_findings};
 use crate::deadlines::DeadlineState;
 use crate::domain::VmId;
 use crate::evaluation::evaluate;
 use crate::inventory::Inventory;
 use crate::jobs::{JobContext, TickSummary, check_deadlines};
+use crate::notify::Notifier;
 use crate::rules::RuleSet;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SampleRow, Store};
@@ -164,7 +164,12 @@ pub fn simulated_history(
     rows
 }
 
-pub async fn run(args: DemoArgs, rules: RuleSet, calendar: Calendar, notifier: Notifier) -> anyhow::Result<()> {
+pub async fn run(
+    args: DemoArgs,
+    rules: RuleSet,
+    calendar: Calendar,
+    notifier: Notifier,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let db_path = args.data_dir.join("cloudgov.db");

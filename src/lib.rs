@@ -1,8 +1,8 @@
 //! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
 
 pub mod api;
-pub mod chart;
 pub mod calendar;
+pub mod chart;
 pub mod cli;
 pub mod deadlines;
 pub mod demo;

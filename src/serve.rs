@@ -125,7 +125,13 @@ async fn deliver_emails(ctx: JobContext, mut shutdown: watch::Receiver<bool>) {
     loop {
         match crate::notify::deliver_pending(&ctx, false).await {
             Ok(s) if s.sent + s.failed + s.no_recipient > 0 => {
-                tracing::info!(sent = s.sent, failed = s.failed, no_recipient = s.no_recipient, pending = s.pending, "outbox run")
+                tracing::info!(
+                    sent = s.sent,
+                    failed = s.failed,
+                    no_recipient = s.no_recipient,
+                    pending = s.pending,
+                    "outbox run"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "outbox run failed"),

@@ -15,7 +15,8 @@ CREATE TABLE outbox (
     last_error TEXT,
     created_at INTEGER NOT NULL,
     sent_at INTEGER,
-    recipients TEXT                    -- JSON, as sent
+    recipients TEXT,                   -- JSON, as sent
+    message_id TEXT                    -- fixed at the first attempt, reused by every retry
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE state = 'pending';
 

@@ -88,7 +88,10 @@ fn size_text(resource: Resource, v: f64) -> String {
 }
 
 pub fn rules_for_notice(ctx: &JobContext, n: &NoticeDetail) -> ResourceRules {
-    match (DepartmentId::try_from(n.department.as_str()), ProjectId::try_from(n.project.as_str())) {
+    match (
+        DepartmentId::try_from(n.department.as_str()),
+        ProjectId::try_from(n.project.as_str()),
+    ) {
         (Ok(d), Ok(p)) => ctx.rules.for_vm(&d, &p),
         _ => *ctx.rules.defaults(),
     }
@@ -126,7 +129,8 @@ impl NoticeContext {
     pub fn new(ctx: &JobContext, n: &NoticeDetail) -> NoticeContext {
         let resource: Resource = n.resource.parse().unwrap_or(Resource::Cpu);
         let downsize = n.direction == "downsize";
-        let allocation: serde_json::Value = serde_json::from_str(&n.allocation_json).unwrap_or_default();
+        let allocation: serde_json::Value =
+            serde_json::from_str(&n.allocation_json).unwrap_or_default();
         let field = match resource {
             Resource::Cpu => "vcpus",
             Resource::Memory => "memory_gib",
@@ -139,11 +143,17 @@ impl NoticeContext {
         let (due, provisional) = match n.due_on {
             Some(d) => (d, n.provisional),
             None => {
-                let c = ctx.calendar.add_workdays(n.issued_on, ctx.rules.deadlines().adjustment);
+                let c = ctx
+                    .calendar
+                    .add_workdays(n.issued_on, ctx.rules.deadlines().adjustment);
                 (c.value, c.provisional)
             }
         };
-        let (direction_zh, rule_kind) = if downsize { ("核减", "核减条件") } else { ("扩容", "扩容条件") };
+        let (direction_zh, rule_kind) = if downsize {
+            ("核减", "核减条件")
+        } else {
+            ("扩容", "扩容条件")
+        };
         NoticeContext {
             id: n.id,
             vm: n.vm.clone(),
@@ -156,12 +166,19 @@ impl NoticeContext {
             direction_zh,
             direction_en: if downsize { "downsize" } else { "expand" },
             statistic: n.statistic.clone(),
-            statistic_zh: format!("{}使用率{}", resource_zh(&n.resource), statistic_zh(&n.statistic)),
+            statistic_zh: format!(
+                "{}使用率{}",
+                resource_zh(&n.resource),
+                statistic_zh(&n.statistic)
+            ),
             value: format!("{:.1}", n.value),
             comparison: n.comparison.clone(),
             rule_zh: format!("{rule_kind}为“{}”", comparison_zh(&n.comparison)),
             current: size_text(resource, current),
-            recommended: size_text(resource, recommend(resource, downsize, current, n.value, target)),
+            recommended: size_text(
+                resource,
+                recommend(resource, downsize, current, n.value, target),
+            ),
             due: due.to_string(),
             due_zh: zh_date(due),
             due_date: due,
@@ -197,7 +214,11 @@ impl DigestContext {
         issued: DateTime<Utc>,
     ) -> DigestContext {
         let issued_day = shanghai_day(issued);
-        let earliest = notices.iter().map(|n| n.due_date).min().unwrap_or(issued_day);
+        let earliest = notices
+            .iter()
+            .map(|n| n.due_date)
+            .min()
+            .unwrap_or(issued_day);
         DigestContext {
             department: Department {
                 id: department.id.clone(),
@@ -242,7 +263,12 @@ pub struct DeadlineContext {
 }
 
 impl DeadlineContext {
-    pub fn new(ctx: &JobContext, department: &DepartmentContact, d: &DeadlineRow, issued: DateTime<Utc>) -> DeadlineContext {
+    pub fn new(
+        ctx: &JobContext,
+        department: &DepartmentContact,
+        d: &DeadlineRow,
+        issued: DateTime<Utc>,
+    ) -> DeadlineContext {
         let today = shanghai_day(issued);
         let deployment = d.kind == crate::deadlines::DeadlineKind::Deployment;
         let n = d.working_days;
@@ -251,14 +277,18 @@ impl DeadlineContext {
                 "系统部署",
                 "deployment",
                 format!("各部门应在云资源交付后{n}个工作日内完成系统部署。"),
-                format!("a department deploys its system within {n} working days after the cloud resources are delivered."),
+                format!(
+                    "a department deploys its system within {n} working days after the cloud resources are delivered."
+                ),
             )
         } else {
             (
                 "资源调整",
                 "adjustment",
                 format!("各部门收到云资源调整通知后,应在{n}个工作日内完成资源调整。"),
-                format!("a department completes a resource adjustment within {n} working days of receiving the notice."),
+                format!(
+                    "a department completes a resource adjustment within {n} working days of receiving the notice."
+                ),
             )
         };
         DeadlineContext {
@@ -312,6 +342,9 @@ mod tests {
         assert_eq!(comparison_zh("> 75"), "超过75%");
         assert_eq!(statistic_zh("p95"), "第95百分位数");
         assert_eq!(statistic_zh("daily_peak.max"), "周期性(日)峰值的最大值");
-        assert_eq!(zh_date(NaiveDate::from_ymd_opt(2025, 10, 6).expect("date")), "2025年10月6日");
+        assert_eq!(
+            zh_date(NaiveDate::from_ymd_opt(2025, 10, 6).expect("date")),
+            "2025年10月6日"
+        );
     }
 }

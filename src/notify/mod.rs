@@ -76,13 +76,24 @@ pub struct Notifier {
 
 impl Notifier {
     /// With `smtp` absent, e-mails wait in the outbox until SMTP is configured.
-    pub fn new(templates: Templates, smtp: Option<&SmtpSettings>) -> Result<Notifier, smtp::SmtpError> {
+    pub fn new(
+        templates: Templates,
+        smtp: Option<&SmtpSettings>,
+    ) -> Result<Notifier, smtp::SmtpError> {
         let mailer = smtp.map(Mailer::new).transpose()?;
         let from = match smtp {
             Some(s) => s.from().clone(),
-            None => Mailbox::new(None, lettre::Address::new("cloudgov", "localhost").map_err(|_| smtp::SmtpError::From("cloudgov@localhost".into()))?),
+            None => Mailbox::new(
+                None,
+                lettre::Address::new("cloudgov", "localhost")
+                    .map_err(|_| smtp::SmtpError::From("cloudgov@localhost".into()))?,
+            ),
         };
-        Ok(Notifier { templates, mailer, from })
+        Ok(Notifier {
+            templates,
+            mailer,
+            from,
+        })
     }
 
     /// Built-in templates, no SMTP.
@@ -95,24 +106,31 @@ impl Notifier {
     }
 }
 
-/// The chart fonts, registered with plotters once per process (registration is global).
+/// The chart fonts, read once per process. A bad CJK font falls back to Latin labels, a bad
+/// Latin font to a chart without text: a notice is never held up by a font.
 fn chart_fonts() -> &'static ChartFonts {
     static FONTS: OnceLock<ChartFonts> = OnceLock::new();
     FONTS.get_or_init(|| {
         let read = |env: &str, default: &str| {
             let path = std::env::var(env).unwrap_or_else(|_| default.to_owned());
             std::fs::read(&path)
-                .inspect_err(|e| tracing::warn!(font = %path, error = %e, "chart font not readable"))
+                .inspect_err(
+                    |e| tracing::warn!(font = %path, error = %e, "chart font not readable"),
+                )
                 .ok()
         };
         let cjk = read("CLOUDGOV_CHART_FONT", DEFAULT_CJK_FONT);
         let latin = read("CLOUDGOV_CHART_FONT_LATIN", DEFAULT_LATIN_FONT);
-        ChartFonts::register(cjk, latin)
+        ChartFonts::register(cjk, latin.clone())
+            .or_else(|e| {
+                tracing::warn!(error = %e, "CJK chart font unusable: Latin labels");
+                ChartFonts::register(None, latin)
+            })
             .or_else(|e| {
                 tracing::warn!(error = %e, "chart fonts unusable: charts without text");
                 ChartFonts::register(None, None)
             })
-            .unwrap_or_else(|_| unreachable!("registering no font cannot fail"))
+            .unwrap_or_else(|_| unreachable!("registering no font parses nothing and cannot fail"))
     })
 }
 
@@ -145,12 +163,19 @@ pub async fn render_job(ctx: &JobContext, job: &OutboxJob) -> Result<Email, Noti
         }
         kind @ ("reminder" | "escalation") => {
             let id = job.deadline_id.ok_or(NotifyError::Empty(job.id))?;
-            let deadline = ctx.store.deadline(id).await?.ok_or(NotifyError::Empty(job.id))?;
+            let deadline = ctx
+                .store
+                .deadline(id)
+                .await?
+                .ok_or(NotifyError::Empty(job.id))?;
             if kind == "escalation" {
                 cc = ctx.store.center_emails("emails").await?;
             }
             let context = DeadlineContext::new(ctx, &department, &deadline, issued);
-            (notifier.templates.render(kind, language, &context)?, Vec::new())
+            (
+                notifier.templates.render(kind, language, &context)?,
+                Vec::new(),
+            )
         }
         _ => return Err(NotifyError::Empty(job.id)),
     };
@@ -180,7 +205,12 @@ async fn digest(
         contexts.push(c);
     }
     let context = DigestContext::new(ctx, department, contexts, issued);
-    Ok((ctx.notifier.templates.render("digest", language, &context)?, attachments))
+    Ok((
+        ctx.notifier
+            .templates
+            .render("digest", language, &context)?,
+        attachments,
+    ))
 }
 
 /// The PNG for a notice: its resource over the window before it was issued, with thresholds.
@@ -190,8 +220,14 @@ async fn notice_chart(
     language: Language,
 ) -> Result<Vec<u8>, NotifyError> {
     let issued_at = DateTime::from_timestamp(n.issued_at, 0).unwrap_or_else(Utc::now);
-    let window = (issued_at - TimeDelta::days(i64::from(ctx.rules.window().days)), issued_at);
-    let samples = ctx.store.samples_between(n.vm_key, window.0, window.1).await?;
+    let window = (
+        issued_at - TimeDelta::days(i64::from(ctx.rules.window().days)),
+        issued_at,
+    );
+    let samples = ctx
+        .store
+        .samples_between(n.vm_key, window.0, window.1)
+        .await?;
     let resource: Resource = n.resource.parse().unwrap_or(Resource::Cpu);
     let points: Vec<(DateTime<Utc>, f64)> = samples
         .iter()
@@ -206,7 +242,11 @@ async fn notice_chart(
         .collect();
     let rules = content::rules_for_notice(ctx, n);
     let rule = rules.get(resource);
-    let verdict = if n.direction == "expand" { Verdict::Expand } else { Verdict::Downsize };
+    let verdict = if n.direction == "expand" {
+        Verdict::Expand
+    } else {
+        Verdict::Downsize
+    };
     let input = ChartInput {
         vm: &n.vm,
         resource,
@@ -247,7 +287,8 @@ pub fn build_message(email: &Email, from: &Mailbox) -> Result<Message, NotifyErr
         let png = ContentType::parse("image/png").map_err(|e| bad(&e))?;
         let mut parts = MultiPart::mixed().singlepart(text);
         for (name, bytes) in &email.attachments {
-            parts = parts.singlepart(Attachment::new(name.clone()).body(bytes.clone(), png.clone()));
+            parts =
+                parts.singlepart(Attachment::new(name.clone()).body(bytes.clone(), png.clone()));
         }
         builder.multipart(parts)
     };
@@ -263,11 +304,17 @@ pub fn backoff(attempts: i64) -> TimeDelta {
 
 /// Delivers pending jobs once. `ignore_backoff` (for `tick`) tries every pending job now.
 /// A transport error stops the run: the next jobs would meet the same server.
-pub async fn deliver_pending(ctx: &JobContext, ignore_backoff: bool) -> Result<DeliverySummary, NotifyError> {
+pub async fn deliver_pending(
+    ctx: &JobContext,
+    ignore_backoff: bool,
+) -> Result<DeliverySummary, NotifyError> {
     let mut summary = DeliverySummary::default();
     ctx.store.outbox_requeue_no_recipient().await?;
     let now = Utc::now();
-    let jobs = ctx.store.outbox_due(now.timestamp(), ignore_backoff, 500).await?;
+    let jobs = ctx
+        .store
+        .outbox_due(now.timestamp(), ignore_backoff, 500)
+        .await?;
     if let Some(mailer) = &ctx.notifier.mailer {
         let from = &ctx.notifier.from;
         for job in &jobs {
@@ -276,19 +323,33 @@ pub async fn deliver_pending(ctx: &JobContext, ignore_backoff: bool) -> Result<D
                 Err(e) => {
                     tracing::error!(outbox = job.id, error = %e, "cannot render e-mail");
                     ctx.store
-                        .outbox_retry(job.id, (now + backoff(job.attempts)).timestamp(), &e.to_string())
+                        .outbox_retry(
+                            job.id,
+                            (now + backoff(job.attempts)).timestamp(),
+                            &e.to_string(),
+                        )
                         .await?;
                     summary.failed += 1;
                     continue;
                 }
             };
             if email.to.is_empty() && email.cc.is_empty() {
-                let reason = format!("department {} has no e-mail address in the inventory", job.department);
+                let reason = format!(
+                    "department {} has no e-mail address in the inventory",
+                    job.department
+                );
                 tracing::warn!(outbox = job.id, department = %job.department, "{reason}");
                 ctx.store.outbox_no_recipient(job.id, &reason).await?;
                 summary.no_recipient += 1;
                 continue;
             }
+            let email = Email {
+                message_id: ctx
+                    .store
+                    .outbox_message_id(job.id, &email.message_id)
+                    .await?,
+                ..email
+            };
             let message = build_message(&email, from)?;
             match mailer.send(message).await {
                 Ok(()) => {
@@ -296,15 +357,22 @@ pub async fn deliver_pending(ctx: &JobContext, ignore_backoff: bool) -> Result<D
                     if std::env::var_os("CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT").is_some() {
                         std::process::abort();
                     }
-                    let recipients: Vec<String> = email.to.iter().chain(&email.cc).cloned().collect();
-                    ctx.store.outbox_sent(job.id, Utc::now().timestamp(), &recipients).await?;
+                    let recipients: Vec<String> =
+                        email.to.iter().chain(&email.cc).cloned().collect();
+                    ctx.store
+                        .outbox_sent(job.id, Utc::now().timestamp(), &recipients)
+                        .await?;
                     tracing::info!(outbox = job.id, kind = %job.kind, department = %job.department, "e-mail sent");
                     summary.sent += 1;
                 }
                 Err(e) => {
                     tracing::warn!(outbox = job.id, error = %e, attempts = job.attempts + 1, "SMTP delivery failed; will retry");
                     ctx.store
-                        .outbox_retry(job.id, (now + backoff(job.attempts)).timestamp(), &e.to_string())
+                        .outbox_retry(
+                            job.id,
+                            (now + backoff(job.attempts)).timestamp(),
+                            &e.to_string(),
+                        )
                         .await?;
                     summary.failed += 1;
                     break;
@@ -319,12 +387,19 @@ pub async fn deliver_pending(ctx: &JobContext, ignore_backoff: bool) -> Result<D
 /// The e-mail a notice is (or would be) announced in, for `cloudgov notices preview`.
 pub async fn preview_notice(ctx: &JobContext, notice_id: i64) -> Result<Email, NotifyError> {
     if let Some(id) = ctx.store.outbox_of_notice(notice_id).await? {
-        let job = ctx.store.outbox_job(id).await?.ok_or(NotifyError::Empty(id))?;
+        let job = ctx
+            .store
+            .outbox_job(id)
+            .await?
+            .ok_or(NotifyError::Empty(id))?;
         return render_job(ctx, &job).await;
     }
     // Held for approval: shown as the digest of this notice alone.
     let notices = ctx.store.notice_details(&[notice_id]).await?;
-    let department = notices.first().map(|n| n.department.clone()).ok_or(NotifyError::Empty(0))?;
+    let department = notices
+        .first()
+        .map(|n| n.department.clone())
+        .ok_or(NotifyError::Empty(0))?;
     let contact = ctx.store.department_contact(&department).await?;
     let (text, attachments) = digest(ctx, &contact, &notices, Utc::now()).await?;
     Ok(Email {
@@ -336,4 +411,3 @@ pub async fn preview_notice(ctx: &JobContext, notice_id: i64) -> Result<Email, N
         attachments,
     })
 }
-

@@ -46,7 +46,10 @@ impl fmt::Debug for SmtpSettings {
         f.debug_struct("SmtpSettings")
             .field("url", &crate::cli::redact_url(&self.url))
             .field("from", &self.from.to_string())
-            .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "***")))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(user, _)| (user, "***")),
+            )
             .finish()
     }
 }
@@ -55,11 +58,17 @@ impl SmtpSettings {
     /// From the environment; `None` when `CLOUDGOV_SMTP_URL` is not set (e-mails then wait in
     /// the outbox).
     pub fn from_env() -> Result<Option<SmtpSettings>, SmtpError> {
-        let Some(url) = std::env::var("CLOUDGOV_SMTP_URL").ok().filter(|u| !u.is_empty()) else {
+        let Some(url) = std::env::var("CLOUDGOV_SMTP_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             return Ok(None);
         };
-        let from_text = std::env::var("CLOUDGOV_SMTP_FROM").unwrap_or_else(|_| "cloudgov@localhost".into());
-        let from: Mailbox = from_text.parse().map_err(|_| SmtpError::From(from_text.clone()))?;
+        let from_text =
+            std::env::var("CLOUDGOV_SMTP_FROM").unwrap_or_else(|_| "cloudgov@localhost".into());
+        let from: Mailbox = from_text
+            .parse()
+            .map_err(|_| SmtpError::From(from_text.clone()))?;
         let password = match (
             std::env::var("CLOUDGOV_SMTP_PASSWORD").ok(),
             std::env::var("CLOUDGOV_SMTP_PASSWORD_FILE").ok(),
@@ -74,7 +83,11 @@ impl SmtpSettings {
             (None, None) => None,
         };
         let credentials = std::env::var("CLOUDGOV_SMTP_USER").ok().zip(password);
-        Ok(Some(SmtpSettings { url, from, credentials }))
+        Ok(Some(SmtpSettings {
+            url,
+            from,
+            credentials,
+        }))
     }
 
     pub fn from(&self) -> &Mailbox {

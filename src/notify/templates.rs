@@ -11,12 +11,30 @@ use crate::rules::Language;
 
 /// The shipped templates: (file name, text).
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
-    ("digest.zh.txt", include_str!("../../rules/templates/digest.zh.txt")),
-    ("digest.en.txt", include_str!("../../rules/templates/digest.en.txt")),
-    ("reminder.zh.txt", include_str!("../../rules/templates/reminder.zh.txt")),
-    ("reminder.en.txt", include_str!("../../rules/templates/reminder.en.txt")),
-    ("escalation.zh.txt", include_str!("../../rules/templates/escalation.zh.txt")),
-    ("escalation.en.txt", include_str!("../../rules/templates/escalation.en.txt")),
+    (
+        "digest.zh.txt",
+        include_str!("../../rules/templates/digest.zh.txt"),
+    ),
+    (
+        "digest.en.txt",
+        include_str!("../../rules/templates/digest.en.txt"),
+    ),
+    (
+        "reminder.zh.txt",
+        include_str!("../../rules/templates/reminder.zh.txt"),
+    ),
+    (
+        "reminder.en.txt",
+        include_str!("../../rules/templates/reminder.en.txt"),
+    ),
+    (
+        "escalation.zh.txt",
+        include_str!("../../rules/templates/escalation.zh.txt"),
+    ),
+    (
+        "escalation.en.txt",
+        include_str!("../../rules/templates/escalation.en.txt"),
+    ),
 ];
 
 pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
@@ -91,29 +109,42 @@ impl Templates {
         Templates::from_sources(BUILTIN_TEMPLATES.iter().map(|(n, t)| (*n, (*t).to_owned())))
     }
 
-    fn from_sources(sources: impl IntoIterator<Item = (&'static str, String)>) -> Result<Templates, TemplateError> {
+    fn from_sources(
+        sources: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
         env.set_keep_trailing_newline(true);
         for (name, text) in sources {
-            env.add_template_owned(name, text).map_err(|source| TemplateError::Syntax {
-                name: name.to_owned(),
-                source,
-            })?;
+            env.add_template_owned(name, text)
+                .map_err(|source| TemplateError::Syntax {
+                    name: name.to_owned(),
+                    source,
+                })?;
         }
         Ok(Templates { env })
     }
 
     /// Renders `kind` (digest, reminder, escalation) in `language` with `context`.
-    pub fn render(&self, kind: &str, language: Language, context: &impl Serialize) -> Result<RenderedText, TemplateError> {
+    pub fn render(
+        &self,
+        kind: &str,
+        language: Language,
+        context: &impl Serialize,
+    ) -> Result<RenderedText, TemplateError> {
         let name = format!("{kind}.{}.txt", language.as_str());
-        let template = self.env.get_template(&name).map_err(|source| TemplateError::Render {
-            name: name.clone(),
-            source,
-        })?;
-        let text = template.render(context).map_err(|source| TemplateError::Render {
-            name: name.clone(),
-            source,
-        })?;
+        let template = self
+            .env
+            .get_template(&name)
+            .map_err(|source| TemplateError::Render {
+                name: name.clone(),
+                source,
+            })?;
+        let text = template
+            .render(context)
+            .map_err(|source| TemplateError::Render {
+                name: name.clone(),
+                source,
+            })?;
         let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
         let subject = first
             .strip_prefix("Subject:")
@@ -124,5 +155,58 @@ impl Templates {
             subject,
             body: rest.trim_start_matches('\n').to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_template_renders_with_a_subject_in_both_languages() {
+        let t = Templates::builtin().expect("templates parse");
+        let context = serde_json::json!({
+            "department": {"id": "health", "name": "市卫健局"},
+            "notices": [{"id": 1, "vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "chart": "c.png"}],
+            "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment"},
+            "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
+        });
+        for kind in ["digest", "reminder", "escalation"] {
+            for language in [Language::Zh, Language::En] {
+                let r = t.render(kind, language, &context).expect("renders");
+                assert!(
+                    !r.subject.is_empty() && !r.subject.contains('\n'),
+                    "{kind} {language:?}"
+                );
+                assert!(r.body.contains("2025"), "{kind} {language:?}: {}", r.body);
+                assert!(r.body.contains("vm-1") || kind == "digest" && r.body.contains("vm-1"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_directory_overrides_one_template_and_a_missing_subject_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("reminder.zh.txt"),
+            "Subject: 自定义 {{ deadline.vm }}\n\n正文\n",
+        )
+        .expect("write");
+        let t = Templates::load(Some(dir.path())).expect("load");
+        let r = t
+            .render(
+                "reminder",
+                Language::Zh,
+                &serde_json::json!({"deadline": {"vm": "vm-9"}}),
+            )
+            .expect("render");
+        assert_eq!(r.subject, "自定义 vm-9");
+        std::fs::write(dir.path().join("reminder.zh.txt"), "no subject line\n").expect("write");
+        let t = Templates::load(Some(dir.path())).expect("load");
+        let err = t
+            .render("reminder", Language::Zh, &serde_json::json!({}))
+            .expect_err("no subject");
+        assert!(err.to_string().contains("Subject:"), "{err}");
+        assert!(Templates::load(Some(Path::new("/nonexistent/templates"))).is_err());
     }
 }

@@ -479,7 +479,11 @@ impl RuleSet {
             target_utilisation: Percent::try_from(target)
                 .ok()
                 .filter(|p| p.get() > 0.0)
-                .ok_or_else(|| invalid(format!("[notices] target_utilisation_pct = {target} must be within (0, 100]")))?,
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "[notices] target_utilisation_pct = {target} must be within (0, 100]"
+                    ))
+                })?,
         };
         Ok(RuleSet {
             window,

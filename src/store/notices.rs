@@ -43,6 +43,10 @@ pub struct NoticeRow {
     pub threshold: f64,
     pub comparison: String,
     pub statistic: String,
+    /// The adjustment deadline, `YYYY-MM-DD`, once the deadline job has created it.
+    pub due: Option<String>,
+    /// Approved for sending (always, unless the rules require approval).
+    pub approved: bool,
 }
 
 /// One VM's findings from an evaluation, with what the notices need to know of the VM.
@@ -194,9 +198,10 @@ impl Store {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
-             n.closed_at IS NULL, n.issued_on, n.value, n.threshold, n.comparison, n.statistic \
+             n.closed_at IS NULL, n.issued_on, n.value, n.threshold, n.comparison, n.statistic, d.due_on, \
+             n.approved_at IS NOT NULL \
              FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
-             ORDER BY n.id DESC")
+             LEFT JOIN deadlines d ON d.notice_id = n.id ORDER BY n.id DESC")
             .fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
@@ -217,6 +222,8 @@ impl Store {
                     threshold: r.try_get(9)?,
                     comparison: r.try_get(10)?,
                     statistic: r.try_get(11)?,
+                    due: r.try_get(12)?,
+                    approved: r.try_get(13)?,
                 })
             })
             .collect()

@@ -73,13 +73,19 @@ fn time_text(ts: i64) -> String {
 }
 
 fn json_list(s: &str) -> Result<Vec<String>> {
-    serde_json::from_str(s).map_err(|e| StoreError::Invalid(format!("stored address list is not JSON: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Invalid(format!("stored address list is not JSON: {e}")))
 }
 
 impl Store {
     /// Pending jobs whose next attempt is due at `now` (all pending with `ignore_backoff`),
     /// oldest first.
-    pub async fn outbox_due(&self, now: i64, ignore_backoff: bool, limit: i64) -> Result<Vec<OutboxJob>> {
+    pub async fn outbox_due(
+        &self,
+        now: i64,
+        ignore_backoff: bool,
+        limit: i64,
+    ) -> Result<Vec<OutboxJob>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT id, kind, department_id, deadline_id, attempts, created_at FROM outbox \
@@ -118,6 +124,15 @@ impl Store {
         })
     }
 
+    /// The job's Message-ID: `candidate` at the first attempt, the stored one ever after, so a
+    /// retry after a crash carries the same id even if the sender's settings changed.
+    pub async fn outbox_message_id(&self, id: i64, candidate: &str) -> Result<String> {
+        let (mid,): (String,) = on_pool!(self, p => sqlx::query_as(
+            "UPDATE outbox SET message_id = COALESCE(message_id, $2) WHERE id = $1 RETURNING message_id")
+            .bind(id).bind(candidate).fetch_one(p).await)?;
+        Ok(mid)
+    }
+
     /// Jobs not yet delivered (pending), whatever their next attempt time.
     pub async fn outbox_pending_count(&self) -> Result<u64> {
         let (n,): (i64,) = on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
@@ -127,7 +142,8 @@ impl Store {
 
     /// The server accepted the message: never send it again.
     pub async fn outbox_sent(&self, id: i64, now: i64, recipients: &[String]) -> Result<()> {
-        let recipients = serde_json::to_string(recipients).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let recipients =
+            serde_json::to_string(recipients).map_err(|e| StoreError::Invalid(e.to_string()))?;
         on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET state = 'sent', sent_at = $2, recipients = $3, attempts = attempts + 1, last_error = NULL WHERE id = $1")
             .bind(id).bind(now).bind(recipients).execute(p).await.map(|_| ()))?;
@@ -248,7 +264,8 @@ impl Store {
     pub async fn department_contact(&self, id: &str) -> Result<DepartmentContact> {
         let row: Option<(String, String)> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, emails FROM departments WHERE id = $1").bind(id).fetch_optional(p).await)?;
-        let (name, emails) = row.ok_or_else(|| StoreError::Invalid(format!("no department {id}")))?;
+        let (name, emails) =
+            row.ok_or_else(|| StoreError::Invalid(format!("no department {id}")))?;
         Ok(DepartmentContact {
             id: id.to_owned(),
             name,

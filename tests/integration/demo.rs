@@ -7,6 +7,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn the_demo_shows_downsize_and_expand_findings_and_serves_them() {
+    crate::helpers::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cloudgov"))
         .args([
@@ -23,6 +24,7 @@ async fn the_demo_shows_downsize_and_expand_findings_and_serves_them() {
         .spawn()
         .expect("start demo");
     let stdout = child.stdout.take().expect("stdout");
+    let child = crate::helpers::KillOnDrop(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -54,8 +56,7 @@ async fn the_demo_shows_downsize_and_expand_findings_and_serves_them() {
         Ok::<_, String>(findings)
     }
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     for verdict in [" downsize ", " expand ", " ok ", " insufficient_data "] {
         assert!(

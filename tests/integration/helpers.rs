@@ -78,7 +78,7 @@ impl TestApp {
 /// A test that blocks on a child process while the daemon serves must use a multi-thread
 /// runtime (`#[tokio::test(flavor = "multi_thread")]`), or the daemon cannot answer.
 pub async fn spawn_app() -> TestApp {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     let db = fresh_db().await;
     let store = Store::connect(&db.url).await.expect("open test database");
     let ctx = JobContext {
@@ -99,6 +99,21 @@ pub async fn spawn_app() -> TestApp {
         store,
         db,
         daemon: Some(daemon),
+    }
+}
+
+/// reqwest is built without a default crypto provider: every test that makes a client calls this.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Kills the child process when dropped, so a failing test leaves no process behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -4,5 +4,6 @@
 mod cli;
 mod deadlines;
 mod demo;
+mod email;
 mod helpers;
 mod ingest;

@@ -496,29 +496,6 @@ fn address(ip: IpAddr, prefix: u8, config: AddressConfig) -> Address {
     }
 }
 
-/// What the daemon's ingest handler hands the store for `report` of the VM with `vm_key`.
-fn stored_report(vm_key: i64, report: &Report) -> Result<StoredReport> {
-    Ok(StoredReport {
-        sample: SampleRow {
-            vm_key,
-            ts: report.collected_at.timestamp(),
-            cpu_pct: report.cpu_pct,
-            mem_pct: report.mem_pct,
-            disk_pct: report.disk_pct(),
-        },
-        seq: i64::try_from(report.seq)?,
-        hostname: report.host.hostname.clone(),
-        machine_id: report.host.machine_id.clone(),
-        os: report.host.os.clone(),
-        agent_version: report.host.agent_version.clone(),
-        vcpus: i64::from(report.capacity.vcpus),
-        memory_bytes: i64::try_from(report.capacity.memory_bytes)?,
-        disk_bytes: i64::try_from(report.capacity.disk_bytes)?,
-        filesystems_json: serde_json::to_string(&report.filesystems)?,
-        interfaces_json: serde_json::to_string(&report.interfaces)?,
-    })
-}
-
 /// A month of 5-minute samples of VM `index`, ending at `at`.
 fn month_of_samples(index: usize, vm_key: i64, at: i64) -> impl Iterator<Item = SampleRow> {
     let per_vm = (EVAL_DAYS * 86_400 / SAMPLE_INTERVAL_SECS) as u64;
@@ -561,7 +538,11 @@ fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBat
                 .collect();
             let stored = reports
                 .iter()
-                .map(|r| stored_report(*key, r))
+                .map(|r| {
+                    // The handler's own check, so the direct store calls store what HTTP would.
+                    cloudgov::api::check_report(r, *key, vm.as_str(), now)
+                        .map_err(anyhow::Error::msg)
+                })
                 .collect::<Result<_>>()?;
             plan.push(PlannedBatch {
                 agent,

@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{TimeDelta, Utc};
-use cloudgov_agent::wire::{IngestAck, IngestBatch, Report};
+use cloudgov_agent::wire::{AddressConfig, IngestAck, IngestBatch, Report};
 use serde_json::json;
 
-use crate::domain::Percent;
+use crate::domain::{MacAddr, Percent};
 use crate::jobs::{JobContext, shanghai_day};
-use crate::store::{SampleRow, StoreError, StoredReport};
+use crate::network::SightingKind;
+use crate::store::{SampleRow, SightingRow, StoreError, StoredReport};
 use crate::token;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
@@ -166,7 +167,7 @@ async fn ingest(
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            check_report(r, vm_key, now)
+            check_report(r, vm_key, &vm_id, now)
                 .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -178,9 +179,12 @@ async fn ingest(
     }))
 }
 
-fn check_report(
+/// Checks one report and turns it into what the store keeps (the ingest handler's own step,
+/// public for the benchmark).
+pub fn check_report(
     r: &Report,
     vm_key: i64,
+    vm_id: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<StoredReport, String> {
     let pct = |name: &str, v: f64| {
@@ -267,5 +271,58 @@ fn check_report(
         disk_bytes: as_i64("capacity.disk_bytes", r.capacity.disk_bytes)?,
         filesystems_json: serde_json::to_string(&r.filesystems).map_err(|e| e.to_string())?,
         interfaces_json: serde_json::to_string(&r.interfaces).map_err(|e| e.to_string())?,
+        sightings: sightings(r, vm_key, vm_id)?,
     })
+}
+
+/// The (IP, MAC) pairs a report shows: its own interface addresses (with how each is
+/// configured) and its neighbour table. MACs are parsed once here; a malformed one is an error.
+fn sightings(r: &Report, vm_key: i64, vm_id: &str) -> Result<Vec<SightingRow>, String> {
+    let seen_at = r.collected_at.timestamp();
+    let mut out = Vec::new();
+    for (i, iface) in r.interfaces.iter().enumerate() {
+        let Some(mac) = &iface.mac else { continue };
+        let mac: MacAddr = mac
+            .parse()
+            .map_err(|e| format!("interfaces[{i}].mac: {e}"))?;
+        for a in &iface.addresses {
+            out.push(SightingRow {
+                ip: a.ip.to_string(),
+                mac: mac.to_string(),
+                kind: SightingKind::Interface,
+                source: vm_id.to_owned(),
+                vm_key: Some(vm_key),
+                interface: iface.name.clone(),
+                config: match a.config {
+                    AddressConfig::Static => "static",
+                    AddressConfig::Dhcp => "dhcp",
+                    AddressConfig::Unknown => "unknown",
+                }
+                .to_owned(),
+                config_source: a.config_source.clone(),
+                seen_at,
+            });
+        }
+    }
+    for (i, n) in r.neighbours.iter().enumerate() {
+        let mac: MacAddr = n
+            .mac
+            .parse()
+            .map_err(|e| format!("neighbours[{i}].mac: {e}"))?;
+        if mac.is_zero() {
+            continue;
+        }
+        out.push(SightingRow {
+            ip: n.ip.to_string(),
+            mac: mac.to_string(),
+            kind: SightingKind::Neighbour,
+            source: vm_id.to_owned(),
+            vm_key: Some(vm_key),
+            interface: n.interface.clone(),
+            config: "unknown".to_owned(),
+            config_source: None,
+            seen_at,
+        });
+    }
+    Ok(out)
 }

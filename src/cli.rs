@@ -12,16 +12,17 @@ use serde::Serialize;
 use crate::calendar::{Calendar, WorkingDays};
 use crate::domain::VmId;
 use crate::evaluation::{FindingOut, evaluate};
-use crate::import::parse_samples;
+use crate::import::{parse_arp, parse_ip_registry, parse_samples};
 use crate::inventory::Inventory;
-use crate::jobs::{JobContext, shanghai_day, sync_deadlines, tick};
+use crate::jobs::{JobContext, network_check, shanghai_day, sync_deadlines, tick};
 use crate::load;
+use crate::network::SightingKind;
 use crate::notify::smtp::SmtpSettings;
 use crate::notify::templates::Templates;
 use crate::notify::{Notifier, deliver_pending, preview_notice};
 use crate::scheduler::CronExpr;
 use crate::serve::{Daemon, Schedule, termination_signal};
-use crate::store::Store;
+use crate::store::{SightingRow, Store};
 use crate::views::deadlines_as_of;
 
 pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
@@ -89,6 +90,66 @@ pub enum Command {
     /// The e-mail outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Export data as CSV to standard output.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Network registration (art. 14): checks, findings and the IP registry.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The IP registry, in the format `import ip-registry` reads.
+    IpRegistry,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Compare the registry with what agents and ARP exports saw; findings open and are e-mailed.
+    Check {
+        #[arg(long)]
+        at: Option<DateTime<chrono::FixedOffset>>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Print the findings but store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stored network findings, open first.
+    Findings(FormatArg),
+    /// Edit the IP registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    List(FormatArg),
+    /// Register an IP (or change its registration).
+    Set {
+        ip: std::net::IpAddr,
+        #[arg(long)]
+        mac: crate::domain::MacAddr,
+        #[arg(long)]
+        department: crate::domain::DepartmentId,
+        #[arg(long)]
+        holder: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// A gateway may answer for many addresses without being a suspected router.
+        #[arg(long)]
+        gateway: bool,
+        #[arg(long)]
+        registered_on: Option<NaiveDate>,
+    },
+    Remove {
+        ip: std::net::IpAddr,
+    },
+    /// Every change, of one IP or all.
+    History {
+        ip: Option<std::net::IpAddr>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +204,11 @@ pub enum ImportCommand {
     Inventory { file: PathBuf },
     /// Samples from a CSV file with header `vm,ts,cpu_pct,mem_pct,disk_pct`.
     Samples { file: PathBuf },
+    /// The IP registry from a CSV file with header `ip,mac,department,holder`
+    /// (optionally `,registered_on,note,gateway`); created or updated by IP, with history.
+    IpRegistry { file: PathBuf },
+    /// A switch's or router's ARP/neighbour table: CSV `ip,mac,seen_at,source`.
+    Arp { file: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +412,197 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             let (inserted, duplicates) = store.insert_samples(&rows).await?;
             println!("imported {inserted} samples ({duplicates} already present)");
             Ok(())
+        }
+        Command::Import(ImportCommand::IpRegistry { file }) => {
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let departments = store.department_ids().await?;
+            let rows = parse_ip_registry(
+                &file.display().to_string(),
+                std::io::BufReader::new(input),
+                &departments,
+            )
+            .context("nothing imported")?;
+            let source = format!("import {}", file.display());
+            let s = store
+                .apply_ip_registry(&rows, &source, shanghai_day(Utc::now()))
+                .await?;
+            println!(
+                "ip registry: {} added, {} changed, {} unchanged",
+                s.added, s.changed, s.unchanged
+            );
+            Ok(())
+        }
+        Command::Import(ImportCommand::Arp { file }) => {
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let rows = parse_arp(&file.display().to_string(), std::io::BufReader::new(input))
+                .context("nothing imported")?;
+            let sightings: Vec<SightingRow> = rows
+                .iter()
+                .map(|r| SightingRow {
+                    ip: r.ip.to_string(),
+                    mac: r.mac.to_string(),
+                    kind: SightingKind::Arp,
+                    source: r.source.clone(),
+                    vm_key: None,
+                    interface: String::new(),
+                    config: "unknown".into(),
+                    config_source: None,
+                    seen_at: r.seen_at.timestamp(),
+                })
+                .collect();
+            store.record_sightings(&sightings).await?;
+            println!("imported {} ARP entries", rows.len());
+            Ok(())
+        }
+        Command::Export(ExportCommand::IpRegistry) => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record(
+                crate::import::IP_REGISTRY_HEADER
+                    .iter()
+                    .chain(&crate::import::IP_REGISTRY_OPTIONAL),
+            )?;
+            for r in store.ip_registry().await? {
+                out.write_record([
+                    &r.ip,
+                    &r.mac,
+                    &r.department,
+                    &r.holder,
+                    &r.registered_on,
+                    &r.note,
+                    &r.gateway.to_string(),
+                ])?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Network(NetworkCommand::Check {
+            at,
+            format,
+            dry_run,
+        }) => {
+            let at = at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+            let (findings, opened) = network_check(ctx, at, !dry_run).await?;
+            match format {
+                Format::Json => print_json(&findings),
+                Format::Table => {
+                    print_table(
+                        &["KIND", "IP", "MAC", "DEPARTMENT", "EVIDENCE"],
+                        findings.iter().map(|f| {
+                            vec![
+                                f.kind.to_string(),
+                                f.ip.clone(),
+                                f.mac.clone().unwrap_or_else(|| "-".into()),
+                                f.department.clone().unwrap_or_else(|| "-".into()),
+                                f.evidence.clone(),
+                            ]
+                        }),
+                    );
+                    println!("{} findings, {opened} new", findings.len());
+                    Ok(())
+                }
+            }
+        }
+        Command::Network(NetworkCommand::Findings(f)) => {
+            let rows = store.network_findings(None).await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &["ID", "KIND", "IP", "MAC", "DEPARTMENT", "OPEN", "RAISED"],
+                        rows.iter().map(|r| {
+                            vec![
+                                r.id.to_string(),
+                                r.kind.clone(),
+                                r.ip.clone(),
+                                r.mac.clone().unwrap_or_default(),
+                                r.department.clone().unwrap_or_default(),
+                                r.open.to_string(),
+                                r.raised_at.clone(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Network(NetworkCommand::Registry(RegistryCommand::List(f))) => {
+            let rows = store.ip_registry().await?;
+            match f.format {
+                Format::Json => print_json(&rows),
+                Format::Table => {
+                    print_table(
+                        &[
+                            "IP",
+                            "MAC",
+                            "DEPARTMENT",
+                            "HOLDER",
+                            "REGISTERED",
+                            "GATEWAY",
+                            "NOTE",
+                        ],
+                        rows.iter().map(|r| {
+                            vec![
+                                r.ip.clone(),
+                                r.mac.clone(),
+                                r.department.clone(),
+                                r.holder.clone(),
+                                r.registered_on.clone(),
+                                r.gateway.to_string(),
+                                r.note.clone(),
+                            ]
+                        }),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Network(NetworkCommand::Registry(RegistryCommand::Set {
+            ip,
+            mac,
+            department,
+            holder,
+            note,
+            gateway,
+            registered_on,
+        })) => {
+            if !store.department_ids().await?.contains(department.as_str()) {
+                bail!("department {department} is not in the inventory");
+            }
+            let row = crate::import::RegistryRow {
+                ip,
+                mac,
+                department,
+                holder,
+                registered_on,
+                note,
+                gateway,
+            };
+            let s = store
+                .apply_ip_registry(&[row], "cli", shanghai_day(Utc::now()))
+                .await?;
+            println!(
+                "{ip}: {}",
+                if s.added > 0 {
+                    "registered"
+                } else if s.changed > 0 {
+                    "changed"
+                } else {
+                    "unchanged"
+                }
+            );
+            Ok(())
+        }
+        Command::Network(NetworkCommand::Registry(RegistryCommand::Remove { ip })) => {
+            if !store.remove_ip_registration(ip, "cli").await? {
+                bail!("{ip} is not registered");
+            }
+            println!("{ip}: removed");
+            Ok(())
+        }
+        Command::Network(NetworkCommand::Registry(RegistryCommand::History { ip })) => {
+            print_json(&store.ip_registry_history(ip).await?)
         }
         Command::Evaluate(args) => {
             let at = args.at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
@@ -575,7 +832,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                             vec![
                                 o.id.to_string(),
                                 o.kind.clone(),
-                                o.department.clone(),
+                                o.department.clone().unwrap_or_else(|| "(center)".into()),
                                 o.state.clone(),
                                 o.attempts.to_string(),
                                 format!("{:?}", o.notices),

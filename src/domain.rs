@@ -185,6 +185,68 @@ impl fmt::Display for Email {
     }
 }
 
+/// A MAC address, parsed once from any usual spelling (`AA:BB:CC:DD:EE:FF`, `aa-bb-cc-dd-ee-ff`,
+/// `aabb.ccdd.eeff`, `aabbccddeeff`) and always shown as lowercase `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr([u8; 6]);
+
+impl MacAddr {
+    /// The vendor prefix (OUI), `aa:bb:cc`.
+    pub fn oui(&self) -> String {
+        format!("{:02x}:{:02x}:{:02x}", self.0[0], self.0[1], self.0[2])
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex: String = s
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect();
+        let separators_ok = {
+            let t = s.trim();
+            let seps: Vec<char> = t.chars().filter(|c| matches!(c, ':' | '-' | '.')).collect();
+            seps.is_empty() || seps.iter().all(|c| *c == seps[0]) && matches!(seps.len(), 5 | 2)
+        };
+        if hex.len() != 12 || !separators_ok || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(InvalidValue::new(
+                "MAC address",
+                s,
+                "is not six hexadecimal bytes (e.g. 52:54:00:12:34:56)",
+            ));
+        }
+        let mut bytes = [0u8; 6];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|_| InvalidValue::new("MAC address", s, "is not hexadecimal"))?;
+        }
+        Ok(MacAddr(bytes))
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// The three resources of a VM that Pingdu art. 13 measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -340,6 +402,35 @@ mod tests {
         let err = VmId::try_from("vm 1").expect_err("space");
         assert!(err.to_string().contains("VM id \"vm 1\""), "{err}");
         assert!(ProjectId::try_from("x".repeat(65).as_str()).is_err());
+    }
+
+    #[test]
+    fn mac_addresses_parse_from_every_usual_spelling() {
+        let canonical = "52:54:00:ab:cd:ef";
+        for spelling in [
+            "52:54:00:AB:CD:EF",
+            "52-54-00-ab-cd-ef",
+            "5254.00ab.cdef",
+            "525400abcdef",
+            " 52:54:00:ab:cd:ef ",
+        ] {
+            let mac: MacAddr = spelling.parse().expect(spelling);
+            assert_eq!(mac.to_string(), canonical, "{spelling}");
+        }
+        assert_eq!(
+            "52:54:00:ab:cd:ef".parse::<MacAddr>().expect("mac").oui(),
+            "52:54:00"
+        );
+        for bad in [
+            "",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:eg",
+            "52:54-00:ab:cd:ef",
+            "52:54:00:ab:cd:ef:01",
+        ] {
+            let err = bad.parse::<MacAddr>().expect_err(bad);
+            assert!(err.to_string().contains("MAC address"), "{err}");
+        }
     }
 
     #[test]

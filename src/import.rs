@@ -1,13 +1,15 @@
-//! CSV importers: usage samples backfilled from existing monitoring (`cloudgov import samples`).
+//! CSV importers: usage samples backfilled from existing monitoring (`cloudgov import samples`),
+//! the IP registry (`import ip-registry`) and ARP exports from switches (`import arp`).
 //!
 //! A file is parsed and checked whole before anything is written: the first bad row stops the
 //! import with an error naming its line, and nothing from that file is stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::Percent;
+use crate::domain::{DepartmentId, MacAddr, Percent};
 use crate::store::SampleRow;
 
 pub const SAMPLES_HEADER: [&str; 5] = ["vm", "ts", "cpu_pct", "mem_pct", "disk_pct"];
@@ -34,6 +36,184 @@ pub enum ImportError {
     },
 }
 
+/// A CSV reader whose header is exactly `required`, optionally followed by a prefix of
+/// `optional` (in that order).
+fn open_csv<R: std::io::Read>(
+    origin: &str,
+    input: R,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<csv::Reader<R>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|source| ImportError::Csv {
+            origin: origin.to_owned(),
+            source,
+        })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let allowed = required.iter().chain(optional).copied();
+    let matches = header.len() >= required.len()
+        && header.len() <= required.len() + optional.len()
+        && header.iter().zip(allowed).all(|(h, want)| h == want);
+    if !matches {
+        let mut expected = required.join(",");
+        if !optional.is_empty() {
+            expected.push_str(&format!(" (optionally followed by {})", optional.join(",")));
+        }
+        return Err(ImportError::Header {
+            origin: origin.to_owned(),
+            expected,
+            found: header.join(","),
+        });
+    }
+    Ok(reader)
+}
+
+/// One record with its line number, or the CSV error naming the line.
+fn records<R: std::io::Read>(
+    origin: &str,
+    reader: &mut csv::Reader<R>,
+) -> impl Iterator<Item = Result<(u64, csv::StringRecord), ImportError>> {
+    reader.records().map(move |record| {
+        record
+            .map(|r| (r.position().map_or(0, |p| p.line()), r))
+            .map_err(|e| ImportError::Row {
+                origin: origin.to_owned(),
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            })
+    })
+}
+
+fn row_error(origin: &str, line: u64, message: String) -> ImportError {
+    ImportError::Row {
+        origin: origin.to_owned(),
+        line,
+        message,
+    }
+}
+
+pub const IP_REGISTRY_HEADER: [&str; 4] = ["ip", "mac", "department", "holder"];
+pub const IP_REGISTRY_OPTIONAL: [&str; 3] = ["registered_on", "note", "gateway"];
+pub const ARP_HEADER: [&str; 4] = ["ip", "mac", "seen_at", "source"];
+
+/// One row of the IP registry (`cloudgov import ip-registry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryRow {
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+    pub department: DepartmentId,
+    pub holder: String,
+    pub registered_on: Option<NaiveDate>,
+    pub note: String,
+    pub gateway: bool,
+}
+
+/// Parses an IP registry CSV: `ip,mac,department,holder`, optionally followed by
+/// `registered_on,note,gateway`. Every department must be in `departments`; an IP may appear once.
+pub fn parse_ip_registry(
+    origin: &str,
+    input: impl std::io::Read,
+    departments: &HashSet<String>,
+) -> Result<Vec<RegistryRow>, ImportError> {
+    let mut reader = open_csv(origin, input, &IP_REGISTRY_HEADER, &IP_REGISTRY_OPTIONAL)?;
+    let mut rows: Vec<RegistryRow> = Vec::new();
+    let mut seen: HashMap<IpAddr, u64> = HashMap::new();
+    for record in records(origin, &mut reader) {
+        let (line, record) = record?;
+        let err = |m: String| row_error(origin, line, m);
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let ip: IpAddr = field(0)
+            .parse()
+            .map_err(|_| err(format!("ip {:?} is not an IPv4 or IPv6 address", field(0))))?;
+        if let Some(first) = seen.insert(ip, line) {
+            return Err(err(format!("ip {ip} is already on line {first}")));
+        }
+        let mac: MacAddr = field(1).parse().map_err(|e| err(format!("{e}")))?;
+        let department = DepartmentId::try_from(field(2)).map_err(|e| err(e.to_string()))?;
+        if !departments.contains(department.as_str()) {
+            return Err(err(format!(
+                "department {department} is not in the inventory"
+            )));
+        }
+        let holder = field(3).to_owned();
+        if holder.is_empty() {
+            return Err(err("holder is empty".into()));
+        }
+        let registered_on = match field(4) {
+            "" => None,
+            d => Some(
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| err(format!("registered_on {d:?} is not YYYY-MM-DD")))?,
+            ),
+        };
+        let gateway = match field(6) {
+            "" | "false" | "no" | "0" => false,
+            "true" | "yes" | "1" => true,
+            other => return Err(err(format!("gateway {other:?} is not true or false"))),
+        };
+        rows.push(RegistryRow {
+            ip,
+            mac,
+            department,
+            holder,
+            registered_on,
+            note: field(5).to_owned(),
+            gateway,
+        });
+    }
+    Ok(rows)
+}
+
+/// One entry of an exported ARP/neighbour table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArpRow {
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+    pub seen_at: DateTime<Utc>,
+    pub source: String,
+}
+
+/// Parses an ARP export CSV: `ip,mac,seen_at,source` (seen_at RFC 3339).
+pub fn parse_arp(origin: &str, input: impl std::io::Read) -> Result<Vec<ArpRow>, ImportError> {
+    let mut reader = open_csv(origin, input, &ARP_HEADER, &[])?;
+    let mut rows = Vec::new();
+    for record in records(origin, &mut reader) {
+        let (line, record) = record?;
+        let err = |m: String| row_error(origin, line, m);
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let ip: IpAddr = field(0)
+            .parse()
+            .map_err(|_| err(format!("ip {:?} is not an IPv4 or IPv6 address", field(0))))?;
+        let mac: MacAddr = field(1).parse().map_err(|e| err(format!("{e}")))?;
+        let seen_at = DateTime::parse_from_rfc3339(field(2))
+            .map_err(|e| {
+                err(format!(
+                    "seen_at {:?} is not an RFC 3339 time with offset: {e}",
+                    field(2)
+                ))
+            })?
+            .with_timezone(&Utc);
+        let source = field(3);
+        if source.is_empty() || source.len() > 128 {
+            return Err(err("source must be 1 to 128 characters".into()));
+        }
+        rows.push(ArpRow {
+            ip,
+            mac,
+            seen_at,
+            source: source.to_owned(),
+        });
+    }
+    Ok(rows)
+}
+
 /// Parses a samples CSV (`vm,ts,cpu_pct,mem_pct,disk_pct`; `ts` RFC 3339 with offset; `disk_pct`
 /// may be empty). `vm_keys` maps known VM ids to their store keys.
 pub fn parse_samples(
@@ -41,38 +221,11 @@ pub fn parse_samples(
     input: impl std::io::Read,
     vm_keys: &HashMap<String, i64>,
 ) -> Result<Vec<SampleRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let csv_err = |source| ImportError::Csv {
-        origin: origin.to_owned(),
-        source,
-    };
-    let header = reader.headers().map_err(csv_err)?.clone();
-    if header.iter().collect::<Vec<_>>() != SAMPLES_HEADER {
-        return Err(ImportError::Header {
-            origin: origin.to_owned(),
-            expected: SAMPLES_HEADER.join(","),
-            found: header.iter().collect::<Vec<_>>().join(","),
-        });
-    }
+    let mut reader = open_csv(origin, input, &SAMPLES_HEADER, &[])?;
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            ImportError::Row {
-                origin: origin.to_owned(),
-                line,
-                message: e.to_string(),
-            }
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let row_err = |message: String| ImportError::Row {
-            origin: origin.to_owned(),
-            line,
-            message,
-        };
+    for record in records(origin, &mut reader) {
+        let (line, record) = record?;
+        let row_err = |message: String| row_error(origin, line, message);
         let field = |i: usize| record.get(i).unwrap_or("");
         let vm = field(0);
         let vm_key = *vm_keys
@@ -163,5 +316,52 @@ mod tests {
             .expect_err("header")
             .to_string();
         assert!(err.contains("header must be exactly"), "{err}");
+    }
+
+    #[test]
+    fn registry_rows_parse_any_mac_spelling_and_refuse_bad_lines() {
+        let departments = HashSet::from(["health".to_string()]);
+        let text = "ip,mac,department,holder\n10.1.0.5,52-54-00-AB-CD-EF,health,PC-1\n2001:db8::5,5254.00ab.cd01,health,PC-2\n";
+        let rows = parse_ip_registry("r.csv", text.as_bytes(), &departments).expect("parses");
+        assert_eq!(rows[0].mac.to_string(), "52:54:00:ab:cd:ef");
+        assert_eq!(rows[1].ip.to_string(), "2001:db8::5");
+        let with_optional = "ip,mac,department,holder,registered_on,note,gateway\n10.1.0.1,52:54:00:00:00:01,health,GW,2025-01-02,core,true\n";
+        let rows =
+            parse_ip_registry("r.csv", with_optional.as_bytes(), &departments).expect("parses");
+        assert!(rows[0].gateway && rows[0].registered_on.is_some());
+        for (row, want) in [
+            (
+                "10.1.0.300,52:54:00:00:00:01,health,x",
+                "not an IPv4 or IPv6",
+            ),
+            ("10.1.0.6,52:54:00:00:00,health,x", "MAC address"),
+            ("10.1.0.6,52:54:00:00:00:01,police,x", "department police"),
+            ("10.1.0.5,52:54:00:00:00:01,health,x", "already on line 2"),
+        ] {
+            let text =
+                format!("ip,mac,department,holder\n10.1.0.5,52:54:00:00:00:09,health,a\n{row}\n");
+            let err = parse_ip_registry("r.csv", text.as_bytes(), &departments)
+                .expect_err(row)
+                .to_string();
+            assert!(
+                err.contains("r.csv line 3") && err.contains(want),
+                "{row}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn arp_rows_parse_and_refuse_bad_times() {
+        let good = "ip,mac,seen_at,source\n10.1.0.5,52:54:00:ab:cd:ef,2025-06-20T09:00:00+08:00,core-sw1\n";
+        let rows = parse_arp("a.csv", good.as_bytes()).expect("parses");
+        assert_eq!(rows[0].seen_at.to_rfc3339(), "2025-06-20T01:00:00+00:00");
+        let bad = "ip,mac,seen_at,source\n10.1.0.5,52:54:00:ab:cd:ef,yesterday,core-sw1\n";
+        let err = parse_arp("a.csv", bad.as_bytes())
+            .expect_err("bad time")
+            .to_string();
+        assert!(
+            err.contains("a.csv line 2") && err.contains("seen_at"),
+            "{err}"
+        );
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::calendar::{Calendar, WorkingDays};
 use crate::deadlines::{Action, DeadlineKind, action_due, due_date};
 use crate::evaluation::evaluate;
+use crate::network::NetworkFinding;
 use crate::notify::{DeliverySummary, Notifier, NotifyError, deliver_pending};
 use crate::rules::RuleSet;
 use crate::store::{NewDeadline, OpenAdjustment, Store, StoreError};
@@ -38,6 +39,7 @@ pub struct TickSummary {
     pub reminders: u64,
     pub escalations: u64,
     pub silent_agents: u64,
+    pub network_findings_opened: u64,
     pub emails: DeliverySummary,
 }
 
@@ -60,9 +62,38 @@ pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, Jo
     summary.evaluated_vms = report.vms;
     summary.notices_opened = report.notices_opened;
     check_deadlines(ctx, at, &mut summary).await?;
+    summary.network_findings_opened = network_check(ctx, at, true).await?.1;
     summary.emails = deliver_pending(ctx, true).await?;
     tracing::info!(at = %at, ?summary, "tick done");
     Ok(summary)
+}
+
+/// The art. 14 checks as of `at`: registry against sightings. With `persist`, new findings
+/// open (and are queued for e-mail), findings no longer raised clear. Returns the findings and
+/// how many opened now.
+pub async fn network_check(
+    ctx: &JobContext,
+    at: DateTime<Utc>,
+    persist: bool,
+) -> Result<(Vec<NetworkFinding>, u64), StoreError> {
+    let registry = ctx.store.registry_entries().await?;
+    let sightings = ctx.store.sightings().await?;
+    let findings = crate::network::check(
+        &registry,
+        &sightings,
+        ctx.rules.network(),
+        &ctx.calendar,
+        at,
+    );
+    let opened = if persist {
+        ctx.store
+            .record_network_findings(&findings, at)
+            .await?
+            .len() as u64
+    } else {
+        0
+    };
+    Ok((findings, opened))
 }
 
 /// The deadline part of a pass, without evaluation (the daemon runs it on its own schedule).

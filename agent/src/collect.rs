@@ -1,5 +1,6 @@
 //! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
-//! filesystems, allocated capacity, host identity and network interfaces.
+//! filesystems, allocated capacity, host identity and network interfaces, plus how each address
+//! is configured ([`crate::netconfig`]) and the neighbour table ([`crate::neighbours`]).
 //!
 //! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
 //! two readings: each report's `cpu_pct` covers the time since the previous collection.
@@ -10,8 +11,11 @@
 //! Disk figures are `df`'s (see [`df_usage`]): blocks reserved for root count neither as used nor
 //! as capacity, so `used / total` is the "Use%" operators know.
 //!
-//! Failures of optional parts (filesystems, interfaces, machine id, OS name) are logged at a
-//! limited rate and leave that part empty; a failed `statvfs` falls back to sysinfo's figures.
+//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours) are
+//! logged at a limited rate and leave that part empty; a failed `statvfs` falls back to
+//! sysinfo's figures, and an unreadable network configuration leaves addresses `unknown`.
+//! Network configuration files are read at most once a minute; the kernel's address flags and
+//! neighbour table on every collection (two short `ip` calls where iproute2 is installed).
 //! Failures of the core figures (CPU, memory, hostname) fail the whole collection instead: a
 //! report with a made-up 0 % would look like an idle VM to the daemon, which is worse than a
 //! missing report.
@@ -23,8 +27,11 @@ use std::time::Instant;
 use chrono::Utc;
 use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
 
+use crate::netconfig::Classifier;
 use crate::ratelimit::LogLimiter;
-use crate::wire::{Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Report};
+use crate::wire::{
+    Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Neighbour, Report,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -53,6 +60,8 @@ pub struct Collector {
     /// sysinfo will really compute a new value.
     last_cpu_refresh: Instant,
     limiter: LogLimiter,
+    /// Static/DHCP classification of addresses; caches configuration files.
+    netconfig: Classifier,
 }
 
 impl std::fmt::Debug for Collector {
@@ -77,6 +86,7 @@ impl Collector {
             next_seq: 1,
             last_cpu_refresh: Instant::now(),
             limiter: LogLimiter::default(),
+            netconfig: Classifier::system(),
         })
     }
 
@@ -134,8 +144,7 @@ impl Collector {
                 disk_bytes,
             },
             interfaces: self.interfaces(),
-            // Neighbour discovery is a later feature; the wire format already allows it.
-            neighbours: Vec::new(),
+            neighbours: self.neighbours(),
         };
         self.next_seq += 1;
         Ok(report)
@@ -231,7 +240,7 @@ impl Collector {
                     .map(|n| Address {
                         ip: n.addr,
                         prefix: n.prefix,
-                        // Static/DHCP detection is a later feature.
+                        // Filled in by `netconfig` below.
                         config: AddressConfig::Unknown,
                         config_source: None,
                     })
@@ -246,7 +255,23 @@ impl Collector {
             .collect();
         // HashMap order is random; a stable order makes reports diffable.
         interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        self.netconfig.classify(&mut interfaces);
         interfaces
+    }
+
+    fn neighbours(&mut self) -> Vec<Neighbour> {
+        let (list, problems) = crate::neighbours::read(Path::new("/"), self.netconfig.ip());
+        if !problems.is_empty()
+            && let Some(suppressed) = self.limiter.allow("neighbours")
+        {
+            tracing::warn!(
+                kind = "neighbours",
+                problems = problems.join("; "),
+                suppressed,
+                "neighbour table read partly or not at all"
+            );
+        }
+        list
     }
 }
 

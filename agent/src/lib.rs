@@ -12,6 +12,9 @@
 
 pub mod collect;
 pub mod config;
+pub mod iproute;
+pub mod neighbours;
+pub mod netconfig;
 pub mod pipeline;
 pub mod queue;
 mod ratelimit;

@@ -6,8 +6,8 @@ ALTER TABLE notices ADD COLUMN approved_at INTEGER;
 
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,                -- digest | reminder | escalation | review
-    department_id TEXT NOT NULL REFERENCES departments (id),
+    kind TEXT NOT NULL,                -- digest | reminder | escalation | network | review
+    department_id TEXT REFERENCES departments (id), -- NULL: addressed to the center
     deadline_id INTEGER REFERENCES deadlines (id),
     state TEXT NOT NULL,               -- pending | sent | no_recipient
     attempts INTEGER NOT NULL,

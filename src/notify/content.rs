@@ -348,3 +348,60 @@ mod tests {
         );
     }
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkFindingContext {
+    pub kind: String,
+    pub kind_zh: &'static str,
+    pub ip: String,
+    pub mac: String,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkContext {
+    pub department: Department,
+    pub findings: Vec<NetworkFindingContext>,
+    pub issued: String,
+    pub issued_zh: String,
+}
+
+fn network_kind_zh(kind: &str) -> &'static str {
+    match kind {
+        "unregistered_ip" => "IP地址未备案",
+        "mac_mismatch" => "IP与MAC绑定不符",
+        "ip_conflict" => "IP地址冲突",
+        "dhcp_address" => "未使用静态IP(DHCP)",
+        "suspected_router" => "疑似私接路由设备",
+        "stale_registration" => "备案IP长期未使用",
+        _ => "网络登记问题",
+    }
+}
+
+impl NetworkContext {
+    pub fn new(
+        department: &DepartmentContact,
+        findings: Vec<crate::store::NetworkFindingRow>,
+        issued: DateTime<Utc>,
+    ) -> NetworkContext {
+        let day = shanghai_day(issued);
+        NetworkContext {
+            department: Department {
+                id: department.id.clone(),
+                name: department.name.clone(),
+            },
+            findings: findings
+                .into_iter()
+                .map(|f| NetworkFindingContext {
+                    kind_zh: network_kind_zh(&f.kind),
+                    kind: f.kind,
+                    ip: f.ip,
+                    mac: f.mac.unwrap_or_default(),
+                    evidence: f.evidence,
+                })
+                .collect(),
+            issued: day.to_string(),
+            issued_zh: zh_date(day),
+        }
+    }
+}

@@ -148,7 +148,7 @@ fn message_id(job: &OutboxJob, from: &Mailbox) -> String {
 pub async fn render_job(ctx: &JobContext, job: &OutboxJob) -> Result<Email, NotifyError> {
     let notifier = &ctx.notifier;
     let language = ctx.rules.notices().language;
-    let department = ctx.store.department_contact(&job.department).await?;
+    let department = ctx.store.contact(job.department.as_deref()).await?;
     let from = notifier.from.clone();
     let issued = DateTime::from_timestamp(job.created_at, 0).unwrap_or_else(Utc::now);
     let mut cc = Vec::new();
@@ -174,6 +174,20 @@ pub async fn render_job(ctx: &JobContext, job: &OutboxJob) -> Result<Email, Noti
             let context = DeadlineContext::new(ctx, &department, &deadline, issued);
             (
                 notifier.templates.render(kind, language, &context)?,
+                Vec::new(),
+            )
+        }
+        "network" => {
+            let findings = ctx.store.network_findings(Some(job.id)).await?;
+            if findings.is_empty() {
+                return Err(NotifyError::Empty(job.id));
+            }
+            if job.department.is_some() {
+                cc = ctx.store.center_emails("emails").await?;
+            }
+            let context = content::NetworkContext::new(&department, findings, issued);
+            (
+                notifier.templates.render("network", language, &context)?,
                 Vec::new(),
             )
         }
@@ -334,11 +348,12 @@ pub async fn deliver_pending(
                 }
             };
             if email.to.is_empty() && email.cc.is_empty() {
-                let reason = format!(
-                    "department {} has no e-mail address in the inventory",
-                    job.department
-                );
-                tracing::warn!(outbox = job.id, department = %job.department, "{reason}");
+                let reason = match &job.department {
+                    Some(d) => format!("department {d} has no e-mail address in the inventory"),
+                    None => "the center has no e-mail address ([center] emails in the inventory)"
+                        .to_owned(),
+                };
+                tracing::warn!(outbox = job.id, department = ?job.department, "{reason}");
                 ctx.store.outbox_no_recipient(job.id, &reason).await?;
                 summary.no_recipient += 1;
                 continue;
@@ -362,7 +377,7 @@ pub async fn deliver_pending(
                     ctx.store
                         .outbox_sent(job.id, Utc::now().timestamp(), &recipients)
                         .await?;
-                    tracing::info!(outbox = job.id, kind = %job.kind, department = %job.department, "e-mail sent");
+                    tracing::info!(outbox = job.id, kind = %job.kind, department = ?job.department, "e-mail sent");
                     summary.sent += 1;
                 }
                 Err(e) => {

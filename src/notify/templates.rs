@@ -9,32 +9,23 @@ use serde::Serialize;
 
 use crate::rules::Language;
 
+/// Embeds shipped template files by name.
+macro_rules! builtin_templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../rules/templates/", $name)))),*]
+    };
+}
+
 /// The shipped templates: (file name, text).
-pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
-    (
-        "digest.zh.txt",
-        include_str!("../../rules/templates/digest.zh.txt"),
-    ),
-    (
-        "digest.en.txt",
-        include_str!("../../rules/templates/digest.en.txt"),
-    ),
-    (
-        "reminder.zh.txt",
-        include_str!("../../rules/templates/reminder.zh.txt"),
-    ),
-    (
-        "reminder.en.txt",
-        include_str!("../../rules/templates/reminder.en.txt"),
-    ),
-    (
-        "escalation.zh.txt",
-        include_str!("../../rules/templates/escalation.zh.txt"),
-    ),
-    (
-        "escalation.en.txt",
-        include_str!("../../rules/templates/escalation.en.txt"),
-    ),
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin_templates![
+    "digest.zh.txt",
+    "digest.en.txt",
+    "reminder.zh.txt",
+    "reminder.en.txt",
+    "escalation.zh.txt",
+    "escalation.en.txt",
+    "network.zh.txt",
+    "network.en.txt",
 ];
 
 pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
@@ -168,10 +159,11 @@ mod tests {
         let context = serde_json::json!({
             "department": {"id": "health", "name": "市卫健局"},
             "notices": [{"id": 1, "vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "chart": "c.png"}],
+            "findings": [{"kind": "mac_mismatch", "kind_zh": "IP与MAC绑定不符", "ip": "10.0.0.1", "mac": "vm-1", "evidence": "2025"}],
             "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment"},
             "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
         });
-        for kind in ["digest", "reminder", "escalation"] {
+        for kind in ["digest", "reminder", "escalation", "network"] {
             for language in [Language::Zh, Language::En] {
                 let r = t.render(kind, language, &context).expect("renders");
                 assert!(

@@ -312,6 +312,7 @@ pub struct RuleSet {
     deadlines: DeadlineRules,
     deployment_inference: Option<DeploymentInference>,
     notices: NoticeRules,
+    network: crate::network::NetworkRules,
 }
 
 impl RuleSet {
@@ -333,6 +334,10 @@ impl RuleSet {
 
     pub fn notices(&self) -> NoticeRules {
         self.notices
+    }
+
+    pub fn network(&self) -> &crate::network::NetworkRules {
+        &self.network
     }
 
     /// `None` when inference is switched off: only confirmations count.
@@ -485,6 +490,42 @@ impl RuleSet {
                     ))
                 })?,
         };
+        let n = raw.network;
+        let managed = n
+            .managed_cidrs
+            .iter()
+            .map(|c| {
+                c.parse::<ipnet::IpNet>().map_err(|e| {
+                    invalid(format!("[network] managed_cidrs: {c:?} is not a CIDR: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if n.window_days == 0 || n.window_days > 366 {
+            return Err(invalid(format!(
+                "[network] window_days = {} must be 1..=366",
+                n.window_days
+            )));
+        }
+        if n.router_min_ips < 2 {
+            return Err(invalid(format!(
+                "[network] router_min_ips = {} must be at least 2",
+                n.router_min_ips
+            )));
+        }
+        let network = crate::network::NetworkRules {
+            managed,
+            window_days: n.window_days,
+            stale_after: positive(
+                "stale_registration_working_days",
+                n.stale_registration_working_days,
+            )
+            .map_err(|_| {
+                invalid("[network] stale_registration_working_days must be 1..=3650".into())
+            })?,
+            router_min_ips: n.router_min_ips as usize,
+            router_ouis: crate::network::parse_router_ouis(crate::network::BUILTIN_ROUTER_OUIS)
+                .map_err(|e| invalid(format!("built-in OUI list: {e}")))?,
+        };
         Ok(RuleSet {
             window,
             defaults,
@@ -492,6 +533,7 @@ impl RuleSet {
             deadlines,
             deployment_inference,
             notices,
+            network,
         })
     }
 }
@@ -519,6 +561,7 @@ struct RawRules {
     deadlines: RawDeadlines,
     deployment_inference: RawInference,
     notices: RawNotices,
+    network: RawNetwork,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
 }
@@ -530,6 +573,15 @@ struct RawDeadlines {
     adjustment_working_days: u32,
     reminder_working_days_before: u32,
     silent_agent_working_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    managed_cidrs: Vec<String>,
+    window_days: u32,
+    stale_registration_working_days: u32,
+    router_min_ips: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -194,6 +194,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// The ids of all departments.
+    pub async fn department_ids(&self) -> Result<HashSet<String>> {
+        let rows: Vec<(String,)> =
+            on_pool!(self, p => sqlx::query_as("SELECT id FROM departments").fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// VM id -> internal key, for importers that resolve many rows.
     pub async fn vm_keys(&self) -> Result<HashMap<String, i64>> {
         let rows: Vec<(String, i64)> =

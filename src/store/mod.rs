@@ -9,6 +9,7 @@
 
 mod deadlines;
 mod inventory;
+mod network;
 mod notices;
 mod outbox;
 mod samples;
@@ -24,6 +25,9 @@ use sqlx::{PgPool, SqlitePool};
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
+pub use network::{
+    NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,
+};
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use samples::{SampleRow, StoredReport};

@@ -14,7 +14,8 @@ use super::{Result, Store, StoreError, now_secs, on_pool};
 pub struct OutboxJob {
     pub id: i64,
     pub kind: String,
-    pub department: String,
+    /// `None`: addressed to the center (e.g. network findings of no known department).
+    pub department: Option<String>,
     pub deadline_id: Option<i64>,
     pub attempts: i64,
     pub created_at: i64,
@@ -25,7 +26,7 @@ pub struct OutboxJob {
 pub struct OutboxRow {
     pub id: i64,
     pub kind: String,
-    pub department: String,
+    pub department: Option<String>,
     pub state: String,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -171,7 +172,8 @@ impl Store {
         let now = now_secs();
         Ok(on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET state = 'pending', next_attempt_at = $1 WHERE state = 'no_recipient' \
-             AND department_id IN (SELECT id FROM departments WHERE emails <> '[]')")
+             AND (department_id IN (SELECT id FROM departments WHERE emails <> '[]') \
+             OR (department_id IS NULL AND EXISTS (SELECT 1 FROM center_settings WHERE key = 'emails' AND value <> '[]')))")
             .bind(now).execute(p).await.map(|r| r.rows_affected()))?)
     }
 
@@ -258,6 +260,18 @@ impl Store {
             out.push(row.ok_or_else(|| StoreError::Invalid(format!("no notice {id}")))?);
         }
         Ok(out)
+    }
+
+    /// Who an outbox job goes to: a department, or (for `None`) the center itself.
+    pub async fn contact(&self, department: Option<&str>) -> Result<DepartmentContact> {
+        match department {
+            Some(id) => self.department_contact(id).await,
+            None => Ok(DepartmentContact {
+                id: "center".into(),
+                name: "市大数据发展中心".into(),
+                emails: self.center_emails("emails").await?,
+            }),
+        }
     }
 
     /// A department's name and addresses.

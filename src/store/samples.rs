@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::network::{SightingRow, upsert_sighting};
 use super::{Result, Store, now_secs, on_pool};
 use crate::rules::evaluate::SamplePoint;
 
@@ -29,6 +30,8 @@ pub struct StoredReport {
     pub disk_bytes: i64,
     pub filesystems_json: String,
     pub interfaces_json: String,
+    /// The report's own addresses and neighbours, for the network checks.
+    pub sightings: Vec<SightingRow>,
 }
 
 const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
@@ -65,7 +68,12 @@ impl Store {
                             .bind(s.vm_key).bind(s.ts).bind(s.cpu_pct).bind(s.mem_pct).bind(s.disk_pct)
                             .execute(&mut *tx).await?.rows_affected();
                     }
-                    // The newest report describes the agent; an older replayed one must not overwrite it.
+                    for r in reports {
+                for sighting in &r.sightings {
+                    upsert_sighting!(tx, sighting);
+                }
+            }
+            // The newest report describes the agent; an older replayed one must not overwrite it.
                     if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {
                         sqlx::query(
                             "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \

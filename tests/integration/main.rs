@@ -7,3 +7,4 @@ mod demo;
 mod email;
 mod helpers;
 mod ingest;
+mod network;

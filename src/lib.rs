@@ -14,6 +14,8 @@ pub mod jobs;
 pub mod load;
 pub mod network;
 pub mod notify;
+pub mod review;
+pub mod rollup;
 pub mod rules;
 pub mod scheduler;
 pub mod serve;

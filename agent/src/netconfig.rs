@@ -8,8 +8,8 @@
 //!
 //! - **systemd-networkd**: `*.network` files in `/etc/systemd/network`, `/run/systemd/network`,
 //!   `/usr/local/lib/systemd/network`, `/usr/lib/systemd/network`, `/lib/systemd/network` (a
-//!   name in an earlier directory hides the same name in later ones; an empty file or a symlink
-//!   to `/dev/null` masks it), with their `<name>.network.d/*.conf` drop-ins. `[Match] Name=`
+//!   name in an earlier directory hides the same name in later ones, so an empty file or a
+//!   symlink to `/dev/null` masks it), with their `<name>.network.d/*.conf` drop-ins. `[Match] Name=`
 //!   (globs, `!` inverts), `MACAddress=`/`PermanentMACAddress=`; other match keys (`Type=`,
 //!   `Driver=`, ...) cannot be checked from files and are assumed to match *if* a name or MAC
 //!   matched; a file with neither matches nothing (unless networkd says it applied it).
@@ -429,6 +429,12 @@ impl Classifier {
         Self::new(root, ip)
     }
 
+    /// Re-read files after `refresh` instead of [`REFRESH`] (`Duration::ZERO`: on every call).
+    pub fn with_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
     /// The `ip` binary used, if any.
     pub fn ip(&self) -> Option<&Path> {
         self.ip.as_deref()
@@ -591,15 +597,6 @@ impl<'a> Reader<'a> {
             .collect();
         names.sort();
         names
-    }
-
-    /// A systemd-style mask: an empty file or a symlink to `/dev/null`.
-    pub(crate) fn is_masked(&self, os_path: &str) -> bool {
-        let path = self.host_path(os_path);
-        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new("/dev/null")) {
-            return true;
-        }
-        std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0)
     }
 }
 

@@ -119,6 +119,8 @@ impl fmt::Display for Threshold {
 pub struct Percentile(u32);
 
 impl Percentile {
+    pub const P95: Percentile = Percentile(9500);
+
     /// Nearest-rank (1-based) for `n` sorted values: `ceil(p * n)`, at least 1.
     pub fn rank(self, n: usize) -> usize {
         let n = n as u64;
@@ -276,6 +278,13 @@ pub struct DeploymentInference {
     pub cpu_above: Percent,
 }
 
+/// How long samples are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw_samples_days: u32,
+    pub rollup_days: u32,
+}
+
 /// The language of notice e-mails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -313,6 +322,7 @@ pub struct RuleSet {
     deployment_inference: Option<DeploymentInference>,
     notices: NoticeRules,
     network: crate::network::NetworkRules,
+    retention: Retention,
 }
 
 impl RuleSet {
@@ -334,6 +344,10 @@ impl RuleSet {
 
     pub fn notices(&self) -> NoticeRules {
         self.notices
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     pub fn network(&self) -> &crate::network::NetworkRules {
@@ -526,6 +540,19 @@ impl RuleSet {
             router_ouis: crate::network::parse_router_ouis(crate::network::BUILTIN_ROUTER_OUIS)
                 .map_err(|e| invalid(format!("built-in OUI list: {e}")))?,
         };
+        let retention = Retention {
+            raw_samples_days: raw.retention.raw_samples_days,
+            rollup_days: raw.retention.rollup_days,
+        };
+        if retention.raw_samples_days < window.days {
+            return Err(invalid(format!(
+                "[retention] raw_samples_days = {} is shorter than the evaluation window ({} days)",
+                retention.raw_samples_days, window.days
+            )));
+        }
+        if retention.rollup_days < 3 * 366 {
+            return Err(invalid(format!("[retention] rollup_days = {} must keep at least three years (1098)", retention.rollup_days)));
+        }
         Ok(RuleSet {
             window,
             defaults,
@@ -534,6 +561,7 @@ impl RuleSet {
             deployment_inference,
             notices,
             network,
+            retention,
         })
     }
 }
@@ -562,6 +590,7 @@ struct RawRules {
     deployment_inference: RawInference,
     notices: RawNotices,
     network: RawNetwork,
+    retention: RawRetention,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
 }
@@ -573,6 +602,13 @@ struct RawDeadlines {
     adjustment_working_days: u32,
     reminder_working_days_before: u32,
     silent_agent_working_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    raw_samples_days: u32,
+    rollup_days: u32,
 }
 
 #[derive(Debug, Deserialize)]

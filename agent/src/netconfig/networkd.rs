@@ -39,7 +39,8 @@ pub(crate) fn read(r: &mut Reader) -> Vec<ConfigEntry> {
 }
 
 /// `name -> path` of files ending in `suffix` in `dirs` (or their `subdir`), the first
-/// directory winning, masked files left out.
+/// directory winning. A mask (empty file, symlink to `/dev/null`) wins the same way and then
+/// configures nothing: no `[Match]`, so it matches no interface.
 fn first_by_name(
     r: &mut Reader,
     dirs: &[&str],
@@ -59,7 +60,6 @@ fn first_by_name(
             }
         }
     }
-    chosen.retain(|_, path| !r.is_masked(path));
     chosen
 }
 

@@ -1,0 +1,1 @@
+//! Review report output (HTML, CSV, charts): being written.

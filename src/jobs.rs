@@ -40,6 +40,9 @@ pub struct TickSummary {
     pub escalations: u64,
     pub silent_agents: u64,
     pub network_findings_opened: u64,
+    /// Days of samples rolled up, raw samples and rollup days deleted by retention.
+    pub days_rolled_up: u64,
+    pub samples_expired: u64,
     pub emails: DeliverySummary,
 }
 
@@ -63,9 +66,50 @@ pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, Jo
     summary.notices_opened = report.notices_opened;
     check_deadlines(ctx, at, &mut summary).await?;
     summary.network_findings_opened = network_check(ctx, at, true).await?.1;
+    let (rolled, expired) = roll_up_and_expire(ctx, at).await?;
+    summary.days_rolled_up = rolled;
+    summary.samples_expired = expired;
     summary.emails = deliver_pending(ctx, true).await?;
     tracing::info!(at = %at, ?summary, "tick done");
     Ok(summary)
+}
+
+/// Brings every VM's daily rollups up to `at` (re-rolling the last rolled day, which may have
+/// been partial). Returns the days written.
+pub async fn roll_up(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let today = shanghai_day(at);
+    let mut written = 0;
+    for vm in ctx.store.vms().await? {
+        let from = match ctx.store.rolled_until(vm.key).await? {
+            Some(day) => day,
+            None => match ctx.store.first_sample_ts(vm.key).await? {
+                Some(ts) => DateTime::from_timestamp(ts, 0).map_or(today, shanghai_day),
+                None => continue,
+            },
+        };
+        if from <= today {
+            written += ctx.store.roll_up_days(vm.key, from, today).await? as u64;
+        }
+    }
+    Ok(written)
+}
+
+/// Rolls up, then applies the rules' retention: raw samples older than `raw_samples_days` (once
+/// rolled up) and rollups older than `rollup_days` go. Returns (days rolled up, samples deleted).
+pub async fn roll_up_and_expire(
+    ctx: &JobContext,
+    at: DateTime<Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let rolled = roll_up(ctx, at).await?;
+    let today = shanghai_day(at);
+    let keep = ctx.rules.retention();
+    let raw_before = today - chrono::TimeDelta::days(i64::from(keep.raw_samples_days));
+    let rollups_before = today - chrono::TimeDelta::days(i64::from(keep.rollup_days));
+    let (samples, _) = ctx
+        .store
+        .apply_retention(raw_before, rollups_before)
+        .await?;
+    Ok((rolled, samples))
 }
 
 /// The art. 14 checks as of `at`: registry against sightings. With `persist`, new findings

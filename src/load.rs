@@ -24,6 +24,19 @@ pub fn rules(path: Option<&Path>) -> anyhow::Result<RuleSet> {
     }
 }
 
+/// The review rules at `path`, or the built-in `rules/review.toml`.
+pub fn review_rules(path: Option<&Path>) -> anyhow::Result<crate::review::rules::ReviewRules> {
+    use crate::review::rules::ReviewRules;
+    match path {
+        None => Ok(ReviewRules::builtin()?),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read review rules {}", p.display()))?;
+            Ok(ReviewRules::parse(&p.display().to_string(), &text)?)
+        }
+    }
+}
+
 /// The built-in years (2019-2026) overlaid with every `YYYY.toml` in `dir`: a file replaces the
 /// built-in year, and a new year needs only a new file, no rebuild. An explicitly named `dir`
 /// must exist; the default one may be absent.

@@ -71,10 +71,13 @@ impl Histogram {
     pub fn decode(text: &str) -> Result<Histogram, String> {
         let mut h = Histogram::default();
         for pair in text.split(',').filter(|p| !p.is_empty()) {
-            let (b, c) = pair.split_once(':').ok_or_else(|| format!("histogram entry {pair:?} is not bucket:count"))?;
+            let (b, c) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("histogram entry {pair:?} is not bucket:count"))?;
             let b: usize = b.parse().map_err(|_| format!("histogram bucket {b:?}"))?;
             let c: u32 = c.parse().map_err(|_| format!("histogram count {c:?}"))?;
-            *h.0.get_mut(b).ok_or_else(|| format!("histogram bucket {b} > 100"))? += c;
+            *h.0.get_mut(b)
+                .ok_or_else(|| format!("histogram bucket {b} > 100"))? += c;
         }
         Ok(h)
     }
@@ -105,7 +108,10 @@ pub const P95: Percentile = Percentile::P95;
 pub fn roll_up(samples: &[SamplePoint]) -> Vec<DayRollup> {
     let mut by_day: BTreeMap<NaiveDate, Vec<&SamplePoint>> = BTreeMap::new();
     for s in samples {
-        by_day.entry(s.at.with_timezone(&Shanghai).date_naive()).or_default().push(s);
+        by_day
+            .entry(s.at.with_timezone(&Shanghai).date_naive())
+            .or_default()
+            .push(s);
     }
     by_day
         .into_iter()
@@ -179,18 +185,44 @@ mod tests {
 
     #[test]
     fn days_are_shanghai_days_with_exact_daily_p95() {
-        let at = |h| Utc.with_ymd_and_hms(2025, 3, 1, h, 0, 0).single().expect("t");
+        let at = |h| {
+            Utc.with_ymd_and_hms(2025, 3, 1, h, 0, 0)
+                .single()
+                .expect("t")
+        };
         // 15:00 UTC on 03-01 is 23:00 Shanghai; 17:00 UTC is 01:00 on 03-02.
         let s = [
-            SamplePoint { at: at(15), cpu: 10.0, mem: 20.0, disk: Some(30.0) },
-            SamplePoint { at: at(14), cpu: 30.0, mem: 40.0, disk: Some(31.0) },
-            SamplePoint { at: at(17), cpu: 50.0, mem: 60.0, disk: None },
+            SamplePoint {
+                at: at(15),
+                cpu: 10.0,
+                mem: 20.0,
+                disk: Some(30.0),
+            },
+            SamplePoint {
+                at: at(14),
+                cpu: 30.0,
+                mem: 40.0,
+                disk: Some(31.0),
+            },
+            SamplePoint {
+                at: at(17),
+                cpu: 50.0,
+                mem: 60.0,
+                disk: None,
+            },
         ];
         let days = roll_up(&s);
         assert_eq!(days.len(), 2);
         assert_eq!(days[0].day, NaiveDate::from_ymd_opt(2025, 3, 1).expect("d"));
-        assert_eq!((days[0].samples, days[0].cpu_p95, days[0].mem_max), (2, 30.0, 40.0));
-        assert_eq!(days[0].disk_last, Some(30.0), "the latest sample of the day");
+        assert_eq!(
+            (days[0].samples, days[0].cpu_p95, days[0].mem_max),
+            (2, 30.0, 40.0)
+        );
+        assert_eq!(
+            days[0].disk_last,
+            Some(30.0),
+            "the latest sample of the day"
+        );
         assert_eq!((days[1].disk_samples, days[1].disk_last), (0, None));
     }
 }

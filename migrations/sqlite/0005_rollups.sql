@@ -21,3 +21,24 @@ CREATE TABLE sample_days (
     PRIMARY KEY (vm_key, day)
 );
 CREATE INDEX sample_days_day ON sample_days (day);
+
+-- Annual reviews (art. 10): the latest result per year and project, with everything it rests
+-- on (JSON); e-mailed once to the department and the finance bureau.
+CREATE TABLE reviews (
+    id INTEGER PRIMARY KEY,
+    year INTEGER NOT NULL,
+    project_id TEXT NOT NULL REFERENCES projects (id),
+    score REAL NOT NULL,
+    grade TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    review TEXT NOT NULL,              -- JSON of the whole review
+    reviewed_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX reviews_year_project ON reviews (year, project_id);
+
+CREATE TABLE outbox_reviews (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id),
+    review_id INTEGER NOT NULL REFERENCES reviews (id),
+    PRIMARY KEY (outbox_id, review_id)
+);
+CREATE UNIQUE INDEX outbox_reviews_once ON outbox_reviews (review_id);

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::chart::{ChartFonts, ChartInput, Labels, render_png};
 use crate::domain::{Resource, Verdict};
-use crate::jobs::JobContext;
+use crate::jobs::{JobContext, shanghai_day};
 use crate::rules::Language;
 use crate::store::{OutboxJob, StoreError};
 use content::{DeadlineContext, DigestContext, NoticeContext};
@@ -188,6 +188,31 @@ pub async fn render_job(ctx: &JobContext, job: &OutboxJob) -> Result<Email, Noti
             let context = content::NetworkContext::new(&department, findings, issued);
             (
                 notifier.templates.render("network", language, &context)?,
+                Vec::new(),
+            )
+        }
+        "review" => {
+            let review = ctx
+                .store
+                .reviews(None, Some(job.id))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(NotifyError::Empty(job.id))?;
+            cc = ctx.store.center_emails("finance_emails").await?;
+            let mut context: serde_json::Value = serde_json::from_str(&review.4)
+                .map_err(|e| NotifyError::Message(format!("stored review: {e}")))?;
+            let verdict_zh = match review.3.as_str() {
+                "keep" => "保留",
+                "consolidate" => "整合",
+                "cancel" => "取消",
+                _ => "未备案,停止安排运维经费",
+            };
+            context["verdict_zh"] = verdict_zh.into();
+            context["issued"] = shanghai_day(issued).to_string().into();
+            context["issued_zh"] = content::zh_date(shanghai_day(issued)).into();
+            (
+                notifier.templates.render("review", language, &context)?,
                 Vec::new(),
             )
         }

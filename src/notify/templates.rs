@@ -26,6 +26,8 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin_templates![
     "escalation.en.txt",
     "network.zh.txt",
     "network.en.txt",
+    "review.zh.txt",
+    "review.en.txt",
 ];
 
 pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
@@ -162,8 +164,9 @@ mod tests {
             "findings": [{"kind": "mac_mismatch", "kind_zh": "IP与MAC绑定不符", "ip": "10.0.0.1", "mac": "vm-1", "evidence": "2025"}],
             "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment"},
             "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
+            "year": 2025, "name": "vm-1", "score": 80, "explanation": ["2025"],
         });
-        for kind in ["digest", "reminder", "escalation", "network"] {
+        for kind in ["digest", "reminder", "escalation", "network", "review"] {
             for language in [Language::Zh, Language::En] {
                 let r = t.render(kind, language, &context).expect("renders");
                 assert!(

@@ -5,6 +5,7 @@
 //! Architecture Invariant: `review::score` is pure: callers gather the year's figures
 //! ([`ProjectYear`]) from the store; the review rules come from `rules/review.toml`.
 
+pub mod gather;
 pub mod report;
 pub mod rules;
 pub mod score;
@@ -106,4 +107,46 @@ pub struct ProjectReview {
     pub idle_disk_gib: f64,
     pub idle_cost_yuan: f64,
     pub facts: ProjectYear,
+}
+
+/// Runs the review of `year` as of `as_of`: gathers, scores and (with `persist`) stores the
+/// results and queues their e-mails. `progress(done, total)` follows the projects.
+pub async fn run(
+    ctx: &crate::jobs::JobContext,
+    rules: &rules::ReviewRules,
+    year: i32,
+    as_of: chrono::DateTime<chrono::Utc>,
+    persist: bool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Vec<ProjectReview>, crate::store::StoreError> {
+    let years = gather::gather_year(ctx, rules, year, as_of, progress).await?;
+    let reviews: Vec<ProjectReview> = years
+        .into_iter()
+        .map(|facts| score::review(year, facts, rules))
+        .collect();
+    if persist {
+        let rows = reviews
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_string(r)
+                    .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+                let verdict = serde_json::to_value(r.verdict)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Ok((
+                    r.project.clone(),
+                    r.department.clone(),
+                    r.score,
+                    r.grade.clone(),
+                    verdict,
+                    json,
+                ))
+            })
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+        ctx.store
+            .record_reviews(year, &rows, chrono::Utc::now().timestamp())
+            .await?;
+    }
+    Ok(reviews)
 }

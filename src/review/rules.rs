@@ -134,12 +134,26 @@ impl ReviewRules {
             coverage: w.coverage,
             network: w.network,
         };
-        let all = [w.utilisation, w.adjustments, w.deployment, w.coverage, w.network];
-        if all.iter().any(|x| !x.is_finite() || *x < 0.0) || (all.iter().sum::<f64>() - 100.0).abs() > 1e-6 {
-            return Err(invalid(format!("[weights] must be non-negative and sum to 100, they sum to {}", all.iter().sum::<f64>())));
+        let all = [
+            w.utilisation,
+            w.adjustments,
+            w.deployment,
+            w.coverage,
+            w.network,
+        ];
+        if all.iter().any(|x| !x.is_finite() || *x < 0.0)
+            || (all.iter().sum::<f64>() - 100.0).abs() > 1e-6
+        {
+            return Err(invalid(format!(
+                "[weights] must be non-negative and sum to 100, they sum to {}",
+                all.iter().sum::<f64>()
+            )));
         }
         let p = raw.prices;
-        if [p.vcpu_month, p.memory_gib_month, p.disk_gib_month].iter().any(|x| !x.is_finite() || *x < 0.0) {
+        if [p.vcpu_month, p.memory_gib_month, p.disk_gib_month]
+            .iter()
+            .any(|x| !x.is_finite() || *x < 0.0)
+        {
             return Err(invalid("[prices] must be non-negative numbers".into()));
         }
         let g = raw.grades;
@@ -148,11 +162,15 @@ impl ReviewRules {
         }
         let v = raw.verdicts;
         if !(v.keep > v.consolidate && v.consolidate >= 0.0 && v.keep <= 100.0) {
-            return Err(invalid("[verdicts] must satisfy 100 >= keep > consolidate >= 0".into()));
+            return Err(invalid(
+                "[verdicts] must satisfy 100 >= keep > consolidate >= 0".into(),
+            ));
         }
         let target = raw.idle.target_utilisation_pct;
         if !(target > 0.0 && target <= 100.0) {
-            return Err(invalid("[idle] target_utilisation_pct must be within (0, 100]".into()));
+            return Err(invalid(
+                "[idle] target_utilisation_pct must be within (0, 100]".into(),
+            ));
         }
         Ok(ReviewRules {
             filing_after_deployment: WorkingDays::new(raw.filing.working_days_after_deployment)
@@ -167,7 +185,8 @@ impl ReviewRules {
             grades: vec![("A".into(), g.A), ("B".into(), g.B), ("C".into(), g.C)],
             keep_from: v.keep,
             consolidate_from: v.consolidate,
-            schedule: CronExpr::try_from(raw.schedule.cron.as_str()).map_err(|e| invalid(format!("[schedule] {e}")))?,
+            schedule: CronExpr::try_from(raw.schedule.cron.as_str())
+                .map_err(|e| invalid(format!("[schedule] {e}")))?,
         })
     }
 }
@@ -182,7 +201,9 @@ mod tests {
         assert_eq!(r.weights.utilisation, 40.0);
         assert_eq!(r.filing_after_deployment.get(), 20);
         let bad = BUILTIN_REVIEW_RULES.replace("utilisation = 40", "utilisation = 50");
-        let err = ReviewRules::parse("r.toml", &bad).expect_err("sum 110").to_string();
+        let err = ReviewRules::parse("r.toml", &bad)
+            .expect_err("sum 110")
+            .to_string();
         assert!(err.contains("sum to 100") && err.contains("110"), "{err}");
     }
 }

@@ -47,7 +47,10 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
     let mut parts = Vec::new();
     let mut part = |name: &str, weight: f64, value: f64, line: String| {
         let points = weight * value / 100.0;
-        explanation.push(format!("{line} → {:.1} × {weight}% = {:.1} 分", value, points));
+        explanation.push(format!(
+            "{line} → {:.1} × {weight}% = {:.1} 分",
+            value, points
+        ));
         parts.push(ScorePart {
             name: name.to_owned(),
             weight,
@@ -57,9 +60,21 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
     };
 
     let shares: Vec<f64> = facts.vms.iter().filter_map(in_range_share).collect();
-    let utilisation = if shares.is_empty() { 0.0 } else { shares.iter().sum::<f64>() / shares.len() as f64 };
-    let downsize_days: u32 = facts.vms.iter().map(|v| v.downsize_days[0] + v.downsize_days[1]).sum();
-    let expand_days: u32 = facts.vms.iter().map(|v| v.expand_days[0] + v.expand_days[1]).sum();
+    let utilisation = if shares.is_empty() {
+        0.0
+    } else {
+        shares.iter().sum::<f64>() / shares.len() as f64
+    };
+    let downsize_days: u32 = facts
+        .vms
+        .iter()
+        .map(|v| v.downsize_days[0] + v.downsize_days[1])
+        .sum();
+    let expand_days: u32 = facts
+        .vms
+        .iter()
+        .map(|v| v.expand_days[0] + v.expand_days[1])
+        .sum();
     part(
         "utilisation",
         w.utilisation,
@@ -75,19 +90,28 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         },
     );
 
-    let adjustments = pct(f64::from(facts.notices_done_on_time), f64::from(facts.notices_received)).unwrap_or(100.0);
+    let adjustments = pct(
+        f64::from(facts.notices_done_on_time),
+        f64::from(facts.notices_received),
+    )
+    .unwrap_or(100.0);
     part(
         "adjustments",
         w.adjustments,
         adjustments,
         format!(
             "资源调整:收到调整通知 {} 份,按期完成 {},逾期完成 {},逾期未完成 {}",
-            facts.notices_received, facts.notices_done_on_time, facts.notices_done_late, facts.notices_overdue
+            facts.notices_received,
+            facts.notices_done_on_time,
+            facts.notices_done_late,
+            facts.notices_overdue
         ),
     );
 
-    let deployments = facts.deployments_on_time + facts.deployments_late + facts.deployments_missing;
-    let deployment = pct(f64::from(facts.deployments_on_time), f64::from(deployments)).unwrap_or(100.0);
+    let deployments =
+        facts.deployments_on_time + facts.deployments_late + facts.deployments_missing;
+    let deployment =
+        pct(f64::from(facts.deployments_on_time), f64::from(deployments)).unwrap_or(100.0);
     part(
         "deployment",
         w.deployment,
@@ -100,7 +124,9 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
 
     let in_service: u32 = facts.vms.iter().map(|v| v.days_in_service).sum();
     let with_data: u32 = facts.vms.iter().map(|v| v.days_with_data).sum();
-    let coverage = pct(f64::from(with_data), f64::from(in_service)).unwrap_or(0.0).min(100.0);
+    let coverage = pct(f64::from(with_data), f64::from(in_service))
+        .unwrap_or(0.0)
+        .min(100.0);
     part(
         "coverage",
         w.coverage,
@@ -113,7 +139,10 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         "network",
         w.network,
         network,
-        format!("网络登记:全年网络登记问题 {} 项(每项扣10)", facts.network_findings),
+        format!(
+            "网络登记:全年网络登记问题 {} 项(每项扣10)",
+            facts.network_findings
+        ),
     );
 
     let score = round1(parts.iter().map(|p| p.points).sum::<f64>());
@@ -129,11 +158,18 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
     let months = |vm: &VmYear| f64::from(vm.days_in_service) / 365.0 * 12.0;
     let (mut idle_vcpus, mut idle_memory, mut idle_disk, mut idle_cost) = (0.0, 0.0, 0.0, 0.0);
     for vm in facts.vms.iter().filter(|v| v.days_with_data > 0) {
-        let (c, m, d) = (idle(vm.vcpus, vm.cpu.p95), idle(vm.memory_gib, vm.memory.p95), idle(vm.disk_gib, vm.disk.p95));
+        let (c, m, d) = (
+            idle(vm.vcpus, vm.cpu.p95),
+            idle(vm.memory_gib, vm.memory.p95),
+            idle(vm.disk_gib, vm.disk.p95),
+        );
         idle_vcpus += c;
         idle_memory += m;
         idle_disk += d;
-        idle_cost += months(vm) * (c * rules.prices.vcpu_month + m * rules.prices.memory_gib_month + d * rules.prices.disk_gib_month);
+        idle_cost += months(vm)
+            * (c * rules.prices.vcpu_month
+                + m * rules.prices.memory_gib_month
+                + d * rules.prices.disk_gib_month);
     }
     explanation.push(format!(
         "闲置资源:按 p95 使用率达到 {target}% 计,闲置 {idle_vcpus:.1} vCPU、{idle_memory:.1} GiB 内存、{idle_disk:.0} GiB 硬盘,折合费用 {idle_cost:.0} 元"
@@ -153,7 +189,10 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         });
         ReviewVerdict::NotFiled
     } else if score >= rules.keep_from {
-        explanation.push(format!("结论:总分 {score:.1}(等级 {grade})不低于保留线 {},保留", rules.keep_from));
+        explanation.push(format!(
+            "结论:总分 {score:.1}(等级 {grade})不低于保留线 {},保留",
+            rules.keep_from
+        ));
         ReviewVerdict::Keep
     } else if score >= rules.consolidate_from {
         explanation.push(format!(
@@ -162,7 +201,10 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         ));
         ReviewVerdict::Consolidate
     } else {
-        explanation.push(format!("结论:总分 {score:.1}(等级 {grade})低于整合线 {},予以取消", rules.consolidate_from));
+        explanation.push(format!(
+            "结论:总分 {score:.1}(等级 {grade})低于整合线 {},予以取消",
+            rules.consolidate_from
+        ));
         ReviewVerdict::Cancel
     };
 

@@ -551,7 +551,10 @@ impl RuleSet {
             )));
         }
         if retention.rollup_days < 3 * 366 {
-            return Err(invalid(format!("[retention] rollup_days = {} must keep at least three years (1098)", retention.rollup_days)));
+            return Err(invalid(format!(
+                "[retention] rollup_days = {} must keep at least three years (1098)",
+                retention.rollup_days
+            )));
         }
         Ok(RuleSet {
             window,

@@ -194,6 +194,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every project: (id, name, department id, department name, filed_on), ordered by id.
+    pub async fn projects(
+        &self,
+    ) -> Result<Vec<(String, String, String, String, Option<NaiveDate>)>> {
+        let rows: Vec<(String, String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT p.id, p.name, p.department_id, d.name, p.filed_on FROM projects p \
+             JOIN departments d ON d.id = p.department_id ORDER BY p.id")
+            .fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(id, name, department, department_name, filed)| {
+                Ok((
+                    id,
+                    name,
+                    department,
+                    department_name,
+                    filed.as_deref().map(parse_date).transpose()?,
+                ))
+            })
+            .collect()
+    }
+
     /// The ids of all departments.
     pub async fn department_ids(&self) -> Result<HashSet<String>> {
         let rows: Vec<(String,)> =

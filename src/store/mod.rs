@@ -12,6 +12,7 @@ mod inventory;
 mod network;
 mod notices;
 mod outbox;
+mod rollups;
 mod samples;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use network::{
 };
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
+pub use rollups::StoredReview;
 pub use samples::{SampleRow, StoredReport};
 
 /// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.

@@ -8,3 +8,4 @@ mod email;
 mod helpers;
 mod ingest;
 mod network;
+mod review;

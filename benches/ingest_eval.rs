@@ -677,6 +677,7 @@ async fn start_daemon(store: &Store) -> Result<Daemon> {
     let schedule = Schedule {
         evaluate: never.clone(),
         deadlines: never,
+        review: None,
     };
     Daemon::start(ctx, "127.0.0.1:0".parse()?, schedule).await
 }

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/deadlines", get(deadlines))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/reviews/{year}", get(reviews))
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
         .with_state(state)
@@ -113,6 +114,19 @@ async fn deadlines(State(state): State<AppState>) -> Result<Response, ApiError> 
 
 async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.ctx.store.alerts().await?).into_response())
+}
+
+/// The stored annual review of a year (`cloudgov review` or the yearly schedule), best first.
+async fn reviews(
+    State(state): State<AppState>,
+    axum::extract::Path(year): axum::extract::Path<i32>,
+) -> Result<Response, ApiError> {
+    let rows = state.ctx.store.reviews(Some(year), None).await?;
+    let reviews: Vec<serde_json::Value> = rows
+        .into_iter()
+        .filter_map(|(.., json)| serde_json::from_str(&json).ok())
+        .collect();
+    Ok(Json(reviews).into_response())
 }
 
 /// What an operator checks first: backend, calendar coverage and its warning.

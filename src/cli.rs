@@ -213,11 +213,17 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDGOV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// When to evaluate (cron with seconds, Asia/Shanghai, e.g. "0 0 9 * * Mon-Fri").
-    #[arg(long, default_value = crate::serve::DEFAULT_EVALUATE_CRON)]
+    #[arg(long, env = "CLOUDGOV_EVALUATE_CRON", default_value = crate::serve::DEFAULT_EVALUATE_CRON)]
     pub evaluate_cron: CronExpr,
     /// When to check deadlines, send reminders and escalations, and flag silent agents.
-    #[arg(long, default_value = crate::serve::DEFAULT_DEADLINES_CRON)]
+    #[arg(long, env = "CLOUDGOV_DEADLINES_CRON", default_value = crate::serve::DEFAULT_DEADLINES_CRON)]
     pub deadlines_cron: CronExpr,
+    /// When to review the previous year (art. 10) and e-mail the results.
+    #[arg(long, env = "CLOUDGOV_REVIEW_CRON", default_value = crate::serve::DEFAULT_REVIEW_CRON)]
+    pub review_cron: CronExpr,
+    /// Review rules for the scheduled review; default: the built-in rules/review.toml.
+    #[arg(long, env = "CLOUDGOV_REVIEW_RULES")]
+    pub review_rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,6 +401,10 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 Schedule {
                     evaluate: args.evaluate_cron,
                     deadlines: args.deadlines_cron,
+                    review: Some((
+                        args.review_cron,
+                        Arc::new(load::review_rules(args.review_rules.as_deref())?),
+                    )),
                 },
             )
             .await?;

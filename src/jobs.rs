@@ -39,6 +39,8 @@ pub struct TickSummary {
     pub reminders: u64,
     pub escalations: u64,
     pub silent_agents: u64,
+    /// VMs newly flagged because their project is not filed in time (art. 10).
+    pub not_filed: u64,
     pub network_findings_opened: u64,
     /// Days of samples rolled up, raw samples and rollup days deleted by retention.
     pub days_rolled_up: u64,
@@ -155,6 +157,7 @@ pub async fn check_deadlines(
     summary.reminders += reminders;
     summary.escalations += escalations;
     summary.silent_agents += flag_silent_agents(ctx, at).await?;
+    summary.not_filed += flag_unfiled_projects(ctx, at).await?;
     Ok(())
 }
 
@@ -335,6 +338,48 @@ async fn remind_and_escalate(
         }
     }
     Ok((reminders, escalations))
+}
+
+/// Raises `not_filed` on every VM of a project deployed but not filed (全口径备案) within the
+/// rules' working days of its first deployment (art. 10), and clears it once the project is filed.
+async fn flag_unfiled_projects(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    let today = shanghai_day(at);
+    let vms = ctx.store.vms().await?;
+    let mut raised = 0;
+    for (project, _, _, _, filed_on) in ctx.store.projects().await? {
+        let mine: Vec<_> = vms
+            .iter()
+            .filter(|v| v.project.as_str() == project && v.released_on.is_none())
+            .collect();
+        let Some(first) = mine.iter().filter_map(|v| v.deployed_on).min() else {
+            continue;
+        };
+        let due = ctx
+            .calendar
+            .add_workdays(first, ctx.rules.deadlines().filing);
+        let filed = filed_on.is_some_and(|f| f <= today);
+        for vm in &mine {
+            if !filed && today > due.value {
+                let detail = format!(
+                    "project {project} deployed on {first} is not filed; filing was due {}{} (art. 10)",
+                    due.value,
+                    if due.provisional {
+                        " (provisional)"
+                    } else {
+                        ""
+                    }
+                );
+                raised += u64::from(
+                    ctx.store
+                        .raise_alert(vm.key, "not_filed", at, today, &detail)
+                        .await?,
+                );
+            } else if filed {
+                ctx.store.clear_alert(vm.key, "not_filed", at).await?;
+            }
+        }
+    }
+    Ok(raised)
 }
 
 /// Raises `silent_agent` for deployed VMs not heard from for the rules' number of working days

@@ -9,17 +9,24 @@ use tokio::task::JoinHandle;
 use crate::api::{AppState, router};
 use crate::evaluation::evaluate;
 use crate::jobs::{JobContext, TickSummary, check_deadlines, shanghai_day};
+use crate::review::rules::ReviewRules;
 use crate::scheduler::{CronExpr, run_on_schedule};
+use chrono::Datelike;
+use std::sync::Arc;
 
 /// When scheduled jobs run; see [`crate::scheduler`] for the syntax.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub evaluate: CronExpr,
     pub deadlines: CronExpr,
+    /// The annual review of the previous year, with its rules; `None`: no scheduled review.
+    pub review: Option<(CronExpr, Arc<ReviewRules>)>,
 }
 
 pub const DEFAULT_EVALUATE_CRON: &str = "0 5 * * * *";
 pub const DEFAULT_DEADLINES_CRON: &str = "0 30 8 * * *";
+/// 15 January, 06:00: the previous year is complete and its deadlines have settled.
+pub const DEFAULT_REVIEW_CRON: &str = "0 0 6 15 1 *";
 
 impl Default for Schedule {
     fn default() -> Self {
@@ -30,6 +37,7 @@ impl Default for Schedule {
             evaluate: parse(DEFAULT_EVALUATE_CRON),
             // Daily before office hours: deadlines, reminders, escalations, silent agents.
             deadlines: parse(DEFAULT_DEADLINES_CRON),
+            review: None,
         }
     }
 }
@@ -81,6 +89,29 @@ impl Daemon {
             },
         ));
         let sender = tokio::spawn(deliver_emails(ctx.clone(), shutdown_rx.clone()));
+        let mut tasks = vec![sender];
+        if let Some((cron, rules)) = schedule.review {
+            let review_ctx = ctx.clone();
+            tasks.push(tokio::spawn(run_on_schedule(
+                "review",
+                cron,
+                shutdown_rx.clone(),
+                move |at| {
+                    let (ctx, rules) = (review_ctx.clone(), rules.clone());
+                    async move {
+                        let year = shanghai_day(at).year() - 1;
+                        let reviews =
+                            crate::review::run(&ctx, &rules, year, at, true, |_, _| {}).await?;
+                        tracing::info!(
+                            year,
+                            projects = reviews.len(),
+                            "annual review stored and queued for e-mail"
+                        );
+                        Ok(())
+                    }
+                },
+            )));
+        }
         let deadlines = tokio::spawn(run_on_schedule(
             "deadlines",
             schedule.deadlines,
@@ -97,7 +128,10 @@ impl Daemon {
         Ok(Daemon {
             addr,
             shutdown,
-            tasks: vec![evaluation, deadlines, sender],
+            tasks: {
+                tasks.extend([evaluation, deadlines]);
+                tasks
+            },
             server,
         })
     }

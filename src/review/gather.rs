@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use super::rules::ReviewRules;
 use super::{ProjectYear, Usage, VmYear};
 use crate::deadlines::{DeadlineKind, DeadlineState, state};
 use crate::jobs::{JobContext, shanghai_day};
@@ -99,7 +98,6 @@ async fn vm_year(
 /// Every project's year as of `as_of`, with rollups brought up to date first.
 pub async fn gather_year(
     ctx: &JobContext,
-    rules: &ReviewRules,
     year: i32,
     as_of: DateTime<Utc>,
     mut progress: impl FnMut(usize, usize),
@@ -161,7 +159,7 @@ pub async fn gather_year(
         let first_deployed = project_vms.iter().filter_map(|v| v.deployed_on).min();
         let filing_due = first_deployed.map(|d| {
             ctx.calendar
-                .add_workdays(d, rules.filing_after_deployment)
+                .add_workdays(d, ctx.rules.deadlines().filing)
                 .value
         });
         out.push(ProjectYear {

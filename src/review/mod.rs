@@ -119,7 +119,7 @@ pub async fn run(
     persist: bool,
     progress: impl FnMut(usize, usize),
 ) -> Result<Vec<ProjectReview>, crate::store::StoreError> {
-    let years = gather::gather_year(ctx, rules, year, as_of, progress).await?;
+    let years = gather::gather_year(ctx, year, as_of, progress).await?;
     let reviews: Vec<ProjectReview> = years
         .into_iter()
         .map(|facts| score::review(year, facts, rules))

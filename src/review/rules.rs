@@ -2,9 +2,6 @@
 
 use serde::Deserialize;
 
-use crate::calendar::WorkingDays;
-use crate::scheduler::CronExpr;
-
 pub const BUILTIN_REVIEW_RULES: &str = include_str!("../../rules/review.toml");
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +34,6 @@ pub struct Weights {
 
 #[derive(Debug, Clone)]
 pub struct ReviewRules {
-    pub filing_after_deployment: WorkingDays,
     pub prices: Prices,
     pub target_utilisation: f64,
     pub weights: Weights,
@@ -45,25 +41,16 @@ pub struct ReviewRules {
     pub grades: Vec<(String, f64)>,
     pub keep_from: f64,
     pub consolidate_from: f64,
-    pub schedule: CronExpr,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    filing: RawFiling,
     prices: RawPrices,
     idle: RawIdle,
     weights: RawWeights,
     grades: RawGrades,
     verdicts: RawVerdicts,
-    schedule: RawSchedule,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFiling {
-    working_days_after_deployment: u32,
 }
 
 #[derive(Deserialize)]
@@ -104,12 +91,6 @@ struct RawGrades {
 struct RawVerdicts {
     keep: f64,
     consolidate: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSchedule {
-    cron: String,
 }
 
 impl ReviewRules {
@@ -173,8 +154,6 @@ impl ReviewRules {
             ));
         }
         Ok(ReviewRules {
-            filing_after_deployment: WorkingDays::new(raw.filing.working_days_after_deployment)
-                .map_err(|e| invalid(format!("[filing] working_days_after_deployment: {e}")))?,
             prices: Prices {
                 vcpu_month: p.vcpu_month,
                 memory_gib_month: p.memory_gib_month,
@@ -185,8 +164,6 @@ impl ReviewRules {
             grades: vec![("A".into(), g.A), ("B".into(), g.B), ("C".into(), g.C)],
             keep_from: v.keep,
             consolidate_from: v.consolidate,
-            schedule: CronExpr::try_from(raw.schedule.cron.as_str())
-                .map_err(|e| invalid(format!("[schedule] {e}")))?,
         })
     }
 }
@@ -199,7 +176,6 @@ mod tests {
     fn builtin_review_rules_parse_and_bad_weights_are_refused() {
         let r = ReviewRules::builtin().expect("parses");
         assert_eq!(r.weights.utilisation, 40.0);
-        assert_eq!(r.filing_after_deployment.get(), 20);
         let bad = BUILTIN_REVIEW_RULES.replace("utilisation = 40", "utilisation = 50");
         let err = ReviewRules::parse("r.toml", &bad)
             .expect_err("sum 110")

@@ -182,9 +182,8 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
                 facts.first_deployed_on.as_deref().unwrap_or("-")
             ),
             (Some(filed), due) => format!(
-                "结论:项目备案于 {filed},晚于备案期限 {}(部署后{}个工作日),依第十条停止安排运维经费",
-                due.as_deref().unwrap_or("-"),
-                rules.filing_after_deployment
+                "结论:项目备案于 {filed},晚于备案期限 {},依第十条停止安排运维经费",
+                due.as_deref().unwrap_or("-")
             ),
         });
         ReviewVerdict::NotFiled

@@ -268,6 +268,8 @@ pub struct DeadlineRules {
     pub adjustment: WorkingDays,
     pub reminder_before: WorkingDays,
     pub silent_agent: WorkingDays,
+    /// Art. 10: file the project within this many working days of its first deployment.
+    pub filing: WorkingDays,
 }
 
 /// When agent evidence counts as "deployed": the first day with `min_samples` samples whose
@@ -469,6 +471,10 @@ impl RuleSet {
                 d.reminder_working_days_before,
             )?,
             silent_agent: positive("silent_agent_working_days", d.silent_agent_working_days)?,
+            filing: positive(
+                "filing_working_days_after_deployment",
+                d.filing_working_days_after_deployment,
+            )?,
         };
         if deadlines.reminder_before.get() >= deadlines.adjustment.get() {
             return Err(invalid(format!(
@@ -605,6 +611,7 @@ struct RawDeadlines {
     adjustment_working_days: u32,
     reminder_working_days_before: u32,
     silent_agent_working_days: u32,
+    filing_working_days_after_deployment: u32,
 }
 
 #[derive(Debug, Deserialize)]

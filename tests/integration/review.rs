@@ -125,6 +125,13 @@ async fn a_year_of_five_projects_gets_the_right_verdicts_with_reasons() {
     )))
     .expect("json");
     assert_eq!(notices.len(), 6, "{notices:?}");
+    // The unfiled project, deployed 2024-12-25, is flagged since its filing period ended.
+    let alerts: Vec<Value> =
+        serde_json::from_str(&ok(cloudgov_cmd(&db.url, &["alerts", "--format", "json"])))
+            .expect("json");
+    let not_filed: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "not_filed").collect();
+    assert_eq!(not_filed.len(), 1, "{alerts:?}");
+    assert_eq!(not_filed[0]["vm"], "unfiled-01");
     for n in notices.iter().filter(|n| n["vm"] == "idle-01") {
         let id = n["id"].as_i64().expect("id").to_string();
         ok(cloudgov_cmd(
@@ -276,4 +283,40 @@ async fn review_numbers_from_rollups_agree_with_the_raw_samples() {
         (rolled_p95 - p95).abs() <= 0.5,
         "p95 {rolled_p95} vs raw {p95}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_the_stored_review() {
+    let app = crate::helpers::spawn_app().await;
+    setup(&app.db);
+    ok(app.cloudgov(&[
+        "review",
+        "--year",
+        "2025",
+        "--at",
+        "2026-01-15T09:00:00+08:00",
+        "--format",
+        "json",
+    ]));
+    let served: Vec<Value> = reqwest::get(app.url("/api/v1/reviews/2025"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(served.len(), 5);
+    assert_eq!(served[0]["score"].as_f64(), Some(100.0), "best first");
+    assert!(
+        served
+            .iter()
+            .any(|r| r["verdict"] == "not_filed" && r["project"] == "unfiled")
+    );
+    let none: Vec<Value> = reqwest::get(app.url("/api/v1/reviews/2024"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(none.is_empty());
+    app.stop().await;
 }

@@ -1,0 +1,530 @@
+//! Annual review benchmark (a benchmark, not a timed test: it prints figures and never fails on
+//! them): `cloudgov::review::run` over 1,000 VMs x one year of daily rollups, in this process,
+//! against a throwaway SQLite file.
+//!
+//! 1. Setup: a fresh SQLite database (`Store::connect`, the daemon's migrations and settings) with
+//!    an inventory of 1,000 VMs in 100 projects of 10 departments, delivered 2024-12-20 and
+//!    deployed 2024-12-27; 90 projects filed in time, 5 filed late, 5 not filed.
+//! 2. Fill: every VM gets a daily rollup (`sample_days` row) for each day of 2025, 365,000 rows,
+//!    written by raw sqlx on a separate pool (multi-row INSERTs, one transaction per group of
+//!    VMs), not by cloudgov, and timed separately. Each row summarises 288 five-minute samples
+//!    generated for that day (working-hours peaks, quieter weekends, disks that fill slowly) in
+//!    one of three profiles (idle, normal, hot), mixed differently per project; the histograms
+//!    are `cloudgov::rollup::Histogram`s, stored with `encode()`. No raw samples are stored (the
+//!    review reads rollups; its roll-up step finds nothing new), and no notices, deadlines or
+//!    network findings: the review's usage side only.
+//! 3. Review: `cloudgov::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
+//!    once, with the peak RSS during it (VmHWM, reset just before). Reported: seconds, projects/s,
+//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes (warm cache) split
+//!    its time: the roll-up step alone, reading every VM's rollups alone
+//!    (`Store::day_rollups`), `review::gather::gather_year`, scoring and the JSON of the reviews.
+//! 4. Report: `cloudgov::review::report` is still a stub (no `write_report_dir`), so writing the
+//!    report is not measured yet; the run prints a note saying so.
+//!
+//! Rerun: `cargo bench --bench review`. Knob: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales the
+//! VM count (10 VMs per project), e.g. 0.05 for a quick run. The SQLite file goes to a temporary
+//! directory (set `TMPDIR` to measure another disk). Figures are recorded in BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
+use cloudgov::calendar::Calendar;
+use cloudgov::inventory::Inventory;
+use cloudgov::jobs::JobContext;
+use cloudgov::notify::Notifier;
+use cloudgov::review::rules::ReviewRules;
+use cloudgov::review::{ProjectReview, gather, score};
+use cloudgov::rollup::{DayRollup, Histogram, P95};
+use cloudgov::rules::RuleSet;
+use cloudgov::store::Store;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// VMs before scaling; projects hold 10 VMs each, departments 10 projects each (at most 10).
+const VMS: f64 = 1000.0;
+const VMS_PER_PROJECT: usize = 10;
+const DEPARTMENTS: usize = 10;
+const YEAR: i32 = 2025;
+const AS_OF: &str = "2026-01-15T09:00:00+08:00";
+const SAMPLES_PER_DAY: usize = 288;
+/// Rows per INSERT statement (15 columns: 15,000 bound values, under SQLite's 32,766).
+const ROWS_PER_STATEMENT: usize = 1000;
+/// VMs whose year of rollups is written in one transaction.
+const VMS_PER_TRANSACTION: usize = 20;
+const INSERT_ROLLUPS: &str = "INSERT INTO sample_days (vm_key, day, samples, cpu_sum, cpu_max, \
+     cpu_p95, cpu_hist, mem_sum, mem_max, mem_hist, disk_samples, disk_sum, disk_max, disk_last, \
+     disk_hist) ";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let scale = scale_from_env()?;
+    let vm_count = ((VMS * scale).round() as usize).max(2);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("review.db");
+    let url = format!("sqlite://{}", path.display());
+    println!("cloudgov benchmark: annual review of a year of daily rollups");
+    println!(
+        "  machine: {} CPUs; database: SQLite (WAL, synchronous=FULL) file in {}; scale {scale}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dir.path().display()
+    );
+    let store = Store::connect(&url).await?;
+    let outcome = run_all(&store, &url, vm_count).await;
+    store.close().await;
+    outcome?;
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "  database file size at the end (with WAL): {:.0} MiB",
+        mib(bytes)
+    );
+    println!();
+    println!("Rerun: {}", rerun_command(scale));
+    Ok(())
+}
+
+fn scale_from_env() -> Result<f64> {
+    let Ok(text) = std::env::var("CLOUDGOV_BENCH_SCALE") else {
+        return Ok(1.0);
+    };
+    let scale: f64 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("CLOUDGOV_BENCH_SCALE={text:?} is not a number"))?;
+    ensure!(
+        scale.is_finite() && scale > 0.0,
+        "CLOUDGOV_BENCH_SCALE must be positive"
+    );
+    Ok(scale)
+}
+
+fn rerun_command(scale: f64) -> String {
+    let knob = if scale == 1.0 {
+        String::new()
+    } else {
+        format!("CLOUDGOV_BENCH_SCALE={scale} ")
+    };
+    format!("{knob}cargo bench --bench review")
+}
+
+async fn run_all(store: &Store, url: &str, vm_count: usize) -> Result<()> {
+    let started = Instant::now();
+    let inventory = Inventory::parse("benchmark inventory", &inventory_toml(vm_count))?;
+    store.apply_inventory(&inventory).await?;
+    let vm_keys: Vec<i64> = store.vms().await?.iter().map(|v| v.key).collect();
+    println!();
+    println!(
+        "Setup: {} VMs in {} projects of {} departments imported in {:.2} s",
+        vm_keys.len(),
+        inventory.projects.len(),
+        inventory.departments.len(),
+        started.elapsed().as_secs_f64()
+    );
+    fill_year(url, &vm_keys).await?;
+    let ctx = JobContext {
+        store: store.clone(),
+        rules: Arc::new(RuleSet::builtin()?),
+        calendar: Arc::new(Calendar::builtin()?),
+        notifier: Arc::new(Notifier::without_smtp()?),
+    };
+    let rules = ReviewRules::builtin()?;
+    let as_of = DateTime::parse_from_rfc3339(AS_OF)?.with_timezone(&Utc);
+    let measured = measured_review(&ctx, &rules, as_of).await?;
+    review_breakdown(&ctx, &rules, as_of, vm_keys.len(), measured).await?;
+    println!();
+    println!(
+        "Report: not measured: cloudgov::review::report has no write_report_dir yet \
+         (src/review/report.rs is a stub)"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated inventory and usage
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Idle,
+    Normal,
+    Hot,
+}
+
+impl Profile {
+    /// VM `vm` of the inventory: projects differ in how many idle (0-6) and hot (0-2) VMs they
+    /// hold, the rest are normal, so their scores spread over the verdicts.
+    fn of(vm: usize) -> Profile {
+        let (project, slot) = (vm / VMS_PER_PROJECT, vm % VMS_PER_PROJECT);
+        let idle = project % 7;
+        let hot = (project / 7) % 3;
+        if slot < idle {
+            Profile::Idle
+        } else if slot >= VMS_PER_PROJECT - hot {
+            Profile::Hot
+        } else {
+            Profile::Normal
+        }
+    }
+
+    /// (cpu, mem, disk) at night, the working-hours extra of cpu and mem, and the jitter.
+    fn levels(self) -> ([f64; 3], [f64; 2], f64) {
+        match self {
+            Profile::Idle => ([4.0, 16.0, 28.0], [9.0, 6.0], 4.0),
+            Profile::Normal => ([20.0, 42.0, 55.0], [30.0, 15.0], 10.0),
+            Profile::Hot => ([55.0, 70.0, 72.0], [30.0, 15.0], 8.0),
+        }
+    }
+}
+
+/// 10 departments (fewer below 10 projects), projects of 10 VMs `bench-vm-NNNNN`. Every 20th
+/// project from the 8th is filed late, every 20th from the 14th not at all.
+fn inventory_toml(vms: usize) -> String {
+    let projects = vms.div_ceil(VMS_PER_PROJECT);
+    let departments = projects.min(DEPARTMENTS);
+    let mut toml = String::new();
+    for d in 0..departments {
+        let _ = write!(
+            toml,
+            "[[department]]\nid = \"dept-{d:02}\"\nname = \"Department {d}\"\n\n"
+        );
+    }
+    for p in 0..projects {
+        let filed = match p % 20 {
+            7 => "filed_on = 2025-03-03\n",
+            13 => "",
+            _ => "filed_on = 2025-01-10\n",
+        };
+        let _ = write!(
+            toml,
+            "[[project]]\nid = \"proj-{p:03}\"\nname = \"Project {p}\"\ndepartment = \"dept-{:02}\"\n{filed}\n",
+            p % departments
+        );
+    }
+    for v in 0..vms {
+        let _ = write!(
+            toml,
+            "[[vm]]\nid = \"bench-vm-{v:05}\"\nproject = \"proj-{:03}\"\nvcpus = 8\nmemory_gib = 16\n\
+             disk_gib = 200\ndelivered_on = 2024-12-20\ndeployed_on = 2024-12-27\n\n",
+            v / VMS_PER_PROJECT
+        );
+    }
+    toml
+}
+
+/// A deterministic fraction in [0, 1) from two numbers (SplitMix64), so runs are repeatable.
+fn noise(a: u64, b: u64) -> f64 {
+    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as f64 / 2f64.powi(64)
+}
+
+/// The rollup of VM `vm`'s day `day_index` of the year: 288 five-minute samples (Asia/Shanghai
+/// time), busier from 09:00 to 18:00 on weekdays, with a per-day swing; the disk fills by about
+/// 12 points over the year.
+fn day_rollup(vm: usize, day: NaiveDate, day_index: u32) -> DayRollup {
+    let (base, extra, jitter) = Profile::of(vm).levels();
+    let seed = (vm as u64) << 16 | u64::from(day_index);
+    let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+    let swing = 0.6 + 0.8 * noise(seed, 0);
+    let disk_level = base[2] + 12.0 * f64::from(day_index) / 365.0;
+    let mut r = empty_rollup(day);
+    let mut cpu = [0.0; SAMPLES_PER_DAY];
+    for (n, slot) in cpu.iter_mut().enumerate() {
+        let busy = weekday && (9 * 12..18 * 12).contains(&n);
+        let peak = if busy { swing } else { 0.0 };
+        let sample = |level: f64, salt: u64, spread: f64| {
+            (level + (noise(seed, n as u64 * 3 + salt) - 0.5) * spread).clamp(0.0, 100.0)
+        };
+        let c = sample(base[0] + extra[0] * peak, 1, jitter);
+        let m = sample(base[1] + extra[1] * peak, 2, jitter / 2.0);
+        let d = sample(disk_level, 3, 0.5);
+        *slot = c;
+        r.cpu_sum += c;
+        r.cpu_max = r.cpu_max.max(c);
+        r.cpu_hist.add(c);
+        r.mem_sum += m;
+        r.mem_max = r.mem_max.max(m);
+        r.mem_hist.add(m);
+        r.disk_sum += d;
+        r.disk_max = r.disk_max.max(d);
+        r.disk_last = Some(d);
+        r.disk_hist.add(d);
+    }
+    let rank = P95.rank(SAMPLES_PER_DAY) - 1;
+    r.cpu_p95 = *cpu.select_nth_unstable_by(rank, f64::total_cmp).1;
+    r
+}
+
+fn empty_rollup(day: NaiveDate) -> DayRollup {
+    DayRollup {
+        day,
+        samples: SAMPLES_PER_DAY as u32,
+        cpu_sum: 0.0,
+        cpu_max: 0.0,
+        cpu_p95: 0.0,
+        cpu_hist: Histogram::default(),
+        mem_sum: 0.0,
+        mem_max: 0.0,
+        mem_hist: Histogram::default(),
+        disk_samples: SAMPLES_PER_DAY as u32,
+        disk_sum: 0.0,
+        disk_max: 0.0,
+        disk_last: None,
+        disk_hist: Histogram::default(),
+    }
+}
+
+/// Every day of [`YEAR`].
+fn days_of_year() -> Vec<NaiveDate> {
+    NaiveDate::from_ymd_opt(YEAR, 1, 1)
+        .into_iter()
+        .flat_map(|first| first.iter_days())
+        .take_while(|d| d.year() == YEAR)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fill: raw sqlx, not cloudgov
+
+/// The daemon's SQLite settings, one connection: one writer.
+async fn open_raw_pool(path: &str) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
+/// Writes a year of rollups for every VM (`vm_keys` in inventory order) and prints the time
+/// spent generating them and writing them.
+async fn fill_year(url: &str, vm_keys: &[i64]) -> Result<()> {
+    let path = url.strip_prefix("sqlite://").context("not a SQLite URL")?;
+    let pool = open_raw_pool(path).await?;
+    let days = days_of_year();
+    let (mut generating, mut writing) = (Duration::ZERO, Duration::ZERO);
+    for (group, keys) in vm_keys.chunks(VMS_PER_TRANSACTION).enumerate() {
+        let started = Instant::now();
+        let rows: Vec<(i64, DayRollup)> = keys
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &key)| {
+                let vm = group * VMS_PER_TRANSACTION + i;
+                (0u32..)
+                    .zip(&days)
+                    .map(move |(n, &day)| (key, day_rollup(vm, day, n)))
+            })
+            .collect();
+        generating += started.elapsed();
+        let started = Instant::now();
+        insert_rollups(&pool, &rows).await?;
+        writing += started.elapsed();
+    }
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sample_days")
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    ensure!(
+        usize::try_from(rows) == Ok(vm_keys.len() * days.len()),
+        "stored {rows} rollup rows, expected {}",
+        vm_keys.len() * days.len()
+    );
+    println!();
+    println!(
+        "Fill (raw sqlx, not cloudgov): {rows} sample_days rows ({} VMs x {} days, each from \
+         {SAMPLES_PER_DAY} generated samples), {ROWS_PER_STATEMENT}-row INSERTs, one transaction \
+         per {VMS_PER_TRANSACTION} VMs",
+        vm_keys.len(),
+        days.len()
+    );
+    println!(
+        "  generating {:.1} s; writing {:.1} s = {:.0} rows/s",
+        generating.as_secs_f64(),
+        writing.as_secs_f64(),
+        rows as f64 / writing.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn insert_rollups(pool: &SqlitePool, rows: &[(i64, DayRollup)]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::new(INSERT_ROLLUPS);
+        insert.push_values(chunk, |mut row, (key, d)| {
+            row.push_bind(*key)
+                .push_bind(d.day.to_string())
+                .push_bind(i64::from(d.samples))
+                .push_bind(d.cpu_sum)
+                .push_bind(d.cpu_max)
+                .push_bind(d.cpu_p95)
+                .push_bind(d.cpu_hist.encode())
+                .push_bind(d.mem_sum)
+                .push_bind(d.mem_max)
+                .push_bind(d.mem_hist.encode())
+                .push_bind(i64::from(d.disk_samples))
+                .push_bind(d.disk_sum)
+                .push_bind(d.disk_max)
+                .push_bind(d.disk_last)
+                .push_bind(d.disk_hist.encode());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The review
+
+/// Runs the review once as the daemon would (persisting), prints its figures; returns its seconds.
+async fn measured_review(
+    ctx: &JobContext,
+    rules: &ReviewRules,
+    as_of: DateTime<Utc>,
+) -> Result<f64> {
+    println!();
+    println!(
+        "Review: cloudgov::review::run(year {YEAR}, as of {AS_OF}, persist = true), VmHWM reset \
+         just before"
+    );
+    let peak_so_far = proc_status_mib("VmHWM");
+    let peak_was_reset = reset_peak_rss();
+    let rss_before = proc_status_mib("VmRSS");
+    let started = Instant::now();
+    let reviews = cloudgov::review::run(ctx, rules, YEAR, as_of, true, |_, _| {}).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let peak = proc_status_mib("VmHWM");
+    let vms: usize = reviews.iter().map(|r| r.facts.vms.len()).sum();
+    let rows: u64 = reviews
+        .iter()
+        .flat_map(|r| &r.facts.vms)
+        .map(|v| u64::from(v.days_with_data))
+        .sum();
+    println!(
+        "  {secs:.2} s for {} projects = {:.1} projects/s; {vms} VM-years = {:.0} VM-years/s; \
+         {rows} rollup rows read = {:.0} rows/s",
+        reviews.len(),
+        reviews.len() as f64 / secs,
+        vms as f64 / secs,
+        rows as f64 / secs
+    );
+    let stored = ctx.store.reviews(Some(YEAR), None).await?.len();
+    println!(
+        "  reviews by verdict: {}; stored {stored}",
+        verdict_counts(&reviews)
+    );
+    let peak_note = if peak_was_reset {
+        format!(
+            "VmHWM reset before it; the process's peak before that, setup and fill: {}",
+            show_mib(peak_so_far)
+        )
+    } else {
+        "VmHWM could not be reset: the whole process's peak".into()
+    };
+    println!(
+        "  RSS: {} when the review started, peak {} during it ({peak_note})",
+        show_mib(rss_before),
+        show_mib(peak)
+    );
+    Ok(secs)
+}
+
+fn verdict_counts(reviews: &[ProjectReview]) -> String {
+    let mut counts = BTreeMap::<String, usize>::new();
+    for r in reviews {
+        let verdict = serde_json::to_value(r.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{:?}", r.verdict));
+        *counts.entry(verdict).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+    parts.join(", ")
+}
+
+/// Where the review's time goes, from passes after the measured one (warm cache): the roll-up
+/// step alone, reading the rollups alone, gathering (both and the rest), scoring, and the JSON
+/// of the reviews; storing is what is left of the measured run.
+async fn review_breakdown(
+    ctx: &JobContext,
+    rules: &ReviewRules,
+    as_of: DateTime<Utc>,
+    vm_count: usize,
+    measured: f64,
+) -> Result<()> {
+    let started = Instant::now();
+    let rolled = cloudgov::jobs::roll_up(ctx, as_of).await?;
+    let roll_up = started.elapsed().as_secs_f64();
+    let read = read_all_rollups(&ctx.store, as_of).await?;
+    let started = Instant::now();
+    let years = gather::gather_year(ctx, rules, YEAR, as_of, |_, _| {}).await?;
+    let gathering = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let reviews: Vec<ProjectReview> = years
+        .into_iter()
+        .map(|facts| score::review(YEAR, facts, rules))
+        .collect();
+    let scoring = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let json_bytes: usize = reviews
+        .iter()
+        .map(|r| serde_json::to_string(r).map(|j| j.len()))
+        .sum::<Result<_, _>>()?;
+    let json = started.elapsed().as_secs_f64();
+    println!(
+        "  where the time goes (passes after the measured one): gather_year {gathering:.2} s, of \
+         which the roll-up step {roll_up:.2} s ({rolled} days rolled up, {vm_count} VMs checked) \
+         and reading the rollups (Store::day_rollups per VM) {read:.2} s; scoring {scoring:.3} s; \
+         the reviews' JSON {json:.2} s ({:.1} MiB); so storing ~{:.2} s",
+        mib(json_bytes as u64),
+        measured - gathering - scoring - json
+    );
+    Ok(())
+}
+
+/// Reads every VM's rollups of the year the way `gather_year` does; returns the seconds.
+async fn read_all_rollups(store: &Store, as_of: DateTime<Utc>) -> Result<f64> {
+    let (first, last) = gather::year_span(YEAR, as_of).context("year span")?;
+    let started = Instant::now();
+    for vm in store.vms().await? {
+        store.day_rollups(vm.key, first, last).await?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
+fn proc_status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let kib: f64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+); false if refused.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn show_mib(mib: Option<f64>) -> String {
+    mib.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

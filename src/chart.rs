@@ -112,6 +112,20 @@ impl ChartFonts {
         }
     }
 
+    /// The fonts text in `labels` (after the fallback of [`ChartFonts::labels`]) is drawn with,
+    /// in lookup order (a character is drawn with the first font that has it), and the labels
+    /// they draw. Empty when no font was given: then draw no text. For charts drawn outside this
+    /// module that lay out their own text with ab_glyph (the annual review's utilisation chart).
+    pub fn fonts_for(&self, labels: Labels) -> (Vec<FontArc>, Labels) {
+        let labels = self.labels(labels);
+        let mut fonts = Vec::with_capacity(self.all.len() + 1);
+        if labels == Labels::Chinese {
+            fonts.extend(self.chinese.iter().cloned());
+        }
+        fonts.extend(self.all.iter().cloned());
+        (fonts, labels)
+    }
+
     /// A pen for `labels` (after fallback), or `None` if there is no font at all.
     fn pen(&self, labels: Labels) -> Option<(Pen<'_>, Labels)> {
         let labels = self.labels(labels);

@@ -468,7 +468,7 @@ async fn review_breakdown(
     let roll_up = started.elapsed().as_secs_f64();
     let read = read_all_rollups(&ctx.store, as_of).await?;
     let started = Instant::now();
-    let years = gather::gather_year(ctx, rules, YEAR, as_of, |_, _| {}).await?;
+    let years = gather::gather_year(ctx, YEAR, as_of, |_, _| {}).await?;
     let gathering = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let reviews: Vec<ProjectReview> = years

@@ -42,6 +42,8 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("request body larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
+    #[error("{0}")]
+    NotFound(String),
     #[error("internal error")]
     Internal(#[from] StoreError),
 }
@@ -53,6 +55,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_report"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -84,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/status", get(status))
         .route("/api/v1/reviews/{year}", get(reviews))
+        .route("/reviews/{year}/", get(review_summary_page))
+        .route("/reviews/{year}/{file}", get(review_file))
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
         .with_state(state)
@@ -127,6 +132,64 @@ async fn reviews(
         .filter_map(|(.., json)| serde_json::from_str(&json).ok())
         .collect();
     Ok(Json(reviews).into_response())
+}
+
+async fn stored_reviews(
+    state: &AppState,
+    year: i32,
+) -> Result<Vec<crate::review::ProjectReview>, ApiError> {
+    let rows = state.ctx.store.reviews(Some(year), None).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(.., json)| serde_json::from_str(&json).ok())
+        .collect())
+}
+
+fn html(page: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// `GET /reviews/YYYY/`: the summary page of a stored review.
+async fn review_summary_page(
+    State(state): State<AppState>,
+    axum::extract::Path(year): axum::extract::Path<i32>,
+) -> Result<Response, ApiError> {
+    let reviews = stored_reviews(&state, year).await?;
+    let page =
+        crate::review::report::summary_html(year, &reviews, |r| format!("{}.html", r.project))
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(html(page))
+}
+
+/// `GET /reviews/YYYY/PROJECT.html` and `PROJECT-utilisation.png`.
+async fn review_file(
+    State(state): State<AppState>,
+    axum::extract::Path((year, file)): axum::extract::Path<(i32, String)>,
+) -> Result<Response, ApiError> {
+    let reviews = stored_reviews(&state, year).await?;
+    let not_found = || ApiError::NotFound(format!("no review file {file} for {year}"));
+    if let Some(project) = file.strip_suffix(".html") {
+        let review = reviews
+            .iter()
+            .find(|r| r.project == project)
+            .ok_or_else(not_found)?;
+        let page =
+            crate::review::report::project_html(review, &format!("{project}-utilisation.png"))
+                .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        return Ok(html(page));
+    }
+    let project = file
+        .strip_suffix("-utilisation.png")
+        .ok_or_else(not_found)?;
+    let review = reviews
+        .iter()
+        .find(|r| r.project == project)
+        .ok_or_else(not_found)?;
+    let fonts = crate::notify::chart_fonts();
+    let labels = fonts.labels(crate::chart::Labels::Chinese);
+    let png = crate::review::report::utilisation_chart_png(review, fonts, labels)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 /// What an operator checks first: backend, calendar coverage and its warning.

@@ -1054,8 +1054,15 @@ fn write_review_dir(
     reviews: &[crate::review::ProjectReview],
     language: crate::rules::Language,
 ) -> anyhow::Result<()> {
-    let _ = (dir, year, reviews, language);
-    bail!("--out is not wired yet")
+    let fonts = crate::notify::chart_fonts();
+    let labels = fonts.labels(match language {
+        crate::rules::Language::Zh => crate::chart::Labels::Chinese,
+        crate::rules::Language::En => crate::chart::Labels::Latin,
+    });
+    let written =
+        crate::review::report::write_report_dir(dir, year, reviews, fonts, labels, |_| {})?;
+    eprintln!("wrote {} files to {}", written.len(), dir.display());
+    Ok(())
 }
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {

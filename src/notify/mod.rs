@@ -108,7 +108,7 @@ impl Notifier {
 
 /// The chart fonts, read once per process. A bad CJK font falls back to Latin labels, a bad
 /// Latin font to a chart without text: a notice is never held up by a font.
-fn chart_fonts() -> &'static ChartFonts {
+pub fn chart_fonts() -> &'static ChartFonts {
     static FONTS: OnceLock<ChartFonts> = OnceLock::new();
     FONTS.get_or_init(|| {
         let read = |env: &str, default: &str| {

@@ -10,10 +10,10 @@ pub mod report;
 pub mod rules;
 pub mod score;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Usage of one resource over the year, in percent of the allocation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub avg: f64,
     /// Nearest-rank p95 over the year's samples (from daily 1%-bucket histograms: exact to
@@ -22,7 +22,7 @@ pub struct Usage {
 }
 
 /// One VM's year.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VmYear {
     pub vm: String,
     pub vcpus: f64,
@@ -45,7 +45,7 @@ pub struct VmYear {
 }
 
 /// A project's year as gathered from the store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectYear {
     pub project: String,
     pub name: String,
@@ -67,7 +67,7 @@ pub struct ProjectYear {
     pub network_findings: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewVerdict {
     Keep,
@@ -78,7 +78,7 @@ pub enum ReviewVerdict {
 }
 
 /// One component of the score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScorePart {
     pub name: String,
     pub weight: f64,
@@ -88,7 +88,7 @@ pub struct ScorePart {
 }
 
 /// The review of one project for one year.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectReview {
     pub year: i32,
     pub project: String,

@@ -207,6 +207,33 @@ async fn a_year_of_five_projects_gets_the_right_verdicts_with_reasons() {
     let idle_cost = find(&all, "idle")["idle_cost_yuan"].as_f64().expect("cost");
     assert!(idle_cost > 5000.0, "{idle_cost}");
 
+    // --out writes the report directory.
+    let out_dir = db.dir.path().join("report");
+    ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "review",
+            "--year",
+            "2025",
+            "--at",
+            "2026-01-15T09:00:00+08:00",
+            "--out",
+            &out_dir.display().to_string(),
+            "--dry-run",
+        ],
+    ));
+    for file in [
+        "index.html",
+        "review-2025.csv",
+        "healthy.html",
+        "healthy-utilisation.png",
+        "unfiled.html",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    let csv = std::fs::read_to_string(out_dir.join("review-2025.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+
     // The review e-mails are queued once per project, for the department and the finance bureau.
     let outbox: Vec<Value> = serde_json::from_str(&ok(cloudgov_cmd(
         &db.url,

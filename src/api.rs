@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::domain::{MacAddr, Percent};
 use crate::jobs::{JobContext, shanghai_day};
+use crate::metrics::IngestCounters;
 use crate::network::SightingKind;
 use crate::store::{SampleRow, SightingRow, StoreError, StoredReport};
 use crate::token;
@@ -30,6 +31,7 @@ pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: JobContext,
+    pub counters: std::sync::Arc<IngestCounters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route(cloudgov_agent::wire::INGEST_PATH, post(ingest))
+        .route("/metrics", get(metrics))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/notices", get(notices))
         .route("/api/v1/agents", get(agents))
@@ -99,6 +102,19 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     Ok(Json(
         json!({ "status": "ok", "database": state.ctx.store.backend_name() }),
     ))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = crate::metrics::render(&state.ctx, &state.counters).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn findings(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -220,6 +236,25 @@ async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<IngestAck>, ApiError> {
+    let counters = state.counters.clone();
+    IngestCounters::add(&counters.requests, 1);
+    let result = store_batch(state, headers, body).await;
+    match &result {
+        Ok(ack) => {
+            IngestCounters::add(&counters.reports, ack.accepted as u64);
+            IngestCounters::add(&counters.duplicates, ack.duplicates as u64);
+        }
+        Err(ApiError::Internal(_)) => {}
+        Err(_) => IngestCounters::add(&counters.rejected, 1),
+    }
+    result.map(Json)
+}
+
+async fn store_batch(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<IngestAck, ApiError> {
     let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
     let (vm_key, vm_id) = state
         .ctx
@@ -250,10 +285,10 @@ async fn ingest(
         .collect::<Result<Vec<_>, _>>()?;
     let (accepted, duplicates) = state.ctx.store.ingest_reports(&rows).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
-    Ok(Json(IngestAck {
+    Ok(IngestAck {
         accepted: accepted as usize,
         duplicates: duplicates as usize,
-    }))
+    })
 }
 
 /// Checks one report and turns it into what the store keeps (the ingest handler's own step,

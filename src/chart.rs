@@ -63,7 +63,8 @@ pub enum ChartError {
     Encode(String),
 }
 
-fn draw_err(e: impl std::fmt::Display) -> ChartError {
+/// A plotters failure as a [`ChartError`].
+pub(crate) fn draw_err(e: impl std::fmt::Display) -> ChartError {
     ChartError::Draw(e.to_string())
 }
 
@@ -114,8 +115,7 @@ impl ChartFonts {
 
     /// The fonts text in `labels` (after the fallback of [`ChartFonts::labels`]) is drawn with,
     /// in lookup order (a character is drawn with the first font that has it), and the labels
-    /// they draw. Empty when no font was given: then draw no text. For charts drawn outside this
-    /// module that lay out their own text with ab_glyph (the annual review's utilisation chart).
+    /// they draw. Empty when no font was given: then draw no text.
     pub fn fonts_for(&self, labels: Labels) -> (Vec<FontArc>, Labels) {
         let labels = self.labels(labels);
         let mut fonts = Vec::with_capacity(self.all.len() + 1);
@@ -126,18 +126,12 @@ impl ChartFonts {
         (fonts, labels)
     }
 
-    /// A pen for `labels` (after fallback), or `None` if there is no font at all.
-    fn pen(&self, labels: Labels) -> Option<(Pen<'_>, Labels)> {
-        let labels = self.labels(labels);
-        let mut fonts: Vec<&FontArc> = Vec::with_capacity(self.all.len() + 1);
-        if labels == Labels::Chinese {
-            fonts.extend(self.chinese.as_ref());
-        }
-        fonts.extend(self.all.iter());
-        if fonts.is_empty() {
-            return None;
-        }
-        Some((Pen { fonts }, labels))
+    /// A [`Pen`] with the fonts of [`ChartFonts::fonts_for`] `labels`, and the labels it
+    /// draws, or `None` if there is no font at all (then draw no text). Also used by the
+    /// annual review's utilisation chart.
+    pub(crate) fn pen(&self, labels: Labels) -> Option<(Pen, Labels)> {
+        let (fonts, labels) = self.fonts_for(labels);
+        (!fonts.is_empty()).then_some((Pen { fonts }, labels))
     }
 }
 
@@ -150,15 +144,17 @@ fn has_glyph(font: &FontArc, c: char) -> bool {
     c.is_whitespace() || font.glyph_id(c) != GlyphId(0)
 }
 
+/// Where text stands horizontally against the x it is drawn at.
 #[derive(Clone, Copy)]
-enum HAlign {
+pub(crate) enum HAlign {
     Left,
     Center,
     Right,
 }
 
+/// Where text stands vertically against the y it is drawn at.
 #[derive(Clone, Copy)]
-enum VAlign {
+pub(crate) enum VAlign {
     /// y is the top of the line's ascent.
     Top,
     /// y is the middle of the line's ascent-to-descent box.
@@ -168,12 +164,20 @@ enum VAlign {
 }
 
 /// Draws text with a list of fonts: each character with the first font that has it (one that
-/// none has is left out). Line metrics come from the first font.
-struct Pen<'f> {
-    fonts: Vec<&'f FontArc>,
+/// none has is left out), each glyph at its own advance and side bearing. Line metrics come
+/// from the first font. Made by [`ChartFonts::pen`]; the annual review's utilisation chart
+/// draws its text with it too.
+pub(crate) struct Pen {
+    fonts: Vec<FontArc>,
 }
 
-impl Pen<'_> {
+impl Pen {
+    /// Whether some font has every character of `text`.
+    pub(crate) fn covers(&self, text: &str) -> bool {
+        text.chars()
+            .all(|c| self.fonts.iter().any(|f| has_glyph(f, c)))
+    }
+
     /// The glyphs of `text`, with the index of their font, or `None` for a missing character.
     fn glyphs(&self, text: &str) -> Vec<(usize, GlyphId)> {
         text.chars()
@@ -206,13 +210,31 @@ impl Pen<'_> {
         (out, x)
     }
 
-    fn width(&self, size: f32, text: &str) -> i32 {
+    /// The advance of `text` at `size` pixels, rounded up.
+    pub(crate) fn width(&self, size: f32, text: &str) -> i32 {
         self.layout(size, text).1.ceil() as i32
+    }
+
+    /// `text`, or as much of it as fits in `max` pixels followed by an ellipsis.
+    pub(crate) fn fit(&self, text: &str, size: f32, max: i32) -> String {
+        if self.width(size, text) <= max {
+            return text.to_owned();
+        }
+        let ellipsis = if self.covers("…") { "…" } else { "..." };
+        let mut chars: Vec<char> = text.chars().collect();
+        while !chars.is_empty() {
+            chars.pop();
+            let cut: String = chars.iter().collect::<String>() + ellipsis;
+            if self.width(size, &cut) <= max {
+                return cut;
+            }
+        }
+        String::new()
     }
 
     /// Draws `text` at `(x, y)`: `h` aligns the text's advance to x, `v` the line to y.
     #[allow(clippy::too_many_arguments)]
-    fn draw(
+    pub(crate) fn draw(
         &self,
         area: &Root<'_>,
         text: &str,
@@ -393,12 +415,13 @@ pub fn render_png(
     encode_png(&rgb, CHART_WIDTH, CHART_HEIGHT)
 }
 
-type Root<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
+/// The drawing area of an RGB buffer that charts are drawn on.
+pub(crate) type Root<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 
 fn draw_chart(
     root: &Root<'_>,
     input: &ChartInput,
-    pen: Option<(Pen<'_>, Labels)>,
+    pen: Option<(Pen, Labels)>,
 ) -> Result<(), ChartError> {
     let (start, end) = input.window;
     let (t0, t1) = (start.timestamp(), end.timestamp());
@@ -611,7 +634,7 @@ fn draw_chart(
 /// would pass the right edge. Returns the y just below the last row.
 fn draw_legend(
     root: &Root<'_>,
-    pen: &Pen<'_>,
+    pen: &Pen,
     entries: &[(String, Stroke)],
     top: i32,
 ) -> Result<i32, ChartError> {
@@ -760,7 +783,8 @@ fn shanghai_midnights(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<
     out
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
+/// `rgb`, `width` x `height` 8-bit RGB pixels, as a PNG.
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
     use image::ImageEncoder;
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut out = Vec::new();
@@ -1070,5 +1094,42 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sample-notice-chart.png");
         std::fs::write(path, png).expect("write the sample");
         eprintln!("wrote {path}");
+    }
+
+    #[test]
+    fn zz_tmp_capture() {
+        let Ok(dir) = std::env::var("CAPTURE_DIR") else {
+            return;
+        };
+        let cjk = font(CJK_FONT).unwrap();
+        let lat = font(LATIN_FONT).unwrap();
+        let points = idle_cpu();
+        let inp = input(&points, p95(&points));
+        let mut empty = input(&[], f64::NAN);
+        empty.verdict = Verdict::InsufficientData;
+        let sets = [
+            (
+                "cjk",
+                ChartFonts::register(Some(cjk.clone()), None).unwrap(),
+            ),
+            (
+                "lat",
+                ChartFonts::register(None, Some(lat.clone())).unwrap(),
+            ),
+            (
+                "both",
+                ChartFonts::register(Some(cjk), Some(lat.clone())).unwrap(),
+            ),
+            ("latascjk", ChartFonts::register(Some(lat), None).unwrap()),
+            ("none", ChartFonts::register(None, None).unwrap()),
+        ];
+        for (name, f) in &sets {
+            for (ln, l) in [("zh", Labels::Chinese), ("en", Labels::Latin)] {
+                for (iname, i) in [("idle", &inp), ("empty", &empty)] {
+                    let png = render_png(i, f, l).unwrap();
+                    std::fs::write(format!("{dir}/chart-{name}-{ln}-{iname}.png"), png).unwrap();
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod import;
 pub mod inventory;
 pub mod jobs;
 pub mod load;
+pub mod metrics;
 pub mod network;
 pub mod notify;
 pub mod review;

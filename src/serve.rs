@@ -66,7 +66,10 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = router(AppState { ctx: ctx.clone() });
+        let app = router(AppState {
+            ctx: ctx.clone(),
+            counters: Default::default(),
+        });
         let mut server_shutdown = shutdown_rx.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

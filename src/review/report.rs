@@ -6,27 +6,26 @@
 //! - The pages are self-contained (inline CSS, no JavaScript, no external resources), Chinese,
 //!   and HTML-escaped throughout: names and explanation lines come from departments and the
 //!   store. The templates are the `*_TEMPLATE` constants below.
-//! - The chart draws its text with ab_glyph from the fonts of [`ChartFonts`], as `crate::chart`
-//!   does: only glyphs a font has (never tofu boxes), Latin labels when the fonts cannot draw the
-//!   Chinese ones, and no text at all without a font.
+//! - The chart draws its text with the [`Pen`] of `crate::chart`, from the fonts of
+//!   [`ChartFonts`]: only glyphs a font has (never tofu boxes), Latin labels when the fonts cannot
+//!   draw the Chinese ones, and no text at all without a font.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use ab_glyph::{Font, FontArc, GlyphId, PxScale, ScaleFont, point};
 use chrono::{Datelike, NaiveDate};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use plotters::backend::BitMapBackend;
-use plotters::coord::Shift;
 use plotters::prelude::{
-    ChartBuilder, Circle, DashedLineSeries, DrawingArea, IntoDrawingArea, LineSeries, PathElement,
-    Rectangle,
+    ChartBuilder, Circle, DashedLineSeries, IntoDrawingArea, LineSeries, PathElement, Rectangle,
 };
 use plotters::style::{Color, RGBColor, ShapeStyle, WHITE};
 use serde::Serialize;
 
 use super::{ProjectReview, ReviewVerdict, VmYear};
-use crate::chart::{ChartError, ChartFonts, Labels};
+use crate::chart::{
+    ChartError, ChartFonts, HAlign, Labels, Pen, Root, VAlign, draw_err, encode_png,
+};
 
 /// Why a report could not be made or written.
 #[derive(Debug, thiserror::Error)]
@@ -925,32 +924,29 @@ pub fn utilisation_chart_png(
     let (start, days) = year_span(review.year).map_err(chart_err)?;
     let series = daily_means(start, days, &review.facts.vms);
 
-    let (mut font_list, mut labels) = fonts.fonts_for(labels);
-    if labels == Labels::Chinese && !Pen::new(font_list.clone()).covers(&CHINESE.text()) {
-        (font_list, labels) = fonts.fonts_for(Labels::Latin);
+    let mut pen = fonts.pen(labels);
+    if let Some((p, Labels::Chinese)) = &pen
+        && !p.covers(&CHINESE.text())
+    {
+        pen = fonts.pen(Labels::Latin);
     }
-    let pen = (!font_list.is_empty()).then(|| Pen::new(font_list));
-    let words = match labels {
-        Labels::Chinese => &CHINESE,
-        Labels::Latin => &LATIN,
-    };
 
     let (w, h) = (UTILISATION_CHART_WIDTH, UTILISATION_CHART_HEIGHT);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err).map_err(chart_err)?;
-        let text = pen.as_ref().map(|p| (p, words, labels));
+        let text = pen.as_ref().map(|(p, labels)| {
+            let words = match labels {
+                Labels::Chinese => &CHINESE,
+                Labels::Latin => &LATIN,
+            };
+            (p, words, *labels)
+        });
         draw_utilisation(&root, review, text, start, days, &series).map_err(chart_err)?;
         root.present().map_err(draw_err).map_err(chart_err)?;
     }
     encode_png(&rgb, w, h).map_err(chart_err)
-}
-
-type Root<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
-
-fn draw_err(e: impl std::fmt::Display) -> ChartError {
-    ChartError::Draw(e.to_string())
 }
 
 /// 1 January of `year` and the number of days of the year.
@@ -1231,160 +1227,6 @@ fn draw_legend(
         x += width + SPACING;
     }
     Ok(y + LEGEND_ROW / 2)
-}
-
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
-    use image::ImageEncoder;
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
-        .write_image(rgb, width, height, image::ColorType::Rgb8)
-        .map_err(|e| ChartError::Encode(e.to_string()))?;
-    Ok(out)
-}
-
-#[derive(Clone, Copy)]
-enum HAlign {
-    Left,
-    Center,
-    Right,
-}
-
-#[derive(Clone, Copy)]
-enum VAlign {
-    /// y is the top of the line's ascent.
-    Top,
-    /// y is the middle of the line's ascent-to-descent box.
-    Center,
-    /// y is the baseline.
-    Baseline,
-}
-
-/// Draws text with a list of fonts, as `crate::chart` does: each character with the first font
-/// that has it (one that none has is left out), each glyph at its own advance and side bearing.
-/// Line metrics come from the first font.
-struct Pen {
-    fonts: Vec<FontArc>,
-}
-
-fn has_glyph(font: &FontArc, c: char) -> bool {
-    c.is_whitespace() || font.glyph_id(c) != GlyphId(0)
-}
-
-impl Pen {
-    fn new(fonts: Vec<FontArc>) -> Pen {
-        Pen { fonts }
-    }
-
-    /// Whether some font has every character of `text`.
-    fn covers(&self, text: &str) -> bool {
-        text.chars()
-            .all(|c| self.fonts.iter().any(|f| has_glyph(f, c)))
-    }
-
-    /// The glyphs of `text`, with the index of their font; a missing character is left out.
-    fn glyphs(&self, text: &str) -> Vec<(usize, GlyphId)> {
-        text.chars()
-            .filter_map(|c| {
-                self.fonts
-                    .iter()
-                    .position(|f| has_glyph(f, c))
-                    .map(|i| (i, self.fonts[i].glyph_id(c)))
-            })
-            .collect()
-    }
-
-    /// Pen positions of the glyphs of `text`, relative to the start, and the total advance.
-    fn layout(&self, size: f32, text: &str) -> (Vec<(usize, GlyphId, f32)>, f32) {
-        let scale = PxScale::from(size);
-        let mut x = 0.0f32;
-        let mut out = Vec::new();
-        let mut prev: Option<(usize, GlyphId)> = None;
-        for (i, id) in self.glyphs(text) {
-            let font = self.fonts[i].as_scaled(scale);
-            if let Some((pi, pid)) = prev
-                && pi == i
-            {
-                x += font.kern(pid, id);
-            }
-            out.push((i, id, x));
-            x += font.h_advance(id);
-            prev = Some((i, id));
-        }
-        (out, x)
-    }
-
-    fn width(&self, size: f32, text: &str) -> i32 {
-        self.layout(size, text).1.ceil() as i32
-    }
-
-    /// `text`, or as much of it as fits in `max` pixels followed by an ellipsis.
-    fn fit(&self, text: &str, size: f32, max: i32) -> String {
-        if self.width(size, text) <= max {
-            return text.to_owned();
-        }
-        let ellipsis = if self.covers("…") { "…" } else { "..." };
-        let mut chars: Vec<char> = text.chars().collect();
-        while !chars.is_empty() {
-            chars.pop();
-            let cut: String = chars.iter().collect::<String>() + ellipsis;
-            if self.width(size, &cut) <= max {
-                return cut;
-            }
-        }
-        String::new()
-    }
-
-    /// Draws `text` at `(x, y)`: `h` aligns the text's advance to x, `v` the line to y.
-    #[allow(clippy::too_many_arguments)]
-    fn draw(
-        &self,
-        area: &Root<'_>,
-        text: &str,
-        size: f32,
-        (x, y): (i32, i32),
-        h: HAlign,
-        v: VAlign,
-        color: RGBColor,
-    ) -> Result<(), ChartError> {
-        let Some(first) = self.fonts.first() else {
-            return Ok(());
-        };
-        let scale = PxScale::from(size);
-        let metrics = first.as_scaled(scale);
-        let (ascent, descent) = (metrics.ascent(), metrics.descent());
-        let (glyphs, width) = self.layout(size, text);
-        let left = x as f32
-            - match h {
-                HAlign::Left => 0.0,
-                HAlign::Center => width / 2.0,
-                HAlign::Right => width,
-            };
-        let baseline = y as f32
-            + match v {
-                VAlign::Top => ascent,
-                VAlign::Center => (ascent + descent) / 2.0,
-                VAlign::Baseline => 0.0,
-            };
-        for (i, id, dx) in glyphs {
-            let glyph = id.with_scale_and_position(scale, point(left + dx, baseline));
-            let Some(outline) = self.fonts[i].outline_glyph(glyph) else {
-                continue; // a space
-            };
-            let bounds = outline.px_bounds();
-            let (bx, by) = (bounds.min.x as i32, bounds.min.y as i32);
-            let mut result = Ok(());
-            outline.draw(|gx, gy, coverage| {
-                if result.is_ok() && coverage > 0.02 {
-                    let at = (bx + gx as i32, by + gy as i32);
-                    let ink = color.mix(f64::from(coverage.min(1.0)));
-                    result = area.draw_pixel(at, &ink).map_err(draw_err);
-                }
-            });
-            result?;
-        }
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2229,6 +2071,43 @@ mod tests {
             .expect("write");
         for p in written {
             eprintln!("wrote {}", p.display());
+        }
+    }
+
+    #[test]
+    fn zz_tmp_capture() {
+        let Ok(dir) = std::env::var("CAPTURE_DIR") else {
+            return;
+        };
+        let cjk = font(CJK_FONT).unwrap();
+        let lat = font(LATIN_FONT).unwrap();
+        let sets = [
+            (
+                "cjk",
+                ChartFonts::register(Some(cjk.clone()), None).unwrap(),
+            ),
+            (
+                "lat",
+                ChartFonts::register(None, Some(lat.clone())).unwrap(),
+            ),
+            (
+                "both",
+                ChartFonts::register(Some(cjk), Some(lat.clone())).unwrap(),
+            ),
+            ("latascjk", ChartFonts::register(Some(lat), None).unwrap()),
+            ("none", ChartFonts::register(None, None).unwrap()),
+        ];
+        let mut rs = reviews();
+        let mut long = rs[0].clone();
+        long.name = "一个非常非常长的项目名称，用来测试标题被截断的情况，一个非常非常长的项目名称，继续再长一点点点点点".into();
+        rs.push(long);
+        for (name, f) in &sets {
+            for (ln, l) in [("zh", Labels::Chinese), ("en", Labels::Latin)] {
+                for (k, r) in rs.iter().enumerate() {
+                    let png = utilisation_chart_png(r, f, l).unwrap();
+                    std::fs::write(format!("{dir}/report-{name}-{ln}-{k}.png"), png).unwrap();
+                }
+            }
         }
     }
 }

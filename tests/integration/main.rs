@@ -3,6 +3,7 @@
 
 mod architecture;
 mod cli;
+mod dashboards;
 mod deadlines;
 mod demo;
 mod email;

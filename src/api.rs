@@ -32,6 +32,8 @@ pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
 pub struct AppState {
     pub ctx: JobContext,
     pub counters: std::sync::Arc<IngestCounters>,
+    /// Whether this replica leads (runs the scheduled jobs and the e-mail sender).
+    pub leader: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +217,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         "database": state.ctx.store.backend_name(),
         "calendar_years": state.ctx.calendar.years(),
         "calendar_warning": crate::load::calendar_warning(&state.ctx.calendar, today),
+        "leader": *state.leader.borrow(),
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }

@@ -61,12 +61,14 @@ impl fmt::Display for CronExpr {
     }
 }
 
-/// Runs `job` at every firing of `expr` until `shutdown` turns true. A job that fails is logged
-/// and runs again at its next firing; a firing missed while a job ran long is skipped, not queued.
+/// Runs `job` at every firing of `expr` until `shutdown` turns true, on the replica that leads
+/// (`leader`); the others skip the firing. A job that fails is logged and runs again at its next
+/// firing; a firing missed while a job ran long is skipped, not queued.
 pub async fn run_on_schedule<F, Fut>(
     name: &'static str,
     expr: CronExpr,
     mut shutdown: watch::Receiver<bool>,
+    leader: watch::Receiver<bool>,
     mut job: F,
 ) where
     F: FnMut(DateTime<Utc>) -> Fut,
@@ -84,6 +86,10 @@ pub async fn run_on_schedule<F, Fut>(
         }
         if *shutdown.borrow() {
             return;
+        }
+        if !*leader.borrow() {
+            tracing::debug!(job = name, at = %next, "another replica leads: firing skipped");
+            continue;
         }
         let started = std::time::Instant::now();
         match job(next).await {

@@ -66,9 +66,16 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (leader_tx, leader) = watch::channel(false);
+        let leadership = tokio::spawn(hold_leadership(
+            ctx.store.clone(),
+            leader_tx,
+            shutdown_rx.clone(),
+        ));
         let app = router(AppState {
             ctx: ctx.clone(),
             counters: Default::default(),
+            leader: leader.clone(),
         });
         let mut server_shutdown = shutdown_rx.clone();
         let server = tokio::spawn(async move {
@@ -83,6 +90,7 @@ impl Daemon {
             "evaluate",
             schedule.evaluate,
             shutdown_rx.clone(),
+            leader.clone(),
             move |at| {
                 let ctx = evaluation_ctx.clone();
                 async move {
@@ -91,14 +99,19 @@ impl Daemon {
                 }
             },
         ));
-        let sender = tokio::spawn(deliver_emails(ctx.clone(), shutdown_rx.clone()));
-        let mut tasks = vec![sender];
+        let sender = tokio::spawn(deliver_emails(
+            ctx.clone(),
+            shutdown_rx.clone(),
+            leader.clone(),
+        ));
+        let mut tasks = vec![leadership, sender];
         if let Some((cron, rules)) = schedule.review {
             let review_ctx = ctx.clone();
             tasks.push(tokio::spawn(run_on_schedule(
                 "review",
                 cron,
                 shutdown_rx.clone(),
+                leader.clone(),
                 move |at| {
                     let (ctx, rules) = (review_ctx.clone(), rules.clone());
                     async move {
@@ -116,13 +129,16 @@ impl Daemon {
             )));
         }
         let deadlines = tokio::spawn(run_on_schedule(
-            "deadlines",
+            "daily",
             schedule.deadlines,
             shutdown_rx,
+            leader,
             move |at| {
                 let ctx = ctx.clone();
                 async move {
                     check_deadlines(&ctx, at, &mut TickSummary::default()).await?;
+                    crate::jobs::network_check(&ctx, at, true).await?;
+                    crate::jobs::roll_up_and_expire(&ctx, at).await?;
                     Ok(())
                 }
             },
@@ -155,13 +171,61 @@ pub const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The outbox sender: delivers due e-mails until shutdown. A job in flight at shutdown
 /// finishes first (the loop only stops between runs).
-async fn deliver_emails(ctx: JobContext, mut shutdown: watch::Receiver<bool>) {
+/// How often a replica that does not lead tries to take over; a dead leader's jobs move within
+/// about this long (PostgreSQL releases its lock when its connection closes).
+pub const LEADER_POLL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Keeps trying to lead and publishes whether this replica does.
+async fn hold_leadership(
+    store: crate::store::Store,
+    leader: watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut held = None;
+    loop {
+        match held.as_mut() {
+            None => match store.try_lead().await {
+                Ok(Some(l)) => {
+                    tracing::info!("this replica leads: scheduled jobs and e-mail run here");
+                    held = Some(l);
+                    let _ = leader.send(true);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot try for leadership"),
+            },
+            Some(l) => {
+                if !l.still_held().await {
+                    tracing::warn!("leadership lost: the database connection holding it failed");
+                    held = None;
+                    let _ = leader.send(false);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEADER_POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn deliver_emails(
+    ctx: JobContext,
+    mut shutdown: watch::Receiver<bool>,
+    leader: watch::Receiver<bool>,
+) {
     if !ctx.notifier.smtp_configured() {
         tracing::warn!("CLOUDGOV_SMTP_URL is not set: notices wait in the outbox");
     }
     loop {
-        match crate::notify::deliver_pending(&ctx, false).await {
-            Ok(s) if s.sent + s.failed + s.no_recipient > 0 => {
+        // Only the leader sends, so two replicas never deliver the same job.
+        let result = if *leader.borrow() {
+            Some(crate::notify::deliver_pending(&ctx, false).await)
+        } else {
+            None
+        };
+        match result {
+            None => {}
+            Some(Ok(s)) if s.sent + s.failed + s.no_recipient > 0 => {
                 tracing::info!(
                     sent = s.sent,
                     failed = s.failed,
@@ -170,8 +234,8 @@ async fn deliver_emails(ctx: JobContext, mut shutdown: watch::Receiver<bool>) {
                     "outbox run"
                 )
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "outbox run failed"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => tracing::error!(error = %e, "outbox run failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(OUTBOX_POLL) => {}

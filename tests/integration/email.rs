@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 }
 
 /// A real SMTP server that stores what it accepts.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Option<Child>,
     /// Kept open: the sink writes to it, and a closed pipe would kill it.
     _stdout: Option<std::process::ChildStdout>,
@@ -46,9 +46,9 @@ struct SmtpSink {
     dir: tempfile::TempDir,
 }
 
-struct Received {
+pub(crate) struct Received {
     rcpt: Vec<String>,
-    message_id: String,
+    pub(crate) message_id: String,
     subject: String,
     cc: String,
     body: String,
@@ -56,7 +56,7 @@ struct Received {
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub(crate) fn start() -> SmtpSink {
         let mut sink = SmtpSink {
             child: None,
             _stdout: None,
@@ -91,11 +91,11 @@ impl SmtpSink {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("read sink dir")
             .filter_map(|e| e.ok().map(|e| e.path()))

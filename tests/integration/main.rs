@@ -10,4 +10,5 @@ mod email;
 mod helpers;
 mod ingest;
 mod network;
+mod replicas;
 mod review;

@@ -40,7 +40,7 @@ use cloudgov::review::rules::ReviewRules;
 use cloudgov::review::{ProjectReview, gather, score};
 use cloudgov::rollup::{DayRollup, Histogram, P95};
 use cloudgov::rules::RuleSet;
-use cloudgov::store::Store;
+use cloudgov::store::{Store, VmRow};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -137,7 +137,7 @@ async fn run_all(store: &Store, url: &str, vm_count: usize) -> Result<()> {
     let rules = ReviewRules::builtin()?;
     let as_of = DateTime::parse_from_rfc3339(AS_OF)?.with_timezone(&Utc);
     let measured = measured_review(&ctx, &rules, as_of).await?;
-    review_breakdown(&ctx, &rules, as_of, vm_keys.len(), measured).await?;
+    review_breakdown(&ctx, &rules, as_of, url, measured).await?;
     println!();
     println!(
         "Report: not measured: cloudgov::review::report has no write_report_dir yet \
@@ -157,12 +157,14 @@ enum Profile {
 }
 
 impl Profile {
-    /// VM `vm` of the inventory: projects differ in how many idle (0-6) and hot (0-2) VMs they
-    /// hold, the rest are normal, so their scores spread over the verdicts.
+    /// VM `vm` of the inventory: projects differ in how many idle VMs (0 to 10, in a cycle of
+    /// 9 projects) and hot VMs (0 to 2, room permitting) they hold, the rest are normal, so their
+    /// utilisation scores spread over the keep and consolidate verdicts.
     fn of(vm: usize) -> Profile {
+        const IDLE: [usize; 9] = [0, 1, 2, 3, 5, 7, 8, 9, 10];
         let (project, slot) = (vm / VMS_PER_PROJECT, vm % VMS_PER_PROJECT);
-        let idle = project % 7;
-        let hot = (project / 7) % 3;
+        let idle = IDLE[project % IDLE.len()];
+        let hot = ((project / IDLE.len()) % 3).min(VMS_PER_PROJECT - idle);
         if slot < idle {
             Profile::Idle
         } else if slot >= VMS_PER_PROJECT - hot {
@@ -293,8 +295,9 @@ fn days_of_year() -> Vec<NaiveDate> {
 // ---------------------------------------------------------------------------------------------
 // Fill: raw sqlx, not cloudgov
 
-/// The daemon's SQLite settings, one connection: one writer.
-async fn open_raw_pool(path: &str) -> Result<SqlitePool> {
+/// `url` with the daemon's SQLite settings and one connection: one writer.
+async fn open_raw_pool(url: &str) -> Result<SqlitePool> {
+    let path = url.strip_prefix("sqlite://").context("not a SQLite URL")?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .journal_mode(SqliteJournalMode::Wal)
@@ -310,8 +313,7 @@ async fn open_raw_pool(path: &str) -> Result<SqlitePool> {
 /// Writes a year of rollups for every VM (`vm_keys` in inventory order) and prints the time
 /// spent generating them and writing them.
 async fn fill_year(url: &str, vm_keys: &[i64]) -> Result<()> {
-    let path = url.strip_prefix("sqlite://").context("not a SQLite URL")?;
-    let pool = open_raw_pool(path).await?;
+    let pool = open_raw_pool(url).await?;
     let days = days_of_year();
     let (mut generating, mut writing) = (Duration::ZERO, Duration::ZERO);
     for (group, keys) in vm_keys.chunks(VMS_PER_TRANSACTION).enumerate() {
@@ -453,20 +455,28 @@ fn verdict_counts(reviews: &[ProjectReview]) -> String {
     parts.join(", ")
 }
 
-/// Where the review's time goes, from passes after the measured one (warm cache): the roll-up
-/// step alone, reading the rollups alone, gathering (both and the rest), scoring, and the JSON
-/// of the reviews; storing is what is left of the measured run.
+/// Where the review's time goes, from passes after the measured one: the roll-up step alone;
+/// reading every VM's rollups through the store, and the same rows by raw sqlx with their
+/// histograms decoded apart; `gather_year` (all of that and the rest); scoring; the reviews'
+/// JSON; and `run(persist = false)`, whose difference to the measured run is the storing.
 async fn review_breakdown(
     ctx: &JobContext,
     rules: &ReviewRules,
     as_of: DateTime<Utc>,
-    vm_count: usize,
+    url: &str,
     measured: f64,
 ) -> Result<()> {
     let started = Instant::now();
     let rolled = cloudgov::jobs::roll_up(ctx, as_of).await?;
     let roll_up = started.elapsed().as_secs_f64();
-    let read = read_all_rollups(&ctx.store, as_of).await?;
+    let (first, last) = gather::year_span(YEAR, as_of).context("year span")?;
+    let vms = ctx.store.vms().await?;
+    let started = Instant::now();
+    for vm in &vms {
+        ctx.store.day_rollups(vm.key, first, last).await?;
+    }
+    let read = started.elapsed().as_secs_f64();
+    let (fetch, decode) = raw_read(url, &vms, first, last).await?;
     let started = Instant::now();
     let years = gather::gather_year(ctx, YEAR, as_of, |_, _| {}).await?;
     let gathering = started.elapsed().as_secs_f64();
@@ -482,25 +492,67 @@ async fn review_breakdown(
         .map(|r| serde_json::to_string(r).map(|j| j.len()))
         .sum::<Result<_, _>>()?;
     let json = started.elapsed().as_secs_f64();
+    drop(reviews);
+    let started = Instant::now();
+    cloudgov::review::run(ctx, rules, YEAR, as_of, false, |_, _| {}).await?;
+    let dry = started.elapsed().as_secs_f64();
+    println!("  where the time goes (passes after the measured one):");
     println!(
-        "  where the time goes (passes after the measured one): gather_year {gathering:.2} s, of \
-         which the roll-up step {roll_up:.2} s ({rolled} days rolled up, {vm_count} VMs checked) \
-         and reading the rollups (Store::day_rollups per VM) {read:.2} s; scoring {scoring:.3} s; \
-         the reviews' JSON {json:.2} s ({:.1} MiB); so storing ~{:.2} s",
-        mib(json_bytes as u64),
-        measured - gathering - scoring - json
+        "    gather_year {gathering:.2} s, of which the roll-up step {roll_up:.2} s ({} VMs \
+         checked, {rolled} days rolled up) and reading the rollups {read:.2} s \
+         (Store::day_rollups per VM)",
+        vms.len()
+    );
+    println!(
+        "    the same rows by raw sqlx (day and the three histogram columns as text) {fetch:.2} s; \
+         Histogram::decode of their {} histograms {decode:.2} s",
+        3 * vms.len() * days_of_year().len()
+    );
+    println!(
+        "    scoring (review::score::review) {scoring:.3} s; the reviews' JSON {json:.2} s \
+         ({:.1} MiB)",
+        mib(json_bytes as u64)
+    );
+    println!(
+        "    run(persist = false) {dry:.2} s, so storing the reviews (JSON and \
+         Store::record_reviews) ~{:.2} s of the measured {measured:.2} s",
+        measured - dry
     );
     Ok(())
 }
 
-/// Reads every VM's rollups of the year the way `gather_year` does; returns the seconds.
-async fn read_all_rollups(store: &Store, as_of: DateTime<Utc>) -> Result<f64> {
-    let (first, last) = gather::year_span(YEAR, as_of).context("year span")?;
-    let started = Instant::now();
-    for vm in store.vms().await? {
-        store.day_rollups(vm.key, first, last).await?;
+/// Fetches the rows `Store::day_rollups` reads (day and histograms, as text) for every VM by
+/// raw sqlx, then decodes the histograms; returns the seconds of each.
+async fn raw_read(
+    url: &str,
+    vms: &[VmRow],
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<(f64, f64)> {
+    let pool = open_raw_pool(url).await?;
+    let (mut fetch, mut decode) = (Duration::ZERO, Duration::ZERO);
+    for vm in vms {
+        let started = Instant::now();
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT day, cpu_hist, mem_hist, disk_hist FROM sample_days \
+             WHERE vm_key = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+        )
+        .bind(vm.key)
+        .bind(first.to_string())
+        .bind(last.to_string())
+        .fetch_all(&pool)
+        .await?;
+        fetch += started.elapsed();
+        let started = Instant::now();
+        for (_, cpu, mem, disk) in &rows {
+            for text in [cpu, mem, disk] {
+                Histogram::decode(text).map_err(anyhow::Error::msg)?;
+            }
+        }
+        decode += started.elapsed();
     }
-    Ok(started.elapsed().as_secs_f64())
+    pool.close().await;
+    Ok((fetch.as_secs_f64(), decode.as_secs_f64()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -386,9 +386,12 @@ const PLOT_LEFT: i32 = 52;
 const PLOT_RIGHT: i32 = 18;
 const PLOT_BOTTOM: i32 = 28;
 
-/// How a legend entry's line sample is drawn.
+/// The space between two legend entries of the notice chart.
+const LEGEND_SPACING: i32 = 22;
+
+/// How a legend entry's line sample is drawn: its colour and width in pixels.
 #[derive(Clone, Copy)]
-enum Stroke {
+pub(crate) enum Stroke {
     Solid(RGBColor, u32),
     Dashed(RGBColor, u32),
 }
@@ -502,7 +505,8 @@ fn draw_chart(
             VAlign::Baseline,
             verdict_color,
         )?;
-        top = draw_legend(root, pen, &legend, top)?;
+        let right = CHART_WIDTH as i32 - PLOT_RIGHT;
+        top = draw_legend(root, pen, &legend, (top, right), LEGEND_SPACING)?;
     }
     let top = top + 6;
 
@@ -630,20 +634,24 @@ fn draw_chart(
     Ok(())
 }
 
-/// Draws the legend entries left to right from `top`, wrapping to a new row when the next entry
-/// would pass the right edge. Returns the y just below the last row.
-fn draw_legend(
+/// Draws the legend entries (text and line sample) left to right from `top`, starting at the
+/// plot's left edge and wrapping to a new row when the next entry would pass `right`, with
+/// `spacing` pixels between entries. Returns the y just below the last row. Text size, colour
+/// and row height are this module's. The annual review's utilisation chart draws its legend
+/// with it too.
+pub(crate) fn draw_legend(
     root: &Root<'_>,
     pen: &Pen,
-    entries: &[(String, Stroke)],
-    top: i32,
+    entries: &[(impl AsRef<str>, Stroke)],
+    (top, right): (i32, i32),
+    spacing: i32,
 ) -> Result<i32, ChartError> {
     const SAMPLE_LEN: i32 = 26;
     const GAP: i32 = 6;
-    const SPACING: i32 = 22;
-    let (x_min, x_max) = (PLOT_LEFT, CHART_WIDTH as i32 - PLOT_RIGHT);
+    let (x_min, x_max) = (PLOT_LEFT, right);
     let (mut x, mut y) = (x_min, top + LEGEND_ROW / 2);
     for (text, stroke) in entries {
+        let text = text.as_ref();
         let width = SAMPLE_LEN + GAP + pen.width(TEXT_SIZE, text);
         if x > x_min && x + width > x_max {
             x = x_min;
@@ -672,7 +680,7 @@ fn draw_legend(
             VAlign::Center,
             TEXT_COLOR,
         )?;
-        x += width + SPACING;
+        x += width + spacing;
     }
     Ok(y + LEGEND_ROW / 2)
 }
@@ -1094,42 +1102,5 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sample-notice-chart.png");
         std::fs::write(path, png).expect("write the sample");
         eprintln!("wrote {path}");
-    }
-
-    #[test]
-    fn zz_tmp_capture() {
-        let Ok(dir) = std::env::var("CAPTURE_DIR") else {
-            return;
-        };
-        let cjk = font(CJK_FONT).unwrap();
-        let lat = font(LATIN_FONT).unwrap();
-        let points = idle_cpu();
-        let inp = input(&points, p95(&points));
-        let mut empty = input(&[], f64::NAN);
-        empty.verdict = Verdict::InsufficientData;
-        let sets = [
-            (
-                "cjk",
-                ChartFonts::register(Some(cjk.clone()), None).unwrap(),
-            ),
-            (
-                "lat",
-                ChartFonts::register(None, Some(lat.clone())).unwrap(),
-            ),
-            (
-                "both",
-                ChartFonts::register(Some(cjk), Some(lat.clone())).unwrap(),
-            ),
-            ("latascjk", ChartFonts::register(Some(lat), None).unwrap()),
-            ("none", ChartFonts::register(None, None).unwrap()),
-        ];
-        for (name, f) in &sets {
-            for (ln, l) in [("zh", Labels::Chinese), ("en", Labels::Latin)] {
-                for (iname, i) in [("idle", &inp), ("empty", &empty)] {
-                    let png = render_png(i, f, l).unwrap();
-                    std::fs::write(format!("{dir}/chart-{name}-{ln}-{iname}.png"), png).unwrap();
-                }
-            }
-        }
     }
 }

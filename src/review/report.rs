@@ -24,7 +24,8 @@ use serde::Serialize;
 
 use super::{ProjectReview, ReviewVerdict, VmYear};
 use crate::chart::{
-    ChartError, ChartFonts, HAlign, Labels, Pen, Root, VAlign, draw_err, encode_png,
+    ChartError, ChartFonts, HAlign, Labels, Pen, Root, Stroke, VAlign, draw_err, draw_legend,
+    encode_png,
 };
 
 /// Why a report could not be made or written.
@@ -843,10 +844,11 @@ const MUTED_TEXT_COLOR: RGBColor = RGBColor(90, 90, 90);
 const TITLE_SIZE: f32 = 19.0;
 const TEXT_SIZE: f32 = 14.0;
 const TICK_SIZE: f32 = 13.0;
-const LEGEND_ROW: i32 = 22;
 const PLOT_LEFT: i32 = 52;
 const PLOT_RIGHT: i32 = 18;
 const PLOT_BOTTOM: i32 = 28;
+/// The space between two legend entries.
+const LEGEND_SPACING: i32 = 20;
 
 /// The fixed words of the chart in one language.
 struct Words {
@@ -1011,13 +1013,6 @@ fn runs(points: &[(i64, f64)]) -> Vec<&[(i64, f64)]> {
     out
 }
 
-/// How a legend entry's line sample is drawn.
-#[derive(Clone, Copy)]
-enum Stroke {
-    Solid(RGBColor),
-    Dashed(RGBColor),
-}
-
 fn draw_utilisation(
     root: &Root<'_>,
     review: &ProjectReview,
@@ -1059,11 +1054,12 @@ fn draw_utilisation(
             MUTED_TEXT_COLOR,
         )?;
         let mut legend: Vec<(&str, Stroke)> = (0..3)
-            .map(|k| (words.series[k], Stroke::Solid(RESOURCE_COLORS[k])))
+            .map(|k| (words.series[k], Stroke::Solid(RESOURCE_COLORS[k], 2)))
             .collect();
-        legend.extend((0..3).map(|k| (words.downsize[k], Stroke::Dashed(RESOURCE_COLORS[k]))));
-        legend.push((words.expand, Stroke::Dashed(EXPAND_COLOR)));
-        top = draw_legend(root, pen, &legend, top)?;
+        legend.extend((0..3).map(|k| (words.downsize[k], Stroke::Dashed(RESOURCE_COLORS[k], 2))));
+        legend.push((words.expand, Stroke::Dashed(EXPAND_COLOR, 2)));
+        let right = width - PLOT_RIGHT;
+        top = draw_legend(root, pen, &legend, (top, right), LEGEND_SPACING)?;
     }
     let top = top + 6;
 
@@ -1184,49 +1180,6 @@ fn draw_utilisation(
         )?;
     }
     Ok(())
-}
-
-/// Draws the legend entries left to right from `top`, wrapping to a new row when the next entry
-/// would pass the right edge. Returns the y just below the last row.
-fn draw_legend(
-    root: &Root<'_>,
-    pen: &Pen,
-    entries: &[(&str, Stroke)],
-    top: i32,
-) -> Result<i32, ChartError> {
-    const SAMPLE_LEN: i32 = 26;
-    const GAP: i32 = 6;
-    const SPACING: i32 = 20;
-    let (x_min, x_max) = (PLOT_LEFT, UTILISATION_CHART_WIDTH as i32 - PLOT_RIGHT);
-    let (mut x, mut y) = (x_min, top + LEGEND_ROW / 2);
-    for &(text, stroke) in entries {
-        let width = SAMPLE_LEN + GAP + pen.width(TEXT_SIZE, text);
-        if x > x_min && x + width > x_max {
-            x = x_min;
-            y += LEGEND_ROW;
-        }
-        let segments: &[(i32, i32)] = match stroke {
-            Stroke::Solid(_) => &[(0, SAMPLE_LEN)],
-            Stroke::Dashed(_) => &[(0, 9), (14, SAMPLE_LEN)],
-        };
-        let (Stroke::Solid(color) | Stroke::Dashed(color)) = stroke;
-        let style = ShapeStyle::from(color).stroke_width(2);
-        for &(a, b) in segments {
-            root.draw(&PathElement::new(vec![(x + a, y), (x + b, y)], style))
-                .map_err(draw_err)?;
-        }
-        pen.draw(
-            root,
-            text,
-            TEXT_SIZE,
-            (x + SAMPLE_LEN + GAP, y),
-            HAlign::Left,
-            VAlign::Center,
-            TEXT_COLOR,
-        )?;
-        x += width + SPACING;
-    }
-    Ok(y + LEGEND_ROW / 2)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2071,43 +2024,6 @@ mod tests {
             .expect("write");
         for p in written {
             eprintln!("wrote {}", p.display());
-        }
-    }
-
-    #[test]
-    fn zz_tmp_capture() {
-        let Ok(dir) = std::env::var("CAPTURE_DIR") else {
-            return;
-        };
-        let cjk = font(CJK_FONT).unwrap();
-        let lat = font(LATIN_FONT).unwrap();
-        let sets = [
-            (
-                "cjk",
-                ChartFonts::register(Some(cjk.clone()), None).unwrap(),
-            ),
-            (
-                "lat",
-                ChartFonts::register(None, Some(lat.clone())).unwrap(),
-            ),
-            (
-                "both",
-                ChartFonts::register(Some(cjk), Some(lat.clone())).unwrap(),
-            ),
-            ("latascjk", ChartFonts::register(Some(lat), None).unwrap()),
-            ("none", ChartFonts::register(None, None).unwrap()),
-        ];
-        let mut rs = reviews();
-        let mut long = rs[0].clone();
-        long.name = "一个非常非常长的项目名称，用来测试标题被截断的情况，一个非常非常长的项目名称，继续再长一点点点点点".into();
-        rs.push(long);
-        for (name, f) in &sets {
-            for (ln, l) in [("zh", Labels::Chinese), ("en", Labels::Latin)] {
-                for (k, r) in rs.iter().enumerate() {
-                    let png = utilisation_chart_png(r, f, l).unwrap();
-                    std::fs::write(format!("{dir}/report-{name}-{ln}-{k}.png"), png).unwrap();
-                }
-            }
         }
     }
 }

@@ -178,7 +178,7 @@ impl Pen {
             .all(|c| self.fonts.iter().any(|f| has_glyph(f, c)))
     }
 
-    /// The glyphs of `text`, with the index of their font, or `None` for a missing character.
+    /// The glyphs of `text`, with the index of their font; a missing character is left out.
     fn glyphs(&self, text: &str) -> Vec<(usize, GlyphId)> {
         text.chars()
             .filter_map(|c| {

@@ -546,7 +546,7 @@ fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBat
                 .collect::<Result<_>>()?;
             plan.push(PlannedBatch {
                 agent,
-                body: serde_json::to_vec(&IngestBatch { reports })?,
+                body: serde_json::to_vec(&IngestBatch::new(reports))?,
                 stored,
             });
         }

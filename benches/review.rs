@@ -15,11 +15,14 @@
 //!    network findings: the review's usage side only.
 //! 3. Review: `cloudgov::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
 //!    once, with the peak RSS during it (VmHWM, reset just before). Reported: seconds, projects/s,
-//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes (warm cache) split
-//!    its time: the roll-up step alone, reading every VM's rollups alone
-//!    (`Store::day_rollups`), `review::gather::gather_year`, scoring and the JSON of the reviews.
-//! 4. Report: `cloudgov::review::report` is still a stub (no `write_report_dir`), so writing the
-//!    report is not measured yet; the run prints a note saying so.
+//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes split its time:
+//!    the roll-up step alone (`jobs::roll_up`), reading every VM's rollups alone
+//!    (`Store::day_rollups`), the same rows fetched by raw sqlx with their histograms decoded
+//!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and `run(persist =
+//!    false)` (the measured run minus this is the storing).
+//! 4. Report: `cloudgov::review::report::write_report_dir` of those reviews into the temporary
+//!    directory (the process's chart fonts, as `cloudgov review` uses them), with its peak RSS;
+//!    then the charts and the project pages again, apart.
 //!
 //! Rerun: `cargo bench --bench review`. Knob: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales the
 //! VM count (10 VMs per project), e.g. 0.05 for a quick run. The SQLite file goes to a temporary
@@ -27,17 +30,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use cloudgov::calendar::Calendar;
+use cloudgov::chart::Labels;
 use cloudgov::inventory::Inventory;
 use cloudgov::jobs::JobContext;
 use cloudgov::notify::Notifier;
 use cloudgov::review::rules::ReviewRules;
-use cloudgov::review::{ProjectReview, gather, score};
+use cloudgov::review::{ProjectReview, gather, report, score};
 use cloudgov::rollup::{DayRollup, Histogram, P95};
 use cloudgov::rules::RuleSet;
 use cloudgov::store::{Store, VmRow};
@@ -73,7 +78,7 @@ async fn main() -> Result<()> {
         dir.path().display()
     );
     let store = Store::connect(&url).await?;
-    let outcome = run_all(&store, &url, vm_count).await;
+    let outcome = run_all(&store, dir.path(), vm_count).await;
     store.close().await;
     outcome?;
     let bytes: u64 = ["", "-wal"]
@@ -114,7 +119,8 @@ fn rerun_command(scale: f64) -> String {
     format!("{knob}cargo bench --bench review")
 }
 
-async fn run_all(store: &Store, url: &str, vm_count: usize) -> Result<()> {
+async fn run_all(store: &Store, dir: &Path, vm_count: usize) -> Result<()> {
+    let url = format!("sqlite://{}", dir.join("review.db").display());
     let started = Instant::now();
     let inventory = Inventory::parse("benchmark inventory", &inventory_toml(vm_count))?;
     store.apply_inventory(&inventory).await?;
@@ -127,7 +133,7 @@ async fn run_all(store: &Store, url: &str, vm_count: usize) -> Result<()> {
         inventory.departments.len(),
         started.elapsed().as_secs_f64()
     );
-    fill_year(url, &vm_keys).await?;
+    fill_year(&url, &vm_keys).await?;
     let ctx = JobContext {
         store: store.clone(),
         rules: Arc::new(RuleSet::builtin()?),
@@ -136,14 +142,9 @@ async fn run_all(store: &Store, url: &str, vm_count: usize) -> Result<()> {
     };
     let rules = ReviewRules::builtin()?;
     let as_of = DateTime::parse_from_rfc3339(AS_OF)?.with_timezone(&Utc);
-    let measured = measured_review(&ctx, &rules, as_of).await?;
-    review_breakdown(&ctx, &rules, as_of, url, measured).await?;
-    println!();
-    println!(
-        "Report: not measured: cloudgov::review::report has no write_report_dir yet \
-         (src/review/report.rs is a stub)"
-    );
-    Ok(())
+    let (reviews, measured) = measured_review(&ctx, &rules, as_of).await?;
+    review_breakdown(&ctx, &rules, as_of, &url, measured).await?;
+    report_benchmark(&dir.join("report"), &reviews)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,19 +395,17 @@ async fn measured_review(
     ctx: &JobContext,
     rules: &ReviewRules,
     as_of: DateTime<Utc>,
-) -> Result<f64> {
+) -> Result<(Vec<ProjectReview>, f64)> {
     println!();
     println!(
         "Review: cloudgov::review::run(year {YEAR}, as of {AS_OF}, persist = true), VmHWM reset \
          just before"
     );
-    let peak_so_far = proc_status_mib("VmHWM");
-    let peak_was_reset = reset_peak_rss();
-    let rss_before = proc_status_mib("VmRSS");
+    let probe = PeakProbe::start();
     let started = Instant::now();
     let reviews = cloudgov::review::run(ctx, rules, YEAR, as_of, true, |_, _| {}).await?;
     let secs = started.elapsed().as_secs_f64();
-    let peak = proc_status_mib("VmHWM");
+    let memory = probe.finish("the review", "setup and fill");
     let vms: usize = reviews.iter().map(|r| r.facts.vms.len()).sum();
     let rows: u64 = reviews
         .iter()
@@ -426,20 +425,8 @@ async fn measured_review(
         "  reviews by verdict: {}; stored {stored}",
         verdict_counts(&reviews)
     );
-    let peak_note = if peak_was_reset {
-        format!(
-            "VmHWM reset before it; the process's peak before that, setup and fill: {}",
-            show_mib(peak_so_far)
-        )
-    } else {
-        "VmHWM could not be reset: the whole process's peak".into()
-    };
-    println!(
-        "  RSS: {} when the review started, peak {} during it ({peak_note})",
-        show_mib(rss_before),
-        show_mib(peak)
-    );
-    Ok(secs)
+    println!("  {memory}");
+    Ok((reviews, secs))
 }
 
 fn verdict_counts(reviews: &[ProjectReview]) -> String {
@@ -498,9 +485,9 @@ async fn review_breakdown(
     let dry = started.elapsed().as_secs_f64();
     println!("  where the time goes (passes after the measured one):");
     println!(
-        "    gather_year {gathering:.2} s, of which the roll-up step {roll_up:.2} s ({} VMs \
-         checked, {rolled} days rolled up) and reading the rollups {read:.2} s \
-         (Store::day_rollups per VM)",
+        "    gather_year {gathering:.2} s, of which the roll-up step (jobs::roll_up) \
+         {roll_up:.2} s ({rolled} days rolled up) and reading the rollups \
+         (Store::day_rollups, {} calls) {read:.2} s",
         vms.len()
     );
     println!(
@@ -513,10 +500,15 @@ async fn review_breakdown(
          ({:.1} MiB)",
         mib(json_bytes as u64)
     );
+    let storing = measured - dry;
+    let storing = if storing > 0.05 * measured {
+        format!("~{storing:.2} s")
+    } else {
+        format!("within run-to-run noise ({storing:+.2} s)")
+    };
     println!(
         "    run(persist = false) {dry:.2} s, so storing the reviews (JSON and \
-         Store::record_reviews) ~{:.2} s of the measured {measured:.2} s",
-        measured - dry
+         Store::record_reviews) {storing} of the measured {measured:.2} s"
     );
     Ok(())
 }
@@ -556,7 +548,96 @@ async fn raw_read(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The report
+
+/// Writes the report directory of the measured run's reviews as `cloudgov review --out` does
+/// (the process's chart fonts, Chinese labels if they can be drawn), then times its parts apart.
+fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
+    let started = Instant::now();
+    let fonts = cloudgov::notify::chart_fonts();
+    let loading = started.elapsed().as_secs_f64();
+    let labels = fonts.labels(Labels::Chinese);
+    println!();
+    println!(
+        "Report: cloudgov::review::report::write_report_dir of the {} reviews, labels {labels:?} \
+         (fonts loaded first, in {loading:.2} s), VmHWM reset just before",
+        reviews.len()
+    );
+    let probe = PeakProbe::start();
+    let started = Instant::now();
+    let written = report::write_report_dir(dir, YEAR, reviews, fonts, labels, |_| {})?;
+    let secs = started.elapsed().as_secs_f64();
+    let memory = probe.finish("the writing", "everything before");
+    let bytes: u64 = written
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "  {secs:.2} s for {} files ({:.1} MiB) = {:.1} projects/s",
+        written.len(),
+        mib(bytes),
+        reviews.len() as f64 / secs
+    );
+    println!("  {memory}");
+    let started = Instant::now();
+    for r in reviews {
+        report::utilisation_chart_png(r, fonts, labels)?;
+    }
+    let charts = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for r in reviews {
+        report::project_html(r, "chart.png")?;
+    }
+    let pages = started.elapsed().as_secs_f64();
+    println!(
+        "  where the time goes (a second pass, nothing written): the utilisation charts (PNG) \
+         {charts:.2} s, the project pages (HTML) {pages:.2} s; the rest (CSV, overview, writing \
+         files) ~{:.2} s",
+        secs - charts - pages
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Memory
+
+/// The peak resident set (VmHWM) around one measured step: reset when the step starts.
+struct PeakProbe {
+    peak_before: Option<f64>,
+    reset: bool,
+    rss_at_start: Option<f64>,
+}
+
+impl PeakProbe {
+    fn start() -> PeakProbe {
+        let peak_before = proc_status_mib("VmHWM");
+        let reset = reset_peak_rss();
+        PeakProbe {
+            peak_before,
+            reset,
+            rss_at_start: proc_status_mib("VmRSS"),
+        }
+    }
+
+    /// One line on RSS at the start of `step` and its peak; `earlier` names what ran before.
+    fn finish(self, step: &str, earlier: &str) -> String {
+        let peak = show_mib(proc_status_mib("VmHWM"));
+        let start = show_mib(self.rss_at_start);
+        if self.reset {
+            format!(
+                "RSS: {start} when {step} started, peak {peak} during it (VmHWM reset before it; \
+                 the process's peak before that, {earlier}: {})",
+                show_mib(self.peak_before)
+            )
+        } else {
+            format!(
+                "RSS: {start} when {step} started; peak of the whole process (VmHWM, could not \
+                 be reset) {peak} after it"
+            )
+        }
+    }
+}
 
 /// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
 fn proc_status_mib(field: &str) -> Option<f64> {

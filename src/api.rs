@@ -28,12 +28,58 @@ pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 /// A report older than this is refused (outside any evaluation or review a daemon will run).
 pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
 
+/// Limits on what one agent may send.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// Requests per VM per minute; more get 429 with Retry-After.
+    pub requests_per_minute: u32,
+    /// A clock further off than this raises a `clock_skew` alert.
+    pub max_clock_skew: TimeDelta,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            requests_per_minute: 120,
+            max_clock_skew: TimeDelta::minutes(2),
+        }
+    }
+}
+
+/// Per-VM request counts in fixed one-minute windows.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<i64, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// `Err(seconds to wait)` when `vm_key` has used up this minute.
+    fn check(&self, vm_key: i64, now: chrono::DateTime<Utc>, limit: u32) -> Result<(), i64> {
+        let minute = now.timestamp().div_euclid(60);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = windows.entry(vm_key).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= limit {
+            return Err(60 - now.timestamp().rem_euclid(60));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: JobContext,
     pub counters: std::sync::Arc<IngestCounters>,
     /// Whether this replica leads (runs the scheduled jobs and the e-mail sender).
     pub leader: tokio::sync::watch::Receiver<bool>,
+    pub limits: IngestLimits,
+    pub rate: std::sync::Arc<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +94,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     NotFound(String),
+    #[error("too many requests from this agent: retry in {0} s")]
+    TooManyRequests(i64),
     #[error("internal error")]
     Internal(#[from] StoreError),
 }
@@ -60,6 +108,7 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_report"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -75,6 +124,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let ApiError::TooManyRequests(secs) = &self
+            && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }
@@ -222,6 +276,54 @@ async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     })))
 }
 
+/// The agent's clock offset and dropped reports, recorded after its batch is stored: a clock
+/// off by more than the limit, or reports lost on the agent, raise alerts staff see.
+async fn record_agent_health(
+    state: &AppState,
+    vm_key: i64,
+    vm_id: &str,
+    batch: &IngestBatch,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let store = &state.ctx.store;
+    let today = shanghai_day(now);
+    if let Some(sent_at) = batch.sent_at {
+        let offset = now - sent_at;
+        store.set_clock_offset(vm_key, offset.num_seconds()).await?;
+        if offset.abs() > state.limits.max_clock_skew {
+            let detail = format!(
+                "agent clock is {} s {} the daemon's (limit {} s): fix NTP on the VM",
+                offset.num_seconds().abs(),
+                if offset.num_seconds() > 0 {
+                    "behind"
+                } else {
+                    "ahead of"
+                },
+                state.limits.max_clock_skew.num_seconds()
+            );
+            if store
+                .raise_alert(vm_key, "clock_skew", now, today, &detail)
+                .await?
+            {
+                tracing::warn!(vm = %vm_id, offset_secs = offset.num_seconds(), "agent clock skew");
+            }
+        } else {
+            store.clear_alert(vm_key, "clock_skew", now).await?;
+        }
+    }
+    if batch.dropped_reports > 0 {
+        tracing::warn!(vm = %vm_id, dropped = batch.dropped_reports, "agent dropped reports");
+        let detail = format!(
+            "the agent dropped {} reports (queue or spool full)",
+            batch.dropped_reports
+        );
+        store
+            .raise_alert(vm_key, "reports_dropped", now, today, &detail)
+            .await?;
+    }
+    Ok(())
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
@@ -265,6 +367,11 @@ async fn store_batch(
         .vm_for_token(&token::hash(token))
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let now = Utc::now();
+    state
+        .rate
+        .check(vm_key, now, state.limits.requests_per_minute)
+        .map_err(ApiError::TooManyRequests)?;
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -276,7 +383,6 @@ async fn store_batch(
             batch.reports.len()
         )));
     }
-    let now = Utc::now();
     let rows = batch
         .reports
         .iter()
@@ -287,6 +393,7 @@ async fn store_batch(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (accepted, duplicates) = state.ctx.store.ingest_reports(&rows).await?;
+    record_agent_health(&state, vm_key, &vm_id, &batch, now).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
     Ok(IngestAck {
         accepted: accepted as usize,

@@ -28,6 +28,12 @@ pub enum ImportError {
         line: u64,
         message: String,
     },
+    #[error("{origin}: cannot read: {source}")]
+    Read {
+        origin: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{origin}: {source}")]
     Csv {
         origin: String,
@@ -38,16 +44,34 @@ pub enum ImportError {
 
 /// A CSV reader whose header is exactly `required`, optionally followed by a prefix of
 /// `optional` (in that order).
-fn open_csv<R: std::io::Read>(
+fn open_csv(
     origin: &str,
-    input: R,
+    mut input: impl std::io::Read,
     required: &[&str],
     optional: &[&str],
-) -> Result<csv::Reader<R>, ImportError> {
+) -> Result<csv::Reader<std::io::Cursor<Vec<u8>>>, ImportError> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|source| ImportError::Read {
+            origin: origin.to_owned(),
+            source,
+        })?;
+    // Windows line endings: the csv crate would report each error one line early.
+    if bytes.contains(&b'\r') {
+        let mut unix = Vec::with_capacity(bytes.len());
+        let mut it = bytes.iter().peekable();
+        while let Some(&b) = it.next() {
+            if !(b == b'\r' && it.peek() == Some(&&b'\n')) {
+                unix.push(b);
+            }
+        }
+        bytes = unix;
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(std::io::Cursor::new(bytes));
     let header: Vec<String> = reader
         .headers()
         .map_err(|source| ImportError::Csv {
@@ -316,6 +340,10 @@ mod tests {
             .expect_err("header")
             .to_string();
         assert!(err.contains("header must be exactly"), "{err}");
+        // Windows line endings name the same line.
+        let crlf = "vm,ts,cpu_pct,mem_pct,disk_pct\r\nvm-1,2025-09-26T08:00:00+08:00,1,2,3\r\nvm-1,2025-09-26T09:00:00+08:00,1,200,3\r\n";
+        let err = parse(crlf).expect_err("bad row").to_string();
+        assert!(err.contains("s.csv line 3"), "{err}");
     }
 
     #[test]

@@ -76,22 +76,13 @@ pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, Jo
     Ok(summary)
 }
 
-/// Brings every VM's daily rollups up to `at` (re-rolling the last rolled day, which may have
-/// been partial). Returns the days written.
-pub async fn roll_up(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, StoreError> {
-    let today = shanghai_day(at);
+/// Rolls up every day whose samples changed since its last rollup (new reports, backfill,
+/// replays: the samples' own transaction marked them). Returns the days written.
+pub async fn roll_up(ctx: &JobContext, _at: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut written = 0;
-    for vm in ctx.store.vms().await? {
-        let from = match ctx.store.rolled_until(vm.key).await? {
-            Some(day) => day,
-            None => match ctx.store.first_sample_ts(vm.key).await? {
-                Some(ts) => DateTime::from_timestamp(ts, 0).map_or(today, shanghai_day),
-                None => continue,
-            },
-        };
-        if from <= today {
-            written += ctx.store.roll_up_days(vm.key, from, today).await? as u64;
-        }
+    for (vm_key, day, marked_at) in ctx.store.dirty_days().await? {
+        written += ctx.store.roll_up_days(vm_key, day, day).await? as u64;
+        ctx.store.clear_dirty(vm_key, day, marked_at).await?;
     }
     Ok(written)
 }

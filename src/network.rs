@@ -320,8 +320,13 @@ pub fn check(
     }
 
     // Private routers: a MAC answering for many IPv4 addresses, or a consumer router maker's MAC.
+    // A host's own addresses (VIPs, several IPs on one NIC) are not a router's: only what
+    // neighbours and switches saw counts towards "one MAC, many addresses".
     let mut per_mac: BTreeMap<MacAddr, BTreeSet<IpAddr>> = BTreeMap::new();
-    for s in recent.iter().filter(|s| s.ip.is_ipv4()) {
+    for s in recent
+        .iter()
+        .filter(|s| s.ip.is_ipv4() && s.kind != SightingKind::Interface)
+    {
         per_mac.entry(s.mac).or_default().insert(s.ip);
     }
     for (mac, ips) in per_mac

@@ -76,6 +76,8 @@ impl Daemon {
             ctx: ctx.clone(),
             counters: Default::default(),
             leader: leader.clone(),
+            limits: crate::api::IngestLimits::default(),
+            rate: Default::default(),
         });
         let mut server_shutdown = shutdown_rx.clone();
         let server = tokio::spawn(async move {

@@ -102,9 +102,7 @@ async fn send_once(config: &AgentConfig) -> anyhow::Result<()> {
         .context("collection task failed")?
         .context("collecting the report")?;
     let seq = report.seq;
-    let batch = wire::IngestBatch {
-        reports: vec![report],
-    };
+    let batch = wire::IngestBatch::new(vec![report]);
     let ack = sender.send(&batch).await.context("sending the report")?;
     match ack {
         Some(ack) => tracing::info!(

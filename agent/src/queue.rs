@@ -73,7 +73,7 @@ impl ReportQueue {
             .take(n)
             .map(|(_, r)| r.clone())
             .collect();
-        Some((IngestBatch { reports }, BatchEnd(*last_id)))
+        Some((IngestBatch::new(reports), BatchEnd(*last_id)))
     }
 
     /// Removes the entries of a finished batch (those up to `end` that are still queued) and

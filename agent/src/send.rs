@@ -134,7 +134,10 @@ impl Sender {
     /// Sends one batch. `Ok(Some(ack))` when the server stored it; `Ok(None)` when it answered
     /// 2xx with a body that is not an [`IngestAck`] (still delivered: a retry would duplicate).
     pub async fn send(&self, batch: &IngestBatch) -> Result<Option<IngestAck>, SendError> {
-        let body = serde_json::to_vec(batch).map_err(SendError::Encode)?;
+        // Stamped at each attempt: the daemon reads the agent's clock offset from it.
+        let mut value = serde_json::to_value(batch).map_err(SendError::Encode)?;
+        value["sent_at"] = serde_json::Value::String(chrono::Utc::now().to_rfc3339());
+        let body = serde_json::to_vec(&value).map_err(SendError::Encode)?;
         // The URL is in our message already; reqwest would repeat it in every layer.
         let network = |source: reqwest::Error| SendError::Network {
             url: self.url.clone(),

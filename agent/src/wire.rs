@@ -17,6 +17,28 @@ pub const INGEST_PATH: &str = "/api/v1/ingest";
 #[serde(deny_unknown_fields)]
 pub struct IngestBatch {
     pub reports: Vec<Report>,
+    /// When the agent sent this request (its clock): the daemon compares it with its own clock
+    /// to record the agent's clock offset. Absent from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Reports the agent dropped (bounded queue or spool full) since it last told the daemon.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_reports: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl IngestBatch {
+    /// A batch of `reports`; the sender stamps `sent_at` when it posts it.
+    pub fn new(reports: Vec<Report>) -> IngestBatch {
+        IngestBatch {
+            reports,
+            sent_at: None,
+            dropped_reports: 0,
+        }
+    }
 }
 
 /// One collection of one VM at one instant.

@@ -16,7 +16,8 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL,
     sent_at BIGINT,
     recipients TEXT,                   -- JSON, as sent
-    message_id TEXT                    -- fixed at the first attempt, reused by every retry
+    message_id TEXT,                   -- fixed at the first attempt, reused by every retry
+    claimed_until BIGINT                 -- a sender is delivering it until then
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE state = 'pending';
 

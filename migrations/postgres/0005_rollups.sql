@@ -22,6 +22,16 @@ CREATE TABLE sample_days (
 );
 CREATE INDEX sample_days_day ON sample_days (day);
 
+-- Days whose samples changed since they were rolled up (new reports, backfill, replays): written
+-- in the same transaction as the samples, cleared by the rollup that read them. Retention keeps
+-- a VM's raw samples while any of its days is still here, so no sample is lost unrolled.
+CREATE TABLE rollup_dirty (
+    vm_key BIGINT NOT NULL REFERENCES vms (key),
+    day TEXT NOT NULL,
+    marked_at BIGINT NOT NULL,
+    PRIMARY KEY (vm_key, day)
+);
+
 -- Annual reviews (art. 10): the latest result per year and project, with everything it rests
 -- on (JSON); e-mailed once to the department and the finance bureau.
 CREATE TABLE reviews (

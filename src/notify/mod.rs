@@ -334,6 +334,16 @@ pub fn build_message(email: &Email, from: &Mailbox) -> Result<Message, NotifyErr
     message.map_err(|e| bad(&e))
 }
 
+/// How long a sender holds a job it is delivering (`CLOUDGOV_OUTBOX_CLAIM_SECS`, default 120):
+/// longer than one SMTP delivery, short enough that a crashed sender's job goes out soon.
+fn claim_secs() -> i64 {
+    std::env::var("CLOUDGOV_OUTBOX_CLAIM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(120)
+}
+
 /// Delay before the next attempt after `attempts` failures: 30 s doubling, at most 15 min, so
 /// a server down for hours gets everything within 15 minutes of coming back.
 pub fn backoff(attempts: i64) -> TimeDelta {
@@ -357,6 +367,14 @@ pub async fn deliver_pending(
     if let Some(mailer) = &ctx.notifier.mailer {
         let from = &ctx.notifier.from;
         for job in &jobs {
+            // Claim the job first, so a second sender (a `tick` beside the daemon) skips it.
+            if !ctx
+                .store
+                .outbox_claim(job.id, now.timestamp(), claim_secs())
+                .await?
+            {
+                continue;
+            }
             let email = match render_job(ctx, job).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -415,7 +433,11 @@ pub async fn deliver_pending(
                         )
                         .await?;
                     summary.failed += 1;
-                    break;
+                    // A message the server refused for good must not hold up the others; a
+                    // connection or transient error would meet the next ones too.
+                    if !e.is_permanent() {
+                        break;
+                    }
                 }
             }
         }

@@ -128,6 +128,12 @@ pub async fn gather_year(
         for vm in &project_vms {
             years.push(vm_year(ctx, vm, first, last).await?);
         }
+        // A project with nothing in service this year has nothing to review (rather than a
+        // zero score and a `cancel`).
+        if years.iter().all(|v| v.days_in_service == 0) {
+            progress(i + 1, total);
+            continue;
+        }
         let vm_ids: Vec<&str> = project_vms.iter().map(|v| v.id.as_str()).collect();
         let mine = |vm: &str| vm_ids.contains(&vm);
         let (mut on_time, mut late, mut missing) = (0, 0, 0);

@@ -90,11 +90,10 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         },
     );
 
-    let adjustments = pct(
-        f64::from(facts.notices_done_on_time),
-        f64::from(facts.notices_received),
-    )
-    .unwrap_or(100.0);
+    // Only deadlines already decided count: a notice still within its 10 working days is neither.
+    let decided = facts.notices_done_on_time + facts.notices_done_late + facts.notices_overdue;
+    let adjustments =
+        pct(f64::from(facts.notices_done_on_time), f64::from(decided)).unwrap_or(100.0);
     part(
         "adjustments",
         w.adjustments,

@@ -139,16 +139,22 @@ impl Store {
                     r.try_get(3)?,
                 ));
             }
+            // The 10 working days run from the day the department receives the notice: when it
+            // is approved (at issue unless the rules require approval). Closed notices and
+            // released VMs get no deadline.
             let notices = sqlx::query(
-                "SELECT n.id, n.vm_key, n.issued_on FROM notices n WHERE NOT EXISTS \
-                 (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id)")
+                "SELECT n.id, n.vm_key, n.approved_at FROM notices n JOIN vms v ON v.key = n.vm_key \
+                 WHERE n.approved_at IS NOT NULL AND n.closed_at IS NULL AND v.released_on IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id)")
                 .fetch_all(p).await?;
             for r in notices {
+                let approved_at: i64 = r.try_get(2)?;
+                let Some(received) = DateTime::from_timestamp(approved_at, 0) else { continue };
                 out.push((
                     DeadlineKind::Adjustment,
                     r.try_get(1)?,
                     Some(r.try_get(0)?),
-                    parse_date(&r.try_get::<String, _>(2)?)?,
+                    received.with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
                     None,
                     None,
                 ));

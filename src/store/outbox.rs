@@ -141,12 +141,23 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// Claims a pending job for delivery for `claim_secs`; false if another sender holds it. A
+    /// sender that dies mid-delivery loses the claim when it expires, and the job goes again.
+    pub async fn outbox_claim(&self, id: i64, now: i64, claim_secs: i64) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET claimed_until = $2 WHERE id = $1 AND state = 'pending' \
+             AND (claimed_until IS NULL OR claimed_until < $3)")
+            .bind(id).bind(now + claim_secs).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
     /// The server accepted the message: never send it again.
     pub async fn outbox_sent(&self, id: i64, now: i64, recipients: &[String]) -> Result<()> {
         let recipients =
             serde_json::to_string(recipients).map_err(|e| StoreError::Invalid(e.to_string()))?;
         on_pool!(self, p => sqlx::query(
-            "UPDATE outbox SET state = 'sent', sent_at = $2, recipients = $3, attempts = attempts + 1, last_error = NULL WHERE id = $1")
+            "UPDATE outbox SET state = 'sent', sent_at = $2, recipients = $3, attempts = attempts + 1, last_error = NULL, \
+             claimed_until = NULL WHERE id = $1")
             .bind(id).bind(now).bind(recipients).execute(p).await.map(|_| ()))?;
         Ok(())
     }
@@ -154,7 +165,8 @@ impl Store {
     /// A failed attempt: try again at `next_attempt_at`.
     pub async fn outbox_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
         on_pool!(self, p => sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1 AND state = 'pending'")
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_until = NULL \
+             WHERE id = $1 AND state = 'pending'")
             .bind(id).bind(next_attempt_at).bind(error).execute(p).await.map(|_| ()))?;
         Ok(())
     }
@@ -162,7 +174,7 @@ impl Store {
     /// Nobody to send to: kept, visible, never silently dropped.
     pub async fn outbox_no_recipient(&self, id: i64, reason: &str) -> Result<()> {
         on_pool!(self, p => sqlx::query(
-            "UPDATE outbox SET state = 'no_recipient', last_error = $2 WHERE id = $1 AND state = 'pending'")
+            "UPDATE outbox SET state = 'no_recipient', last_error = $2, claimed_until = NULL WHERE id = $1 AND state = 'pending'")
             .bind(id).bind(reason).execute(p).await.map(|_| ()))?;
         Ok(())
     }

@@ -17,18 +17,21 @@ fn day_start(day: NaiveDate) -> i64 {
 }
 
 impl Store {
-    /// The last day rolled up for a VM.
-    pub async fn rolled_until(&self, vm_key: i64) -> Result<Option<NaiveDate>> {
-        let row: (Option<String>,) = on_pool!(self, p => sqlx::query_as(
-            "SELECT MAX(day) FROM sample_days WHERE vm_key = $1").bind(vm_key).fetch_one(p).await)?;
-        row.0.as_deref().map(parse_date).transpose()
+    /// Days whose samples changed since they were rolled up: (vm_key, day, marked_at).
+    pub async fn dirty_days(&self) -> Result<Vec<(i64, NaiveDate, i64)>> {
+        let rows: Vec<(i64, String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT vm_key, day, marked_at FROM rollup_dirty ORDER BY vm_key, day").fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(k, d, m)| Ok((k, parse_date(&d)?, m)))
+            .collect()
     }
 
-    /// The first sample of a VM, if any (Unix seconds).
-    pub async fn first_sample_ts(&self, vm_key: i64) -> Result<Option<i64>> {
-        let row: (Option<i64>,) = on_pool!(self, p => sqlx::query_as(
-            "SELECT MIN(ts) FROM samples WHERE vm_key = $1").bind(vm_key).fetch_one(p).await)?;
-        Ok(row.0)
+    /// Clears a dirty day once rolled up, unless samples arrived after `marked_at` (then it
+    /// stays dirty for the next rollup).
+    pub async fn clear_dirty(&self, vm_key: i64, day: NaiveDate, marked_at: i64) -> Result<()> {
+        on_pool!(self, p => sqlx::query("DELETE FROM rollup_dirty WHERE vm_key = $1 AND day = $2 AND marked_at <= $3")
+            .bind(vm_key).bind(day.to_string()).bind(marked_at).execute(p).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Rolls up a VM's raw samples of the days `from..=to` (replacing those days' rollups) in
@@ -109,11 +112,12 @@ impl Store {
         let raw_cut = day_start(raw_before);
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            // Only days already rolled up lose their raw samples: nothing is lost to retention.
+            // Only rolled-up samples go: a VM with a day still waiting for its rollup keeps its
+            // raw samples, so nothing is lost to retention.
             let samples = sqlx::query(
-                "DELETE FROM samples WHERE ts < $1 AND EXISTS \
-                 (SELECT 1 FROM sample_days d WHERE d.vm_key = samples.vm_key AND d.day >= $2)")
-                .bind(raw_cut).bind(raw_before.pred_opt().unwrap_or(raw_before).to_string())
+                "DELETE FROM samples WHERE ts < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM rollup_dirty d WHERE d.vm_key = samples.vm_key)")
+                .bind(raw_cut)
                 .execute(&mut *tx).await?.rows_affected();
             let rollups = sqlx::query("DELETE FROM sample_days WHERE day < $1")
                 .bind(rollups_before.to_string()).execute(&mut *tx).await?.rows_affected();

@@ -34,6 +34,27 @@ pub struct StoredReport {
     pub sightings: Vec<SightingRow>,
 }
 
+/// Marks a VM's Shanghai day for re-rolling, inside the samples' transaction.
+const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (vm_key, day, marked_at) VALUES ($1, $2, $3) \
+                          ON CONFLICT (vm_key, day) DO UPDATE SET marked_at = excluded.marked_at";
+
+/// The distinct (VM, Shanghai day) pairs of some samples.
+fn dirty_days<'a>(
+    rows: impl Iterator<Item = &'a SampleRow>,
+) -> std::collections::BTreeSet<(i64, String)> {
+    rows.filter_map(|r| {
+        DateTime::from_timestamp(r.ts, 0).map(|t| {
+            (
+                r.vm_key,
+                t.with_timezone(&chrono_tz::Asia::Shanghai)
+                    .date_naive()
+                    .to_string(),
+            )
+        })
+    })
+    .collect()
+}
+
 const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
                              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
@@ -41,6 +62,8 @@ impl Store {
     /// Inserts samples in one transaction; a sample already stored for the same VM and instant
     /// is skipped. Returns (inserted, duplicates).
     pub async fn insert_samples(&self, rows: &[SampleRow]) -> Result<(u64, u64)> {
+        let now = now_secs();
+        let dirty = dirty_days(rows.iter());
         let inserted = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0;
@@ -48,6 +71,9 @@ impl Store {
                 inserted += sqlx::query(INSERT_SAMPLE)
                     .bind(r.vm_key).bind(r.ts).bind(r.cpu_pct).bind(r.mem_pct).bind(r.disk_pct)
                     .execute(&mut *tx).await?.rows_affected();
+            }
+            for (vm_key, day) in &dirty {
+                sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             inserted
@@ -59,6 +85,7 @@ impl Store {
     /// Returns (inserted, duplicates). Nothing is written if any statement fails.
     pub async fn ingest_reports(&self, reports: &[StoredReport]) -> Result<(u64, u64)> {
         let now = now_secs();
+        let dirty = dirty_days(reports.iter().map(|r| &r.sample));
         let inserted = on_pool!(self, pool => {
                     let mut tx = pool.begin().await?;
                     let mut inserted = 0;
@@ -72,6 +99,9 @@ impl Store {
                 for sighting in &r.sightings {
                     upsert_sighting!(tx, sighting);
                 }
+            }
+            for (vm_key, day) in &dirty {
+                sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;
             }
             // The newest report describes the agent; an older replayed one must not overwrite it.
                     if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {

@@ -415,6 +415,7 @@ async fn a_crash_after_the_server_accepted_loses_nothing_and_keeps_the_message_i
         .args(["--db", &db.url, "tick", "--at", "2025-09-26T16:00:00+08:00"])
         .env("CLOUDGOV_SMTP_URL", sink.url())
         .env("CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT", "1")
+        .env("CLOUDGOV_OUTBOX_CLAIM_SECS", "1")
         .env("RUST_LOG", "off")
         .output()
         .expect("run");
@@ -433,7 +434,9 @@ async fn a_crash_after_the_server_accepted_loses_nothing_and_keeps_the_message_i
     );
 
     // Restart: the notices and their e-mail jobs were committed before sending, so nothing is
-    // lost; the in-doubt message goes again with the same Message-ID.
+    // lost; once the dead sender's claim expires (1 s here), the in-doubt message goes again
+    // with the same Message-ID.
+    std::thread::sleep(Duration::from_millis(2100));
     let t = tick(&db, &sink.url(), "2025-09-26T16:05:00+08:00");
     assert_eq!(t["emails"]["sent"], 2, "{t}");
     let mail = sink.received();
@@ -523,6 +526,19 @@ async fn with_approval_required_notices_wait_for_staff_and_preview_renders() {
     .expect("json");
     assert_eq!(t["notices_opened"], 7, "{t}");
     assert_eq!(t["emails"]["sent"], 0, "held for approval: {t}");
+    // The 10 working days run from receipt: no adjustment deadline before approval.
+    let deadlines: Vec<Value> = serde_json::from_str(&with_rules(&[
+        "deadlines",
+        "--at",
+        "2025-09-26T16:30:00+08:00",
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+    assert!(
+        deadlines.iter().all(|d| d["kind"] != "adjustment"),
+        "{deadlines:?}"
+    );
 
     let notices: Vec<Value> =
         serde_json::from_str(&with_rules(&["notices", "list", "--format", "json"])).expect("json");

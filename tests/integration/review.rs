@@ -347,3 +347,67 @@ async fn the_daemon_serves_the_stored_review() {
     assert!(none.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn backfilled_samples_are_rolled_up_before_retention_removes_them() {
+    let db = fresh_db().await;
+    let inventory = format!("{INVENTORY}\n{}", vm("healthy"));
+    ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "import",
+            "inventory",
+            &write_file(&db.dir, "inv.toml", &inventory),
+        ],
+    ));
+    ok(cloudgov_cmd(
+        &db.url,
+        &["tick", "--at", "2025-10-13T09:00:00+08:00"],
+    ));
+    // Backfill after that tick: a June day (older than the 90 days raw samples are kept) and an
+    // October day.
+    let csv = "vm,ts,cpu_pct,mem_pct,disk_pct\n\
+               healthy-01,2025-06-28T10:00:00+08:00,40,50,60\n\
+               healthy-01,2025-06-28T11:00:00+08:00,60,50,60\n\
+               healthy-01,2025-10-03T10:00:00+08:00,45,50,60\n";
+    ok(cloudgov_cmd(
+        &db.url,
+        &["import", "samples", &write_file(&db.dir, "b.csv", csv)],
+    ));
+    let t: Value = serde_json::from_str(&ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "tick",
+            "--at",
+            "2025-10-14T09:00:00+08:00",
+            "--format",
+            "json",
+        ],
+    )))
+    .expect("json");
+    assert_eq!(t["days_rolled_up"], 2, "{t}");
+    assert_eq!(
+        t["samples_expired"], 2,
+        "the June samples go, once rolled up: {t}"
+    );
+    let all: Vec<Value> = serde_json::from_str(&ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "review",
+            "--year",
+            "2025",
+            "--at",
+            "2026-01-15T09:00:00+08:00",
+            "--format",
+            "json",
+            "--dry-run",
+        ],
+    )))
+    .expect("json");
+    let vm = &find(&all, "healthy")["facts"]["vms"][0];
+    assert_eq!(
+        vm["days_with_data"], 2,
+        "both backfilled days are in the rollups: {vm}"
+    );
+    assert_eq!(vm["cpu"]["avg"].as_f64(), Some((40.0 + 60.0 + 45.0) / 3.0));
+}

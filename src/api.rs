@@ -548,3 +548,40 @@ fn sightings(r: &Report, vm_key: i64, vm_id: &str) -> Result<Vec<SightingRow>, S
     }
     Ok(out)
 }
+
+/// Bounded fuzzing of the report checks: any number a report carries is accepted exactly when
+/// it is a valid percentage; arbitrary bodies never panic the parser.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn report(cpu: f64, mem: f64) -> Report {
+        serde_json::from_value(json!({
+            "seq": 1, "collected_at": Utc::now().to_rfc3339(),
+            "host": {"hostname": "h", "machine_id": null, "os": "Linux", "agent_version": "t"},
+            "cpu_pct": 1.0, "mem_pct": 1.0, "filesystems": [],
+            "capacity": {"vcpus": 1, "memory_bytes": 1, "disk_bytes": 0}, "interfaces": []
+        }))
+        .map(|mut r: Report| {
+            r.cpu_pct = cpu;
+            r.mem_pct = mem;
+            r
+        })
+        .expect("template report")
+    }
+
+    proptest! {
+        #[test]
+        fn percentages_are_accepted_exactly_when_valid(cpu in proptest::num::f64::ANY, mem in -10.0f64..110.0) {
+            let ok = check_report(&report(cpu, mem), 1, "vm", Utc::now()).is_ok();
+            let valid = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
+            prop_assert_eq!(ok, valid(cpu) && valid(mem));
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = serde_json::from_slice::<IngestBatch>(&body);
+        }
+    }
+}

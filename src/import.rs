@@ -393,3 +393,46 @@ mod tests {
         );
     }
 }
+
+/// Bounded fuzzing of the importers: any input is either imported with valid values or
+/// refused with an error; nothing panics (256 cases per property, in every test run).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys() -> HashMap<String, i64> {
+        HashMap::from([("vm-1".to_string(), 1)])
+    }
+
+    proptest! {
+        #[test]
+        fn samples_parser_never_panics_and_keeps_only_valid_rows(body in "(vm-1|x|,|[0-9]{1,3}(\\.[0-9])?|2025-0[1-9]-1[0-9]T0[0-9]:00:00\\+08:00|\\r?\\n|NaN|-1){0,40}") {
+            let text = format!("vm,ts,cpu_pct,mem_pct,disk_pct\n{body}");
+            if let Ok(rows) = parse_samples("f.csv", text.as_bytes(), &keys()) {
+                for r in rows {
+                    prop_assert!((0.0..=100.0).contains(&r.cpu_pct) && (0.0..=100.0).contains(&r.mem_pct));
+                    prop_assert!(r.disk_pct.is_none_or(|d| (0.0..=100.0).contains(&d)));
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_handled_by_every_importer(text in "\\PC{0,200}") {
+            let departments = HashSet::from(["health".to_string()]);
+            let _ = parse_samples("f.csv", text.as_bytes(), &keys());
+            let _ = parse_ip_registry("r.csv", text.as_bytes(), &departments);
+            let _ = parse_arp("a.csv", text.as_bytes());
+        }
+
+        #[test]
+        fn registry_rows_with_random_macs_parse_or_name_the_line(mac in "[0-9a-fA-F:.\\-]{0,20}") {
+            let text = format!("ip,mac,department,holder\n10.0.0.1,{mac},health,pc\n");
+            let departments = HashSet::from(["health".to_string()]);
+            match parse_ip_registry("r.csv", text.as_bytes(), &departments) {
+                Ok(rows) => prop_assert_eq!(rows[0].mac.to_string().len(), 17),
+                Err(e) => prop_assert!(e.to_string().contains("line 2"), "{}", e),
+            }
+        }
+    }
+}

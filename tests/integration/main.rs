@@ -6,6 +6,7 @@ mod cli;
 mod dashboards;
 mod deadlines;
 mod demo;
+mod durability;
 mod email;
 mod helpers;
 mod ingest;

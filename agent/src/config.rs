@@ -12,6 +12,13 @@
 //! | `queue_capacity` | `CLOUDGOV_AGENT_QUEUE_CAPACITY`     | —              | 1440    |
 //! | `batch_size`     | `CLOUDGOV_AGENT_BATCH_SIZE`         | —              | 100     |
 //! | `timeout_secs`   | `CLOUDGOV_AGENT_TIMEOUT_SECS`       | —              | 10      |
+//! | `spool_dir`      | `CLOUDGOV_AGENT_SPOOL_DIR`          | —              | `/var/lib/cloudgov-agent/spool` |
+//! | `spool_max_bytes`| `CLOUDGOV_AGENT_SPOOL_MAX_BYTES`    | —              | 64 MiB  |
+//!
+//! `spool_dir = ""` in the file turns the on-disk spool ([`crate::spool`]) off: reports are then
+//! only kept in the bounded in-memory queue, as before. (An empty environment variable counts as
+//! unset, like every other key.) [`AgentConfig::new`], the constructor for in-process use, has
+//! the spool off; [`AgentConfig::with_spool`] turns it on.
 //!
 //! `token` and `token_file` are two spellings of one setting: a layer that sets either replaces
 //! the token of lower layers, and one layer setting both is an error. There is deliberately no
@@ -34,6 +41,11 @@ pub const DEFAULT_INTERVAL_SECS: u64 = 60;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1440;
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/cloudgov-agent/spool";
+/// About 30 000 reports of ~2 KiB: three weeks at the default interval.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Below this the spool could not hold a handful of reports.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 64 * 1024;
 
 const MAX_INTERVAL_SECS: u64 = 86_400;
 /// A report is 1–2 KiB of JSON; 1000 of them stay well under the daemon's request body limit
@@ -48,6 +60,8 @@ const ENV_INTERVAL: &str = "CLOUDGOV_AGENT_INTERVAL_SECS";
 const ENV_QUEUE_CAPACITY: &str = "CLOUDGOV_AGENT_QUEUE_CAPACITY";
 const ENV_BATCH_SIZE: &str = "CLOUDGOV_AGENT_BATCH_SIZE";
 const ENV_TIMEOUT: &str = "CLOUDGOV_AGENT_TIMEOUT_SECS";
+const ENV_SPOOL_DIR: &str = "CLOUDGOV_AGENT_SPOOL_DIR";
+const ENV_SPOOL_MAX_BYTES: &str = "CLOUDGOV_AGENT_SPOOL_MAX_BYTES";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -121,6 +135,9 @@ pub struct PartialConfig {
     pub queue_capacity: Option<usize>,
     pub batch_size: Option<usize>,
     pub timeout_secs: Option<u64>,
+    /// `Some("")` disables the spool.
+    pub spool_dir: Option<PathBuf>,
+    pub spool_max_bytes: Option<u64>,
 }
 
 /// Exactly the file's schema; unknown keys are rejected so a typo is not silently ignored.
@@ -134,6 +151,8 @@ struct FileConfig {
     queue_capacity: Option<usize>,
     batch_size: Option<usize>,
     timeout_secs: Option<u64>,
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: Option<u64>,
 }
 
 impl PartialConfig {
@@ -160,6 +179,8 @@ impl PartialConfig {
             queue_capacity: file.queue_capacity,
             batch_size: file.batch_size,
             timeout_secs: file.timeout_secs,
+            spool_dir: file.spool_dir,
+            spool_max_bytes: file.spool_max_bytes,
         })
     }
 
@@ -192,6 +213,8 @@ impl PartialConfig {
             queue_capacity: parse_env(ENV_QUEUE_CAPACITY, get(ENV_QUEUE_CAPACITY))?,
             batch_size: parse_env(ENV_BATCH_SIZE, get(ENV_BATCH_SIZE))?,
             timeout_secs: parse_env(ENV_TIMEOUT, get(ENV_TIMEOUT))?,
+            spool_dir: get(ENV_SPOOL_DIR).map(PathBuf::from),
+            spool_max_bytes: parse_env(ENV_SPOOL_MAX_BYTES, get(ENV_SPOOL_MAX_BYTES))?,
         })
     }
 
@@ -204,6 +227,8 @@ impl PartialConfig {
             queue_capacity: higher.queue_capacity.or(self.queue_capacity),
             batch_size: higher.batch_size.or(self.batch_size),
             timeout_secs: higher.timeout_secs.or(self.timeout_secs),
+            spool_dir: higher.spool_dir.or(self.spool_dir),
+            spool_max_bytes: higher.spool_max_bytes.or(self.spool_max_bytes),
         }
     }
 
@@ -271,6 +296,24 @@ impl PartialConfig {
             Some(MAX_TIMEOUT_SECS),
         )?;
 
+        let spool_dir = match self.spool_dir {
+            None => Some(PathBuf::from(DEFAULT_SPOOL_DIR)),
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) if p.is_relative() => {
+                return Err(ConfigError::Invalid {
+                    key: "spool_dir",
+                    reason: format!("must be an absolute path, got {}", p.display()),
+                });
+            }
+            Some(p) => Some(p),
+        };
+        let spool_max_bytes = in_range(
+            "spool_max_bytes",
+            self.spool_max_bytes.unwrap_or(DEFAULT_SPOOL_MAX_BYTES),
+            MIN_SPOOL_MAX_BYTES,
+            None,
+        )?;
+
         Ok(AgentConfig {
             server,
             ingest_url,
@@ -279,6 +322,8 @@ impl PartialConfig {
             queue_capacity,
             batch_size,
             timeout: Duration::from_secs(timeout_secs),
+            spool_dir,
+            spool_max_bytes,
         })
     }
 }
@@ -293,17 +338,45 @@ pub struct AgentConfig {
     queue_capacity: usize,
     batch_size: usize,
     timeout: Duration,
+    spool_dir: Option<PathBuf>,
+    spool_max_bytes: u64,
 }
 
 impl AgentConfig {
-    /// A config with the given server and token and defaults for everything else.
+    /// A config with the given server and token and defaults for everything else, except that
+    /// the on-disk spool is off (in-process callers should not write to
+    /// [`DEFAULT_SPOOL_DIR`] unasked); see [`AgentConfig::with_spool`].
     pub fn new(server: &str, token: &str) -> Result<Self, ConfigError> {
         PartialConfig {
             server: Some(server.to_owned()),
             token: Some(TokenSource::Inline(Token::new(token))),
+            spool_dir: Some(PathBuf::new()),
             ..PartialConfig::default()
         }
         .validate()
+    }
+
+    /// Turns the on-disk spool on in `dir` (absolute), bounded by `max_bytes`
+    /// (at least [`MIN_SPOOL_MAX_BYTES`]).
+    pub fn with_spool(mut self, dir: &Path, max_bytes: u64) -> Result<Self, ConfigError> {
+        if dir.is_relative() {
+            return Err(ConfigError::Invalid {
+                key: "spool_dir",
+                reason: format!("must be an absolute path, got {}", dir.display()),
+            });
+        }
+        self.spool_max_bytes = in_range("spool_max_bytes", max_bytes, MIN_SPOOL_MAX_BYTES, None)?;
+        self.spool_dir = Some(dir.to_owned());
+        Ok(self)
+    }
+
+    /// The spool directory; `None` when the spool is off.
+    pub fn spool_dir(&self) -> Option<&Path> {
+        self.spool_dir.as_deref()
+    }
+
+    pub fn spool_max_bytes(&self) -> u64 {
+        self.spool_max_bytes
     }
 
     /// Changes the collection interval (1 s ..= 1 day), e.g. for a fast demo.
@@ -496,6 +569,12 @@ mod tests {
         assert_eq!(cfg.batch_size(), 100);
         assert_eq!(cfg.timeout(), Duration::from_secs(10));
         assert_eq!(
+            cfg.spool_dir(),
+            None,
+            "AgentConfig::new leaves the spool off"
+        );
+        assert_eq!(cfg.spool_max_bytes(), DEFAULT_SPOOL_MAX_BYTES);
+        assert_eq!(
             cfg.ingest_url().as_str(),
             "http://127.0.0.1:8080/api/v1/ingest"
         );
@@ -600,6 +679,8 @@ mod tests {
             ("batch_size = 0", "batch_size"),
             ("batch_size = 1001", "batch_size"),
             ("timeout_secs = 0", "timeout_secs"),
+            ("spool_max_bytes = 1000", "spool_max_bytes"),
+            ("spool_dir = \"relative/spool\"", "spool_dir"),
         ] {
             let err = validate_with(extra).expect_err(extra);
             assert!(
@@ -678,6 +759,43 @@ mod tests {
         assert_eq!(partial.batch_size, Some(DEFAULT_BATCH_SIZE));
         assert_eq!(partial.timeout_secs, Some(DEFAULT_TIMEOUT_SECS));
         assert!(matches!(partial.token, Some(TokenSource::File(_))));
+        assert_eq!(
+            partial.spool_dir.as_deref(),
+            Some(Path::new(DEFAULT_SPOOL_DIR))
+        );
+        assert_eq!(partial.spool_max_bytes, Some(DEFAULT_SPOOL_MAX_BYTES));
+    }
+
+    #[test]
+    fn spool_keys_default_disable_and_env() {
+        let cfg = validate_with("").expect("valid");
+        assert_eq!(cfg.spool_dir(), Some(Path::new(DEFAULT_SPOOL_DIR)));
+        assert_eq!(cfg.spool_max_bytes(), DEFAULT_SPOOL_MAX_BYTES);
+        let off = validate_with("spool_dir = \"\"").expect("valid");
+        assert_eq!(off.spool_dir(), None);
+        let from_env = PartialConfig::from_env(env(&[
+            ("CLOUDGOV_AGENT_SPOOL_DIR", "/tmp/spool"),
+            ("CLOUDGOV_AGENT_SPOOL_MAX_BYTES", "1048576"),
+        ]))
+        .expect("env parses");
+        let cfg = parse("server = \"http://x\"\ntoken = \"t\"\nspool_dir = \"\"\n")
+            .expect("parses")
+            .overlay(from_env)
+            .validate()
+            .expect("valid");
+        assert_eq!(cfg.spool_dir(), Some(Path::new("/tmp/spool")));
+        assert_eq!(cfg.spool_max_bytes(), 1_048_576);
+        let err = PartialConfig::from_env(env(&[("CLOUDGOV_AGENT_SPOOL_MAX_BYTES", "64M")]))
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("CLOUDGOV_AGENT_SPOOL_MAX_BYTES"),
+            "{err}"
+        );
+        let on = AgentConfig::new("http://h", "t")
+            .expect("valid")
+            .with_spool(Path::new("/tmp/s"), MIN_SPOOL_MAX_BYTES)
+            .expect("valid");
+        assert_eq!(on.spool_dir(), Some(Path::new("/tmp/s")));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! network identity, and reports them to the cloudgov daemon.
 //!
 //! Entry points:
-//! - [`run`]: the long-running pipeline (collect every interval → bounded queue → HTTP sink),
+//! - [`run`]: the long-running pipeline (collect every interval → bounded queue or on-disk
+//!   [`spool`] → HTTP sink),
 //!   until a shutdown future completes; usable in-process from any tokio runtime.
 //! - [`collect_once`]: one blocking collection, e.g. for `--once --print`.
 //! - [`Sender`]: one POST of a batch, e.g. for `--once`.
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod queue;
 mod ratelimit;
 pub mod send;
+pub mod spool;
 pub mod wire;
 
 pub use collect::{CollectError, Collector, collect_once};

@@ -2,6 +2,12 @@
 //! bounded buffer ([`ReportQueue`], oldest dropped when full) and a sink ([`Sender`]: batches
 //! oldest first, exponential backoff on transient failures).
 //!
+//! With a spool directory configured, the buffer is the on-disk [`Spool`] instead: every report
+//! is appended and fsync'd before it counts as collected, batches are read from the spool, and
+//! only an answer from the server (2xx, or a definitive 4xx rejection) removes them, so reports
+//! outlive outages and restarts. If a write to the spool fails (disk full, read-only), that
+//! report goes to the in-memory queue instead and is sent after the spool is empty.
+//!
 //! Everything runs as one `select!` loop in the caller's task, so the queue needs no lock and the
 //! library works on current-thread and multi-thread runtimes alike. Collection runs on tokio's
 //! blocking pool: it reads `/proc` and calls `statvfs`, which can hang on a dead mount, and that
@@ -21,7 +27,8 @@ use crate::config::AgentConfig;
 use crate::queue::{BatchEnd, ReportQueue};
 use crate::ratelimit::LogLimiter;
 use crate::send::{Disposition, SendError, Sender};
-use crate::wire::{IngestAck, Report};
+use crate::spool::{Spool, SpoolEnd};
+use crate::wire::{IngestAck, IngestBatch, Report};
 
 /// First retry delay; doubles per consecutive failure.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -47,10 +54,12 @@ pub struct RunSummary {
     pub delivered: u64,
     /// Reports in batches the server rejected with a 4xx; they were dropped.
     pub rejected: u64,
-    /// Reports evicted from the full queue.
+    /// Reports evicted from the full queue or dropped from the full spool.
     pub dropped: u64,
-    /// Reports still queued at exit (lost, the queue lives in memory).
+    /// Reports still queued in memory at exit (lost).
     pub unsent: usize,
+    /// Reports left in the on-disk spool at exit; they are sent after the next start.
+    pub spooled: usize,
 }
 
 /// Collects every `config.interval()` and sends to the server until `shutdown` completes, then
@@ -78,8 +87,32 @@ pub async fn run(
             "server URL is http: the token is sent unencrypted"
         );
     }
+    let spool =
+        config
+            .spool_dir()
+            .and_then(|dir| match Spool::open(dir, config.spool_max_bytes()) {
+                Ok(spool) => {
+                    tracing::info!(
+                        dir = %dir.display(),
+                        max_bytes = config.spool_max_bytes(),
+                        spooled = spool.len(),
+                        dropped_unreported = spool.dropped(),
+                        "spool opened"
+                    );
+                    Some(spool)
+                }
+                Err(e) => {
+                    tracing::error!(
+                        dir = %dir.display(),
+                        error = %e,
+                        "cannot open the spool; keeping reports in memory only"
+                    );
+                    None
+                }
+            });
     let mut pipeline = Pipeline {
         queue: ReportQueue::new(config.queue_capacity()),
+        spool,
         batch_size: config.batch_size(),
         sender,
         collector: Some(collector),
@@ -93,11 +126,20 @@ pub async fn run(
 }
 
 type Collecting = JoinHandle<(Collector, Result<Report, CollectError>)>;
-type Sent = (BatchEnd, usize, Result<Option<IngestAck>, SendError>);
+type Sent = (End, usize, Result<Option<IngestAck>, SendError>);
+
+/// Which buffer a batch came from, and its mark there.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Queue(BatchEnd),
+    Spool(SpoolEnd),
+}
 type Sending = Pin<Box<dyn Future<Output = Sent> + Send>>;
 
 struct Pipeline {
+    /// Holds everything without a spool; with one, only reports the spool could not take.
     queue: ReportQueue,
+    spool: Option<Spool>,
     batch_size: usize,
     sender: Sender,
     /// `None` while a collection runs on the blocking pool (it owns the collector then) or after
@@ -211,6 +253,21 @@ impl Pipeline {
                     mem_pct = report.mem_pct,
                     "collected"
                 );
+                let report = match self.spool.as_mut().map(|s| s.append(&report)) {
+                    None => report,
+                    Some(Ok(())) => return,
+                    Some(Err(e)) => {
+                        if let Some(suppressed) = self.limiter.allow("spool_write") {
+                            tracing::error!(
+                                kind = "spool_write",
+                                error = %e,
+                                suppressed,
+                                "cannot write the report to the spool; keeping it in memory"
+                            );
+                        }
+                        report
+                    }
+                };
                 if let Some(evicted) = self.queue.push(report)
                     && let Some(suppressed) = self.limiter.allow("queue_full")
                 {
@@ -237,8 +294,43 @@ impl Pipeline {
         }
     }
 
-    fn start_send(&self) -> Option<Sending> {
+    /// The next batch: from the spool while it holds anything, else from the memory queue.
+    fn next_batch(&mut self) -> Option<(IngestBatch, End)> {
+        if let Some(spool) = self.spool.as_mut().filter(|s| !s.is_empty()) {
+            match spool.batch(self.batch_size) {
+                Ok(Some((batch, end))) => return Some((batch, End::Spool(end))),
+                Ok(None) => {}
+                Err(e) => {
+                    if let Some(suppressed) = self.limiter.allow("spool_read") {
+                        tracing::error!(
+                            kind = "spool_read",
+                            error = %e,
+                            suppressed,
+                            "cannot read from the spool"
+                        );
+                    }
+                }
+            }
+        }
         let (batch, end) = self.queue.batch(self.batch_size)?;
+        Some((batch, End::Queue(end)))
+    }
+
+    /// Removes a finished batch from the buffer it came from.
+    fn complete(&mut self, end: End) -> usize {
+        match (end, self.spool.as_mut()) {
+            (End::Queue(end), _) => self.queue.complete(end),
+            (End::Spool(end), Some(spool)) => spool.complete(end),
+            (End::Spool(_), None) => 0,
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queue.len() + self.spool.as_ref().map_or(0, Spool::len)
+    }
+
+    fn start_send(&mut self) -> Option<Sending> {
+        let (batch, end) = self.next_batch()?;
         let sender = self.sender.clone();
         Some(Box::pin(async move {
             let n = batch.reports.len();
@@ -251,13 +343,13 @@ impl Pipeline {
     /// batch has to be retried.
     fn on_sent(
         &mut self,
-        end: BatchEnd,
+        end: End,
         sent: usize,
         result: Result<Option<IngestAck>, SendError>,
     ) -> Option<Duration> {
         match result {
             Ok(ack) => {
-                let removed = self.queue.complete(end);
+                let removed = self.complete(end);
                 self.summary.delivered += removed as u64;
                 self.backoff.reset();
                 match ack {
@@ -266,7 +358,7 @@ impl Pipeline {
                             sent,
                             accepted = ack.accepted,
                             duplicates = ack.duplicates,
-                            queued = self.queue.len(),
+                            queued = self.queued(),
                             "batch delivered"
                         );
                         if ack.accepted + ack.duplicates != sent {
@@ -292,7 +384,7 @@ impl Pipeline {
                 None
             }
             Err(e) if e.disposition() == Disposition::Drop => {
-                let removed = self.queue.complete(end);
+                let removed = self.complete(end);
                 self.summary.rejected += removed as u64;
                 // The server is up and answering, so no backoff for the next batch.
                 self.backoff.reset();
@@ -316,7 +408,7 @@ impl Pipeline {
                         kind = "send",
                         error = %e,
                         retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        queued = self.queue.len(),
+                        queued = self.queued(),
                         suppressed,
                         "send failed; will retry"
                     );
@@ -351,8 +443,10 @@ impl Pipeline {
     }
 
     fn finish(mut self) -> RunSummary {
-        self.summary.dropped = self.queue.dropped();
+        self.summary.dropped =
+            self.queue.dropped() + self.spool.as_ref().map_or(0, Spool::dropped_since_open);
         self.summary.unsent = self.queue.len();
+        self.summary.spooled = self.spool.as_ref().map_or(0, Spool::len);
         let s = &self.summary;
         tracing::info!(
             collected = s.collected,
@@ -360,6 +454,7 @@ impl Pipeline {
             rejected = s.rejected,
             dropped = s.dropped,
             unsent = s.unsent,
+            spooled = s.spooled,
             "agent stopped"
         );
         self.summary

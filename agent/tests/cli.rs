@@ -21,6 +21,15 @@ fn agent() -> Command {
         }
     }
     cmd.env("RUST_LOG", "info");
+    // Never the machine's /var/lib/cloudgov-agent/spool: a fresh spool for every run.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let spool = std::env::temp_dir().join(format!(
+        "cloudgov-agent-{}-cli-spool-{n}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&spool);
+    cmd.env("CLOUDGOV_AGENT_SPOOL_DIR", spool);
     cmd
 }
 

@@ -174,6 +174,7 @@ async fn a_daemon_down_for_a_while_gets_every_sample_exactly_once() {
         Command::new(agent_binary())
             .env("CLOUDGOV_AGENT_SERVER", format!("http://127.0.0.1:{port}"))
             .env("CLOUDGOV_AGENT_TOKEN", &token)
+            .env("CLOUDGOV_AGENT_SPOOL_DIR", db.dir.path().join("spool"))
             .env("RUST_LOG", "error")
             .args(["--interval", "1"])
             .spawn()

@@ -25,6 +25,8 @@ fn agent(app: &TestApp, token: &str) -> Command {
     let mut cmd = Command::new(agent_binary());
     cmd.env("CLOUDGOV_AGENT_SERVER", &app.base)
         .env("CLOUDGOV_AGENT_TOKEN", token)
+        // Each test its own spool: the default is a system directory shared by every agent.
+        .env("CLOUDGOV_AGENT_SPOOL_DIR", app.db.dir.path().join("spool"))
         .env("RUST_LOG", "warn");
     cmd
 }

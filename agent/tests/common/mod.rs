@@ -40,7 +40,14 @@ impl Request {
 /// and repeats its last entry once the script is used up. Returns the address and the log of
 /// received requests.
 pub fn serve(script: Vec<(u16, String)>) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    serve_on(TcpListener::bind("127.0.0.1:0").expect("bind"), script)
+}
+
+/// [`serve`] on a listener the caller bound, e.g. to bring a server back on a known port.
+pub fn serve_on(
+    listener: TcpListener,
+    script: Vec<(u16, String)>,
+) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
     let addr = listener.local_addr().expect("local addr");
     let log = Arc::new(Mutex::new(Vec::new()));
     let log2 = Arc::clone(&log);

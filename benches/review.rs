@@ -18,8 +18,8 @@
 //!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes split its time:
 //!    the roll-up step alone (`jobs::roll_up`), reading every VM's rollups alone
 //!    (`Store::day_rollups`), the same rows fetched by raw sqlx with their histograms decoded
-//!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and `run(persist =
-//!    false)` (the measured run minus this is the storing).
+//!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and storing them again
+//!    (`Store::record_reviews`, as `run` does; the second time queues no e-mails).
 //! 4. Report: `cloudgov::review::report::write_report_dir` of those reviews into the temporary
 //!    directory (the process's chart fonts, as `cloudgov review` uses them), with its peak RSS;
 //!    then the charts and the project pages again, apart.
@@ -429,14 +429,18 @@ async fn measured_review(
     Ok((reviews, secs))
 }
 
+/// The verdict as stored (`not_filed`, ...).
+fn verdict_name(review: &ProjectReview) -> String {
+    serde_json::to_value(review.verdict)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{:?}", review.verdict))
+}
+
 fn verdict_counts(reviews: &[ProjectReview]) -> String {
     let mut counts = BTreeMap::<String, usize>::new();
     for r in reviews {
-        let verdict = serde_json::to_value(r.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{:?}", r.verdict));
-        *counts.entry(verdict).or_default() += 1;
+        *counts.entry(verdict_name(r)).or_default() += 1;
     }
     let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
     parts.join(", ")
@@ -445,7 +449,7 @@ fn verdict_counts(reviews: &[ProjectReview]) -> String {
 /// Where the review's time goes, from passes after the measured one: the roll-up step alone;
 /// reading every VM's rollups through the store, and the same rows by raw sqlx with their
 /// histograms decoded apart; `gather_year` (all of that and the rest); scoring; the reviews'
-/// JSON; and `run(persist = false)`, whose difference to the measured run is the storing.
+/// JSON; and storing them again with `Store::record_reviews`, as `run` does.
 async fn review_breakdown(
     ctx: &JobContext,
     rules: &ReviewRules,
@@ -474,15 +478,29 @@ async fn review_breakdown(
         .collect();
     let scoring = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let json_bytes: usize = reviews
+    let rows = reviews
         .iter()
-        .map(|r| serde_json::to_string(r).map(|j| j.len()))
-        .sum::<Result<_, _>>()?;
+        .map(|r| {
+            let json = serde_json::to_string(r)?;
+            let (project, department) = (r.project.clone(), r.department.clone());
+            Ok((
+                project,
+                department,
+                r.score,
+                r.grade.clone(),
+                verdict_name(r),
+                json,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let json = started.elapsed().as_secs_f64();
-    drop(reviews);
+    let json_bytes: usize = rows.iter().map(|r| r.5.len()).sum();
     let started = Instant::now();
-    cloudgov::review::run(ctx, rules, YEAR, as_of, false, |_, _| {}).await?;
-    let dry = started.elapsed().as_secs_f64();
+    let queued = ctx
+        .store
+        .record_reviews(YEAR, &rows, Utc::now().timestamp())
+        .await?;
+    let storing = started.elapsed().as_secs_f64();
     println!("  where the time goes (passes after the measured one):");
     println!(
         "    gather_year {gathering:.2} s, of which the roll-up step (jobs::roll_up) \
@@ -491,30 +509,39 @@ async fn review_breakdown(
         vms.len()
     );
     println!(
-        "    the same rows by raw sqlx (day and the three histogram columns as text) {fetch:.2} s; \
+        "    the same rows by raw sqlx (its query, one connection) {fetch:.2} s; \
          Histogram::decode of their {} histograms {decode:.2} s",
         3 * vms.len() * days_of_year().len()
     );
     println!(
         "    scoring (review::score::review) {scoring:.3} s; the reviews' JSON {json:.2} s \
-         ({:.1} MiB)",
+         ({:.1} MiB); Store::record_reviews of them again {storing:.2} s (replacing the \
+         measured run's rows, {queued} e-mails queued this time); measured run {measured:.2} s",
         mib(json_bytes as u64)
-    );
-    let storing = measured - dry;
-    let storing = if storing > 0.05 * measured {
-        format!("~{storing:.2} s")
-    } else {
-        format!("within run-to-run noise ({storing:+.2} s)")
-    };
-    println!(
-        "    run(persist = false) {dry:.2} s, so storing the reviews (JSON and \
-         Store::record_reviews) {storing} of the measured {measured:.2} s"
     );
     Ok(())
 }
 
-/// Fetches the rows `Store::day_rollups` reads (day and histograms, as text) for every VM by
-/// raw sqlx, then decodes the histograms; returns the seconds of each.
+/// A `sample_days` row as raw sqlx reads it: the columns of `Store::day_rollups`, in its order.
+type RawDay = (
+    String,
+    i64,
+    f64,
+    f64,
+    f64,
+    String,
+    f64,
+    f64,
+    String,
+    i64,
+    f64,
+    f64,
+    Option<f64>,
+    String,
+);
+
+/// Fetches the rows `Store::day_rollups` reads, with its query, for every VM by raw sqlx, then
+/// decodes their histograms; returns the seconds of each.
 async fn raw_read(
     url: &str,
     vms: &[VmRow],
@@ -525,8 +552,9 @@ async fn raw_read(
     let (mut fetch, mut decode) = (Duration::ZERO, Duration::ZERO);
     for vm in vms {
         let started = Instant::now();
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT day, cpu_hist, mem_hist, disk_hist FROM sample_days \
+        let rows: Vec<RawDay> = sqlx::query_as(
+            "SELECT day, samples, cpu_sum, cpu_max, cpu_p95, cpu_hist, mem_sum, mem_max, \
+             mem_hist, disk_samples, disk_sum, disk_max, disk_last, disk_hist FROM sample_days \
              WHERE vm_key = $1 AND day >= $2 AND day <= $3 ORDER BY day",
         )
         .bind(vm.key)
@@ -536,8 +564,8 @@ async fn raw_read(
         .await?;
         fetch += started.elapsed();
         let started = Instant::now();
-        for (_, cpu, mem, disk) in &rows {
-            for text in [cpu, mem, disk] {
+        for row in &rows {
+            for text in [&row.5, &row.8, &row.13] {
                 Histogram::decode(text).map_err(anyhow::Error::msg)?;
             }
         }

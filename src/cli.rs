@@ -224,6 +224,15 @@ pub struct ServeArgs {
     /// Review rules for the scheduled review; default: the built-in rules/review.toml.
     #[arg(long, env = "CLOUDGOV_REVIEW_RULES")]
     pub review_rules: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "CLOUDGOV_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CLOUDGOV_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mutual TLS for agents).
+    #[arg(long, env = "CLOUDGOV_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,7 +404,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
     let store = &ctx.store;
     match command {
         Command::Serve(args) => {
-            let daemon = Daemon::start(
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(crate::tls::server_config(&crate::tls::TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        client_ca: args.tls_client_ca.clone(),
+                    })?)
+                }
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let daemon = Daemon::start_with_tls(
                 ctx.clone(),
                 args.listen,
                 Schedule {
@@ -406,9 +426,10 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                         Arc::new(load::review_rules(args.review_rules.as_deref())?),
                     )),
                 },
+                tls,
             )
             .await?;
-            println!("cloudgov listening on http://{}", daemon.addr);
+            println!("cloudgov listening on {scheme}://{}", daemon.addr);
             termination_signal().await;
             tracing::info!("stopping");
             daemon.stop().await

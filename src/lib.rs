@@ -22,5 +22,6 @@ pub mod scheduler;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 pub mod views;

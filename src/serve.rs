@@ -56,6 +56,16 @@ impl Daemon {
         listen: SocketAddr,
         schedule: Schedule,
     ) -> anyhow::Result<Daemon> {
+        Daemon::start_with_tls(ctx, listen, schedule, None).await
+    }
+
+    /// As [`Daemon::start`], serving HTTPS when `tls` is given.
+    pub async fn start_with_tls(
+        ctx: JobContext,
+        listen: SocketAddr,
+        schedule: Schedule,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<Daemon> {
         if let Some(warning) =
             crate::load::calendar_warning(&ctx.calendar, shanghai_day(chrono::Utc::now()))
         {
@@ -80,13 +90,24 @@ impl Daemon {
             rate: Default::default(),
         });
         let mut server_shutdown = shutdown_rx.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_shutdown.wait_for(|stop| *stop).await;
+        let stopped = async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        };
+        let server = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(listener, config);
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
                 })
-                .await
-        });
+            }
+        };
         let evaluation_ctx = ctx.clone();
         let evaluation = tokio::spawn(run_on_schedule(
             "evaluate",

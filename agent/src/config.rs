@@ -62,6 +62,8 @@ const ENV_BATCH_SIZE: &str = "CLOUDGOV_AGENT_BATCH_SIZE";
 const ENV_TIMEOUT: &str = "CLOUDGOV_AGENT_TIMEOUT_SECS";
 const ENV_SPOOL_DIR: &str = "CLOUDGOV_AGENT_SPOOL_DIR";
 const ENV_SPOOL_MAX_BYTES: &str = "CLOUDGOV_AGENT_SPOOL_MAX_BYTES";
+const ENV_CA_FILE: &str = "CLOUDGOV_AGENT_CA_FILE";
+const ENV_CLIENT_IDENTITY_FILE: &str = "CLOUDGOV_AGENT_CLIENT_IDENTITY_FILE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -138,6 +140,10 @@ pub struct PartialConfig {
     /// `Some("")` disables the spool.
     pub spool_dir: Option<PathBuf>,
     pub spool_max_bytes: Option<u64>,
+    /// PEM CA certificate(s) to trust for an https server (e.g. the center's own CA).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for a daemon that requires client certificates.
+    pub client_identity_file: Option<PathBuf>,
 }
 
 /// Exactly the file's schema; unknown keys are rejected so a typo is not silently ignored.
@@ -153,6 +159,8 @@ struct FileConfig {
     timeout_secs: Option<u64>,
     spool_dir: Option<PathBuf>,
     spool_max_bytes: Option<u64>,
+    ca_file: Option<PathBuf>,
+    client_identity_file: Option<PathBuf>,
 }
 
 impl PartialConfig {
@@ -181,6 +189,8 @@ impl PartialConfig {
             timeout_secs: file.timeout_secs,
             spool_dir: file.spool_dir,
             spool_max_bytes: file.spool_max_bytes,
+            ca_file: file.ca_file,
+            client_identity_file: file.client_identity_file,
         })
     }
 
@@ -215,6 +225,8 @@ impl PartialConfig {
             timeout_secs: parse_env(ENV_TIMEOUT, get(ENV_TIMEOUT))?,
             spool_dir: get(ENV_SPOOL_DIR).map(PathBuf::from),
             spool_max_bytes: parse_env(ENV_SPOOL_MAX_BYTES, get(ENV_SPOOL_MAX_BYTES))?,
+            ca_file: get(ENV_CA_FILE).map(PathBuf::from),
+            client_identity_file: get(ENV_CLIENT_IDENTITY_FILE).map(PathBuf::from),
         })
     }
 
@@ -229,6 +241,8 @@ impl PartialConfig {
             timeout_secs: higher.timeout_secs.or(self.timeout_secs),
             spool_dir: higher.spool_dir.or(self.spool_dir),
             spool_max_bytes: higher.spool_max_bytes.or(self.spool_max_bytes),
+            ca_file: higher.ca_file.or(self.ca_file),
+            client_identity_file: higher.client_identity_file.or(self.client_identity_file),
         }
     }
 
@@ -324,6 +338,8 @@ impl PartialConfig {
             timeout: Duration::from_secs(timeout_secs),
             spool_dir,
             spool_max_bytes,
+            ca_file: self.ca_file,
+            client_identity_file: self.client_identity_file,
         })
     }
 }
@@ -340,9 +356,21 @@ pub struct AgentConfig {
     timeout: Duration,
     spool_dir: Option<PathBuf>,
     spool_max_bytes: u64,
+    ca_file: Option<PathBuf>,
+    client_identity_file: Option<PathBuf>,
 }
 
 impl AgentConfig {
+    /// PEM CA certificate(s) trusted for the server, besides the system's.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// PEM certificate and key presented to a daemon that requires client certificates.
+    pub fn client_identity_file(&self) -> Option<&Path> {
+        self.client_identity_file.as_deref()
+    }
+
     /// A config with the given server and token and defaults for everything else, except that
     /// the on-disk spool is off (in-process callers should not write to
     /// [`DEFAULT_SPOOL_DIR`] unasked); see [`AgentConfig::with_spool`].

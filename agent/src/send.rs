@@ -23,6 +23,8 @@ pub enum SendError {
     Client(#[source] reqwest::Error),
     #[error("token cannot be used in an HTTP header")]
     InvalidToken,
+    #[error("TLS file {path}: {message}")]
+    TlsFile { path: String, message: String },
     #[error("cannot encode batch as JSON: {0}")]
     Encode(#[source] serde_json::Error),
     #[error("request to {url} failed: {}", crate::error_chain(.source))]
@@ -58,9 +60,10 @@ impl SendError {
     /// 4xx rejects this batch's content, and resending the same bytes cannot succeed.
     pub fn disposition(&self) -> Disposition {
         match self {
-            SendError::Network { .. } | SendError::Client(_) | SendError::InvalidToken => {
-                Disposition::Retry
-            }
+            SendError::Network { .. }
+            | SendError::Client(_)
+            | SendError::InvalidToken
+            | SendError::TlsFile { .. } => Disposition::Retry,
             SendError::Encode(_) => Disposition::Drop,
             SendError::Status { status, .. } => {
                 if status.is_client_error()
@@ -113,13 +116,33 @@ impl Sender {
             .map_err(|_| SendError::InvalidToken)?;
         // Keeps the value out of the header map's Debug output.
         auth.set_sensitive(true);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("cloudgov-agent/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout())
             .connect_timeout(config.timeout().min(MAX_CONNECT_TIMEOUT))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(SendError::Client)?;
+            .redirect(reqwest::redirect::Policy::none());
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| SendError::TlsFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        };
+        let bad = |path: &std::path::Path, e: reqwest::Error| SendError::TlsFile {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(path) = config.ca_file() {
+            for cert in
+                reqwest::Certificate::from_pem_bundle(&read(path)?).map_err(|e| bad(path, e))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(path) = config.client_identity_file() {
+            builder = builder
+                .identity(reqwest::Identity::from_pem(&read(path)?).map_err(|e| bad(path, e))?);
+        }
+        let client = builder.build().map_err(SendError::Client)?;
         Ok(Self {
             client,
             url: config.ingest_url().clone(),

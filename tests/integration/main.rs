@@ -13,3 +13,4 @@ mod ingest;
 mod network;
 mod replicas;
 mod review;
+mod tls;

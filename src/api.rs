@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reviews/{year}/", get(review_summary_page))
         .route("/reviews/{year}/{file}", get(review_file))
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -339,11 +339,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<IngestAck>, ApiError> {
     let counters = state.counters.clone();
     IngestCounters::add(&counters.requests, 1);
-    let result = store_batch(state, headers, body).await;
+    // A body over the limit is cut off by the extractor: answer with our JSON error, not its text.
+    let result = match body {
+        Ok(body) => store_batch(state, headers, body).await,
+        Err(axum::extract::rejection::BytesRejection::FailedToBufferBody(_)) => {
+            Err(ApiError::PayloadTooLarge)
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+    };
     match &result {
         Ok(ack) => {
             IngestCounters::add(&counters.reports, ack.accepted as u64);

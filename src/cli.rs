@@ -230,6 +230,16 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "CLOUDGOV_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// An agent clock off by more than this many seconds raises a `clock_skew` alert.
+    #[arg(long, env = "CLOUDGOV_MAX_CLOCK_SKEW_SECS", default_value_t = 120)]
+    pub max_clock_skew_secs: u32,
+    /// Ingest requests each VM may send per minute (more get 429 with Retry-After).
+    #[arg(
+        long,
+        env = "CLOUDGOV_AGENT_REQUESTS_PER_MINUTE",
+        default_value_t = 120
+    )]
+    pub agent_requests_per_minute: u32,
     /// Require client certificates signed by this PEM CA (mutual TLS for agents).
     #[arg(long, env = "CLOUDGOV_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
@@ -427,6 +437,10 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                     )),
                 },
                 tls,
+                crate::api::IngestLimits {
+                    requests_per_minute: args.agent_requests_per_minute.max(1),
+                    max_clock_skew: chrono::TimeDelta::seconds(i64::from(args.max_clock_skew_secs)),
+                },
             )
             .await?;
             println!("cloudgov listening on {scheme}://{}", daemon.addr);

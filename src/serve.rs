@@ -56,15 +56,23 @@ impl Daemon {
         listen: SocketAddr,
         schedule: Schedule,
     ) -> anyhow::Result<Daemon> {
-        Daemon::start_with_tls(ctx, listen, schedule, None).await
+        Daemon::start_with_tls(
+            ctx,
+            listen,
+            schedule,
+            None,
+            crate::api::IngestLimits::default(),
+        )
+        .await
     }
 
-    /// As [`Daemon::start`], serving HTTPS when `tls` is given.
+    /// As [`Daemon::start`], serving HTTPS when `tls` is given, with the given ingest limits.
     pub async fn start_with_tls(
         ctx: JobContext,
         listen: SocketAddr,
         schedule: Schedule,
         tls: Option<Arc<rustls::ServerConfig>>,
+        limits: crate::api::IngestLimits,
     ) -> anyhow::Result<Daemon> {
         if let Some(warning) =
             crate::load::calendar_warning(&ctx.calendar, shanghai_day(chrono::Utc::now()))
@@ -86,7 +94,7 @@ impl Daemon {
             ctx: ctx.clone(),
             counters: Default::default(),
             leader: leader.clone(),
-            limits: crate::api::IngestLimits::default(),
+            limits,
             rate: Default::default(),
         });
         let mut server_shutdown = shutdown_rx.clone();

@@ -217,3 +217,78 @@ async fn healthz_answers_with_the_backend() {
     assert!(body["database"] == "sqlite" || body["database"] == "postgres");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
+    let (app, token) = app_with_token("agent-01").await;
+    let client = reqwest::Client::new();
+    let url = app.url("/api/v1/ingest");
+
+    // A body far over the limit: 413 with the JSON error, not the framework's text.
+    let huge = vec![b' '; 6 * 1024 * 1024];
+    let resp = client
+        .post(&url)
+        .bearer_auth(&token)
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.expect("JSON error");
+    assert_eq!(body["error"], "payload_too_large");
+
+    // An agent whose clock is 10 minutes behind: accepted, offset recorded, alert raised.
+    let now = chrono::Utc::now();
+    let batch = json!({
+        "reports": [report(1, &(now - chrono::TimeDelta::minutes(11)).to_rfc3339(), json!(10.0))],
+        "sent_at": (now - chrono::TimeDelta::minutes(10)).to_rfc3339(),
+    });
+    let resp = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&batch)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    let alerts: Vec<Value> =
+        serde_json::from_str(&ok(app.cloudgov(&["alerts", "--format", "json"]))).expect("json");
+    let skew = alerts
+        .iter()
+        .find(|a| a["kind"] == "clock_skew")
+        .expect("clock_skew alert");
+    assert!(
+        skew["detail"].as_str().unwrap_or("").contains("behind"),
+        "{skew}"
+    );
+
+    // More than the per-VM rate in one minute: 429 with Retry-After, bounded at 130 requests.
+    let mut limited = None;
+    for i in 0..130 {
+        let resp = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({"reports": []}))
+            .send()
+            .await
+            .expect("post");
+        if resp.status() == 429 {
+            limited = Some((
+                i,
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ));
+            break;
+        }
+    }
+    let (after, retry) = limited.expect("rate limited within 130 requests");
+    assert!(after >= 100, "limited only after the allowance: {after}");
+    assert!(
+        retry
+            .and_then(|r| r.parse::<u32>().ok())
+            .is_some_and(|s| (1..=60).contains(&s))
+    );
+    app.stop().await;
+}

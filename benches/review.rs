@@ -15,7 +15,8 @@
 //!    network findings: the review's usage side only.
 //! 3. Review: `cloudgov::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
 //!    once, with the peak RSS during it (VmHWM, reset just before). Reported: seconds, projects/s,
-//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes split its time:
+//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes (the fastest of
+//!    three for the reading ones, the machine being shared) split its time:
 //!    the roll-up step alone (`jobs::roll_up`), reading every VM's rollups alone
 //!    (`Store::day_rollups`), the same rows fetched by raw sqlx with their histograms decoded
 //!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and storing them again

@@ -101,6 +101,8 @@ async fn agents_report_over_tls_and_with_client_certificates() {
         String::from_utf8_lossy(&trusted.stderr)
     );
     drop(daemon);
+    // Samples are unique per VM and second: the next accepted report must come a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
 
     // Mutual TLS: without a client certificate signed by the configured CA, no handshake.
     let client = self_signed(&["agent-01"]);

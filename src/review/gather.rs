@@ -118,6 +118,7 @@ pub async fn gather_year(
         .collect();
     let projects = ctx.store.projects().await?;
     let total = projects.len();
+    let year_prefix = format!("{year}-");
     let mut out = Vec::with_capacity(projects.len());
     for (i, (id, name, department, department_name, filed_on)) in projects.into_iter().enumerate() {
         let project_vms: Vec<&VmRow> = vms
@@ -134,8 +135,9 @@ pub async fn gather_year(
             progress(i + 1, total);
             continue;
         }
-        let vm_ids: Vec<&str> = project_vms.iter().map(|v| v.id.as_str()).collect();
-        let mine = |vm: &str| vm_ids.contains(&vm);
+        let vm_ids: std::collections::HashSet<&str> =
+            project_vms.iter().map(|v| v.id.as_str()).collect();
+        let mine = |vm: &str| vm_ids.contains(vm);
         let (mut on_time, mut late, mut missing) = (0, 0, 0);
         let (mut n_on_time, mut n_late, mut n_overdue) = (0, 0, 0);
         for d in deadlines
@@ -155,11 +157,11 @@ pub async fn gather_year(
         }
         let received = notices
             .iter()
-            .filter(|n| mine(&n.vm) && n.issued_on.starts_with(&format!("{year}-")))
+            .filter(|n| mine(&n.vm) && n.issued_on.starts_with(&year_prefix))
             .count() as u32;
         let network = findings
             .iter()
-            .filter(|f| f.raised_at.starts_with(&format!("{year}-")))
+            .filter(|f| f.raised_at.starts_with(&year_prefix))
             .filter(|f| vm_of_ip.get(&f.ip).is_some_and(|vm| mine(vm)))
             .count() as u32;
         let first_deployed = project_vms.iter().filter_map(|v| v.deployed_on).min();

@@ -221,13 +221,23 @@ impl Store {
 
     /// Every deadline, ordered by due date then id.
     pub async fn deadlines(&self) -> Result<Vec<DeadlineRow>> {
+        self.deadlines_where(None).await
+    }
+
+    /// One deadline by id.
+    pub async fn deadline(&self, id: i64) -> Result<Option<DeadlineRow>> {
+        Ok(self.deadlines_where(Some(id)).await?.into_iter().next())
+    }
+
+    /// Deadlines, all or the one with `id`, ordered by due date then id.
+    async fn deadlines_where(&self, id: Option<i64>) -> Result<Vec<DeadlineRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT d.id, d.kind, d.vm_key, v.id, v.project_id, pr.department_id, d.notice_id, d.start_on, \
                  d.working_days, d.due_on, d.provisional, d.done_on, d.done_source \
                  FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id \
-                 ORDER BY d.due_on, d.id")
-                .fetch_all(p).await?;
+                 WHERE $1 IS NULL OR d.id = $1 ORDER BY d.due_on, d.id")
+                .bind(id).fetch_all(p).await?;
             rows.into_iter()
                 .map(|r| {
                     let kind: String = r.try_get(1)?;
@@ -249,11 +259,6 @@ impl Store {
                 })
                 .collect()
         })
-    }
-
-    /// One deadline by id.
-    pub async fn deadline(&self, id: i64) -> Result<Option<DeadlineRow>> {
-        Ok(self.deadlines().await?.into_iter().find(|d| d.id == id))
     }
 
     /// The timelines of all deadlines, in order.

@@ -1,5 +1,6 @@
 //! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
 
+pub mod access;
 pub mod api;
 pub mod calendar;
 pub mod chart;

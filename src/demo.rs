@@ -21,6 +21,7 @@ use crate::notify::Notifier;
 use crate::rules::RuleSet;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SampleRow, Store};
+use crate::access::Role;
 use crate::views::deadlines_as_of;
 
 pub const DEMO_INVENTORY: &str = include_str!("../deploy/demo/inventory.toml");
@@ -164,6 +165,37 @@ pub fn simulated_history(
     rows
 }
 
+/// The demo's sign-ins (user, password, what they see) and an admin API token.
+struct DemoAccounts {
+    logins: Vec<(&'static str, String, &'static str)>,
+    api_token: String,
+}
+
+/// Accounts with fresh random passwords: center staff and one department's user.
+async fn demo_accounts(store: &Store) -> anyhow::Result<DemoAccounts> {
+    let now = Utc::now().timestamp();
+    let mut logins = Vec::new();
+    for (user, role, department, what) in [
+        ("admin", Role::Admin, None, "center staff, everything"),
+        (
+            "health",
+            Role::Department,
+            Some("health"),
+            "市卫生健康局 only",
+        ),
+    ] {
+        let password: String = crate::auth::new_secret("")?.chars().take(16).collect();
+        let hash = crate::auth::hash_password(&password)?;
+        store.create_user(user, &hash, role, department, now).await?;
+        logins.push((user, password, what));
+    }
+    let api_token = crate::auth::new_secret(crate::auth::API_TOKEN_PREFIX)?;
+    store
+        .create_api_token("admin", "demo", &crate::token::hash(&api_token), now)
+        .await?;
+    Ok(DemoAccounts { logins, api_token })
+}
+
 pub async fn run(
     args: DemoArgs,
     rules: RuleSet,
@@ -197,6 +229,8 @@ pub async fn run(
         .add_agent_token(&this_host, &crate::token::hash(&token))
         .await?;
 
+    let accounts = demo_accounts(&store).await?;
+
     let ctx = JobContext {
         store: store.clone(),
         rules: Arc::new(rules),
@@ -218,7 +252,7 @@ pub async fn run(
     let now = Utc::now();
     let report = evaluate(&store, &ctx.rules, now, true).await?;
     check_deadlines(&ctx, now, &mut TickSummary::default()).await?;
-    let deadlines = deadlines_as_of(&ctx, now).await?;
+    let deadlines = deadlines_as_of(&ctx, now, None).await?;
     println!(
         "cloudgov demo: {} VMs, {} simulated samples, database {db_url}",
         report.vms,
@@ -237,6 +271,12 @@ pub async fn run(
         count(DeadlineState::DoneLate)
     );
     println!("Where to look:");
+    println!("  {base}/        the dashboard: sign in as");
+    for (user, password, what) in &accounts.logins {
+        println!("      {user} / {password}   ({what})");
+    }
+    println!("  {base}/api/docs/   the REST API (OpenAPI); scripts send the API token:");
+    println!("  API token: {}", accounts.api_token);
     println!("  {base}/healthz");
     println!("  {base}/api/v1/findings");
     println!("  {base}/api/v1/notices");

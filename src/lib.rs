@@ -1,7 +1,9 @@
 //! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
 
 pub mod access;
+pub mod actions;
 pub mod api;
+pub mod auth;
 pub mod calendar;
 pub mod chart;
 pub mod cli;

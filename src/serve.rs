@@ -90,13 +90,10 @@ impl Daemon {
             leader_tx,
             shutdown_rx.clone(),
         ));
-        let app = router(AppState {
-            ctx: ctx.clone(),
-            counters: Default::default(),
-            leader: leader.clone(),
-            limits,
-            rate: Default::default(),
-        });
+        let web = crate::api::WebSettings {
+            https: tls.is_some(),
+        };
+        let app = router(AppState::new(ctx.clone(), leader.clone(), limits, web));
         let mut server_shutdown = shutdown_rx.clone();
         let stopped = async move {
             let _ = server_shutdown.wait_for(|stop| *stop).await;

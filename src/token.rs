@@ -1,12 +1,21 @@
-//! Agent tokens: random secrets shown once, stored only as their SHA-256.
+//! Tokens (agents', users' API tokens, session ids): random secrets shown once, stored only as
+//! their SHA-256.
 
 use sha2::{Digest, Sha256};
 
-/// A new token: `cgv_` followed by 32 random bytes in hex.
+/// What every agent token starts with; users' API tokens start with `cgu_`.
+pub const AGENT_TOKEN_PREFIX: &str = "cgv_";
+
+/// A new agent token: `cgv_` followed by 32 random bytes in hex.
 pub fn generate() -> Result<String, getrandom::Error> {
+    generate_prefixed(AGENT_TOKEN_PREFIX)
+}
+
+/// `prefix` followed by 32 random bytes in hex.
+pub fn generate_prefixed(prefix: &str) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    Ok(format!("cgv_{}", hex::encode(bytes)))
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
 }
 
 /// What the store keeps of a token. Looking up a token by its hash means the comparison that

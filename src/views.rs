@@ -9,9 +9,11 @@ use crate::deadlines::{DeadlineKind, DeadlineState, state};
 use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
 use crate::store::{DeadlineEvent, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadlineView {
     pub id: i64,
+    /// `deployment` or `adjustment`.
+    #[schema(value_type = String)]
     pub kind: DeadlineKind,
     pub vm: String,
     pub project: String,
@@ -24,6 +26,8 @@ pub struct DeadlineView {
     pub due: String,
     /// The due date reaches past the loaded calendar years (counted Monday-Friday).
     pub provisional: bool,
+    /// `open`, `overdue`, `done_on_time` or `done_late`.
+    #[schema(value_type = String)]
     pub state: DeadlineState,
     pub done_on: Option<String>,
     pub done_source: Option<String>,
@@ -31,10 +35,11 @@ pub struct DeadlineView {
 }
 
 /// Every deadline with its state as of `at` (missing deadlines are created first, so a fresh
-/// inventory shows its deployment deadlines at once).
+/// inventory shows its deployment deadlines at once), of one department or (`None`) all.
 pub async fn deadlines_as_of(
     ctx: &JobContext,
     at: DateTime<Utc>,
+    department: Option<&str>,
 ) -> Result<Vec<DeadlineView>, StoreError> {
     sync_deadlines(ctx, at).await?;
     let today = shanghai_day(at);
@@ -42,7 +47,7 @@ pub async fn deadlines_as_of(
     for e in ctx.store.deadline_events().await? {
         events.entry(e.deadline_id).or_default().push(e);
     }
-    let rows = ctx.store.deadlines().await?;
+    let rows = ctx.store.deadlines_in(department).await?;
     Ok(rows
         .into_iter()
         .map(|d| {

@@ -28,7 +28,7 @@ pub struct DeadlineRow {
 }
 
 /// One entry of a deadline's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadlineEvent {
     pub deadline_id: i64,
     pub event: String,
@@ -68,7 +68,7 @@ pub struct OpenAdjustment {
 }
 
 /// A VM-level alert (e.g. `silent_agent`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertRow {
     pub id: i64,
     pub vm: String,
@@ -221,23 +221,33 @@ impl Store {
 
     /// Every deadline, ordered by due date then id.
     pub async fn deadlines(&self) -> Result<Vec<DeadlineRow>> {
-        self.deadlines_where(None).await
+        self.deadlines_where(None, None).await
+    }
+
+    /// [`Store::deadlines`] of one department's VMs (`None`: all).
+    pub async fn deadlines_in(&self, department: Option<&str>) -> Result<Vec<DeadlineRow>> {
+        self.deadlines_where(None, department).await
     }
 
     /// One deadline by id.
     pub async fn deadline(&self, id: i64) -> Result<Option<DeadlineRow>> {
-        Ok(self.deadlines_where(Some(id)).await?.into_iter().next())
+        Ok(self.deadlines_where(Some(id), None).await?.into_iter().next())
     }
 
     /// Deadlines, all or the one with `id`, ordered by due date then id.
-    async fn deadlines_where(&self, id: Option<i64>) -> Result<Vec<DeadlineRow>> {
+    async fn deadlines_where(
+        &self,
+        id: Option<i64>,
+        department: Option<&str>,
+    ) -> Result<Vec<DeadlineRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT d.id, d.kind, d.vm_key, v.id, v.project_id, pr.department_id, d.notice_id, d.start_on, \
                  d.working_days, d.due_on, d.provisional, d.done_on, d.done_source \
                  FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id \
-                 WHERE $1 IS NULL OR d.id = $1 ORDER BY d.due_on, d.id")
-                .bind(id).fetch_all(p).await?;
+                 WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
+                 ORDER BY d.due_on, d.id")
+                .bind(id).bind(department).fetch_all(p).await?;
             rows.into_iter()
                 .map(|r| {
                     let kind: String = r.try_get(1)?;
@@ -552,12 +562,18 @@ impl Store {
 
     /// All alerts, open first, newest first.
     pub async fn alerts(&self) -> Result<Vec<AlertRow>> {
+        self.alerts_in(None).await
+    }
+
+    /// [`Store::alerts`] of one department's VMs (`None`: all).
+    pub async fn alerts_in(&self, department: Option<&str>) -> Result<Vec<AlertRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT a.id, v.id, pr.department_id, a.kind, a.raised_on, a.detail, a.cleared_at IS NULL \
                  FROM alerts a JOIN vms v ON v.key = a.vm_key JOIN projects pr ON pr.id = v.project_id \
+                 WHERE $1 IS NULL OR pr.department_id = $1 \
                  ORDER BY a.cleared_at IS NULL DESC, a.id DESC")
-                .fetch_all(p).await?;
+                .bind(department).fetch_all(p).await?;
             rows.into_iter()
                 .map(|r| Ok(AlertRow {
                     id: r.try_get(0)?,

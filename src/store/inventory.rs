@@ -25,7 +25,7 @@ pub struct VmRow {
 }
 
 /// What a VM's agent last reported about itself.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AgentRow {
     pub vm: String,
     pub hostname: String,
@@ -269,12 +269,18 @@ impl Store {
 
     /// What every agent last said, ordered by VM id.
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
+        self.agents_in(None).await
+    }
+
+    /// [`Store::agents`] of one department's VMs (`None`: all).
+    pub async fn agents_in(&self, department: Option<&str>) -> Result<Vec<AgentRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT v.id, a.hostname, a.os, a.agent_version, a.last_seq, a.last_collected_at, \
              a.last_seen_at, a.vcpus, a.memory_bytes, a.disk_bytes \
-             FROM agents a JOIN vms v ON v.key = a.vm_key ORDER BY v.id")
-            .fetch_all(p).await?;
+             FROM agents a JOIN vms v ON v.key = a.vm_key JOIN projects pr ON pr.id = v.project_id \
+             WHERE $1 IS NULL OR pr.department_id = $1 ORDER BY v.id")
+            .bind(department).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
                 Ok(AgentRow {

@@ -7,6 +7,7 @@
 //! Architecture Invariant: nothing outside `store` names sqlx types; callers see domain types and
 //! plain rows.
 
+mod accounts;
 mod deadlines;
 mod inventory;
 mod leader;
@@ -24,6 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use accounts::{AuditRow, ContestRow, Credentials, Principal, UserRow};
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};

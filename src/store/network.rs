@@ -27,7 +27,7 @@ pub struct SightingRow {
 }
 
 /// A registry entry as listed and exported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RegistryListing {
     pub ip: String,
     pub mac: String,
@@ -48,7 +48,7 @@ pub struct RegistryChange {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NetworkFindingRow {
     pub id: i64,
     pub kind: String,
@@ -212,9 +212,15 @@ impl Store {
 
     /// The registry, ordered by IP text.
     pub async fn ip_registry(&self) -> Result<Vec<RegistryListing>> {
+        self.ip_registry_in(None).await
+    }
+
+    /// [`Store::ip_registry`] of one department (`None`: all).
+    pub async fn ip_registry_in(&self, department: Option<&str>) -> Result<Vec<RegistryListing>> {
         let rows: Vec<(String, String, String, String, String, String, bool)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT ip, mac, department_id, holder, registered_on, note, gateway FROM ip_registry ORDER BY ip")
-            .fetch_all(p).await)?;
+            "SELECT ip, mac, department_id, holder, registered_on, note, gateway FROM ip_registry \
+             WHERE $1 IS NULL OR department_id = $1 ORDER BY ip")
+            .bind(department).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
             .map(
@@ -388,11 +394,22 @@ impl Store {
 
     /// Network findings, open first, newest first; of one outbox job if given.
     pub async fn network_findings(&self, outbox_id: Option<i64>) -> Result<Vec<NetworkFindingRow>> {
+        self.network_findings_in(outbox_id, None).await
+    }
+
+    /// [`Store::network_findings`] that name one department (`None`: all, including findings
+    /// about addresses no department claims).
+    pub async fn network_findings_in(
+        &self,
+        outbox_id: Option<i64>,
+        department: Option<&str>,
+    ) -> Result<Vec<NetworkFindingRow>> {
         let rows: Vec<FindingTuple> = on_pool!(self, p => sqlx::query_as(
             "SELECT f.id, f.kind, f.ip, f.mac, f.department_id, f.evidence, f.raised_at, f.cleared_at IS NULL \
-             FROM network_findings f WHERE $1 IS NULL OR f.id IN (SELECT finding_id FROM outbox_network_findings WHERE outbox_id = $1) \
+             FROM network_findings f WHERE ($1 IS NULL OR f.id IN (SELECT finding_id FROM outbox_network_findings WHERE outbox_id = $1)) \
+             AND ($2 IS NULL OR f.department_id = $2) \
              ORDER BY f.cleared_at IS NULL DESC, f.id DESC")
-            .bind(outbox_id).fetch_all(p).await)?;
+            .bind(outbox_id).bind(department).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
             .map(

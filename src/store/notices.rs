@@ -9,7 +9,7 @@ use crate::domain::Direction;
 use crate::rules::evaluate::Finding;
 
 /// A stored finding, joined with its VM's place in the inventory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FindingRow {
     pub vm: String,
     pub project: String,
@@ -27,7 +27,7 @@ pub struct FindingRow {
 }
 
 /// A downsize notice or expansion advice.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NoticeRow {
     pub id: i64,
     pub vm: String,
@@ -164,14 +164,20 @@ impl Store {
 
     /// The latest finding of every VM and resource, ordered by VM then resource.
     pub async fn findings(&self) -> Result<Vec<FindingRow>> {
+        self.findings_in(None).await
+    }
+
+    /// [`Store::findings`] of one department's VMs (`None`: all).
+    pub async fn findings_in(&self, department: Option<&str>) -> Result<Vec<FindingRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT v.id, v.project_id, p.department_id, f.resource, f.verdict, f.value, f.threshold, \
              f.comparison, f.statistic, f.samples, f.days_with_samples, e.at \
              FROM findings f JOIN vms v ON v.key = f.vm_key JOIN projects p ON p.id = v.project_id \
              JOIN evaluations e ON e.id = f.evaluation_id \
+             WHERE $1 IS NULL OR p.department_id = $1 \
              ORDER BY v.id, CASE f.resource WHEN 'cpu' THEN 0 WHEN 'memory' THEN 1 ELSE 2 END")
-            .fetch_all(p).await?;
+            .bind(department).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
                 Ok(FindingRow {
@@ -195,14 +201,20 @@ impl Store {
 
     /// All notices, newest first.
     pub async fn notices(&self) -> Result<Vec<NoticeRow>> {
+        self.notices_in(None).await
+    }
+
+    /// [`Store::notices`] of one department's VMs (`None`: all).
+    pub async fn notices_in(&self, department: Option<&str>) -> Result<Vec<NoticeRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
              n.closed_at IS NULL, n.issued_on, n.value, n.threshold, n.comparison, n.statistic, d.due_on, \
              n.approved_at IS NOT NULL \
              FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
-             LEFT JOIN deadlines d ON d.notice_id = n.id ORDER BY n.id DESC")
-            .fetch_all(p).await?;
+             LEFT JOIN deadlines d ON d.notice_id = n.id \
+             WHERE $1 IS NULL OR p.department_id = $1 ORDER BY n.id DESC")
+            .bind(department).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
                 let direction: String = r.try_get(5)?;

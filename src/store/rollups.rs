@@ -174,10 +174,23 @@ impl Store {
         year: Option<i32>,
         outbox_id: Option<i64>,
     ) -> Result<Vec<StoredReview>> {
+        self.reviews_in(year, outbox_id, None).await
+    }
+
+    /// [`Store::reviews`] of one department's projects (`None`: all).
+    pub async fn reviews_in(
+        &self,
+        year: Option<i32>,
+        outbox_id: Option<i64>,
+        department: Option<&str>,
+    ) -> Result<Vec<StoredReview>> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT project_id, score, grade, verdict, review FROM reviews \
-             WHERE ($1 IS NULL OR year = $1) AND ($2 IS NULL OR id IN (SELECT review_id FROM outbox_reviews WHERE outbox_id = $2)) \
-             ORDER BY score DESC, project_id")
-            .bind(year.map(i64::from)).bind(outbox_id).fetch_all(p).await)?)
+            "SELECT r.project_id, r.score, r.grade, r.verdict, r.review FROM reviews r \
+             JOIN projects pr ON pr.id = r.project_id \
+             WHERE ($1 IS NULL OR r.year = $1) \
+             AND ($2 IS NULL OR r.id IN (SELECT review_id FROM outbox_reviews WHERE outbox_id = $2)) \
+             AND ($3 IS NULL OR pr.department_id = $3) \
+             ORDER BY r.score DESC, r.project_id")
+            .bind(year.map(i64::from)).bind(outbox_id).bind(department).fetch_all(p).await)?)
     }
 }

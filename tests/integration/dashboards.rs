@@ -46,7 +46,14 @@ async fn metrics_export_the_documented_names_and_dashboards_use_only_them() {
         &write_file(&app.db.dir, "inv.toml", INVENTORY),
     ]));
     ok(app.cloudgov(&["tick", "--at", "2025-06-30T12:00:00+08:00"]));
-    let resp = reqwest::get(app.url("/metrics")).await.expect("get");
+    let unauthenticated = reqwest::get(app.url("/metrics")).await.expect("get");
+    assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let resp = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(app.staff_token().await)
+        .send()
+        .await
+        .expect("get");
     assert!(
         resp.headers()["content-type"]
             .to_str()

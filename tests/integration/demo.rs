@@ -45,9 +45,24 @@ async fn the_demo_shows_downsize_and_expand_findings_and_serves_them() {
         .lines()
         .find_map(|l| l.trim().strip_suffix("/healthz"))
         .map(str::to_owned);
+    let api_token = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("API token: "))
+        .map(str::to_owned);
     let result = async {
         let base = base.ok_or("no URL printed")?;
-        let findings: serde_json::Value = reqwest::get(format!("{base}/api/v1/findings"))
+        let token = api_token.ok_or("no API token printed")?;
+        let unauthenticated = reqwest::get(format!("{base}/api/v1/findings"))
+            .await
+            .map_err(|e| e.to_string())?
+            .status();
+        if unauthenticated != reqwest::StatusCode::UNAUTHORIZED {
+            return Err(format!("findings without a token: {unauthenticated}"));
+        }
+        let findings: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base}/api/v1/findings"))
+            .bearer_auth(token)
+            .send()
             .await
             .map_err(|e| e.to_string())?
             .json()

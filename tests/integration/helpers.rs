@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use cloudgov::access::Role;
 use cloudgov::calendar::Calendar;
 use cloudgov::jobs::JobContext;
 use cloudgov::notify::Notifier;
@@ -65,6 +66,47 @@ impl TestApp {
     /// Runs the `cloudgov` binary against this app's database.
     pub fn cloudgov(&self, args: &[&str]) -> Output {
         cloudgov_cmd(&self.db.url, args)
+    }
+
+    /// Adds an account with a fresh password, which it returns.
+    pub async fn add_user(&self, username: &str, role: Role, department: Option<&str>) -> String {
+        let password = format!("pw-{username}-{}", std::process::id());
+        let hash = cloudgov::auth::hash_password(&password).expect("hash");
+        self.store
+            .create_user(username, &hash, role, department, chrono::Utc::now().timestamp())
+            .await
+            .expect("create user");
+        password
+    }
+
+    /// A new API token of `username`.
+    pub async fn api_token(&self, username: &str) -> String {
+        let token = cloudgov::auth::new_secret(cloudgov::auth::API_TOKEN_PREFIX).expect("random");
+        self.store
+            .create_api_token(username, "test", &cloudgov::token::hash(&token), 0)
+            .await
+            .expect("create API token");
+        token
+    }
+
+    /// An admin's API token (the admin `test-admin` is created on first use).
+    pub async fn staff_token(&self) -> String {
+        if self.store.credentials("test-admin").await.expect("lookup").is_none() {
+            self.add_user("test-admin", Role::Admin, None).await;
+        }
+        self.api_token("test-admin").await
+    }
+
+    /// GET `path` with `token`, as JSON.
+    pub async fn get_json(&self, token: &str, path: &str) -> serde_json::Value {
+        let resp = reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.expect("JSON body")
     }
 
     pub async fn stop(mut self) {

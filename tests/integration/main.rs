@@ -1,6 +1,7 @@
 //! The one integration test binary: the real daemon on a free port, a real SQLite file (or a
 //! real PostgreSQL with `CLOUDGOV_TEST_DB=postgres`), the real `cloudgov` and agent binaries.
 
+mod accounts;
 mod architecture;
 mod cli;
 mod dashboards;

@@ -1,6 +1,9 @@
-//! HTTP API (axum): agent ingest, health, and read endpoints for findings, notices, VMs and agents.
+//! HTTP API (axum): agent ingest, health, read endpoints scoped to the viewer's department,
+//! actions, sign-in, and the OpenAPI document.
 //!
 //! Errors leave as JSON `{"error": code, "message": text}`; internal details are logged, never sent.
+//! `read`: GET endpoints and CSV exports. `act`: JSON actions. `forms`: sign-in and the HTML
+//! forms' POST handlers. `openapi`: the document (utoipa) and Swagger UI.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -12,12 +15,18 @@ use chrono::{TimeDelta, Utc};
 use cloudgov_agent::wire::{AddressConfig, IngestAck, IngestBatch, Report};
 use serde_json::json;
 
+use crate::access::Viewer;
 use crate::domain::{MacAddr, Percent};
 use crate::jobs::{JobContext, shanghai_day};
 use crate::metrics::IngestCounters;
 use crate::network::SightingKind;
 use crate::store::{SampleRow, SightingRow, StoreError, StoredReport};
 use crate::token;
+
+mod act;
+pub mod forms;
+mod openapi;
+mod read;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -80,12 +89,58 @@ pub struct AppState {
     pub leader: tokio::sync::watch::Receiver<bool>,
     pub limits: IngestLimits,
     pub rate: std::sync::Arc<RateLimiter>,
+    pub web: WebSettings,
+    pub login_throttle: std::sync::Arc<crate::auth::LoginThrottle>,
+}
+
+/// How the daemon is reached by browsers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebSettings {
+    /// The daemon serves HTTPS itself: session cookies get `Secure`.
+    pub https: bool,
+}
+
+impl AppState {
+    pub fn new(
+        ctx: JobContext,
+        leader: tokio::sync::watch::Receiver<bool>,
+        limits: IngestLimits,
+        web: WebSettings,
+    ) -> AppState {
+        AppState {
+            ctx,
+            counters: Default::default(),
+            leader,
+            limits,
+            rate: Default::default(),
+            web,
+            login_throttle: Default::default(),
+        }
+    }
+}
+
+/// Every error leaves as this JSON body.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `unauthorized`, `unauthenticated`, `forbidden`, `bad_request`,
+    /// `invalid_report`, `unprocessable`, `payload_too_large`, `not_found`, `rate_limited`,
+    /// `internal`.
+    pub error: String,
+    /// What is wrong, for people.
+    pub message: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("missing or unknown agent token")]
     Unauthorized,
+    #[error("sign in, or send a user's API token as `Authorization: Bearer cgu_...`")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    /// A request a person made that cannot be carried out as asked.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -100,10 +155,27 @@ pub enum ApiError {
     Internal(#[from] StoreError),
 }
 
+impl From<crate::actions::ActionError> for ApiError {
+    fn from(e: crate::actions::ActionError) -> Self {
+        use crate::actions::ActionError;
+        match e {
+            ActionError::NotFound(m) => ApiError::NotFound(m),
+            ActionError::Forbidden(m) => ApiError::Forbidden(m),
+            ActionError::Invalid(m) | ActionError::Store(StoreError::Invalid(m)) => {
+                ApiError::Invalid(m)
+            }
+            ActionError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_report"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -135,24 +207,35 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Everything under `api` needs a user's API token or a session; pages need a session and
+    // redirect to the sign-in page without one. Ingest has its own (agent) tokens.
+    let api = read::routes()
+        .merge(act::routes())
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_api_viewer,
+        ));
+    let pages = forms::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::require_page_viewer,
+    ));
     Router::new()
         .route("/healthz", get(healthz))
         .route(cloudgov_agent::wire::INGEST_PATH, post(ingest))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/findings", get(findings))
-        .route("/api/v1/notices", get(notices))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/deadlines", get(deadlines))
-        .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/status", get(status))
-        .route("/api/v1/reviews/{year}", get(reviews))
-        .route("/reviews/{year}/", get(review_summary_page))
-        .route("/reviews/{year}/{file}", get(review_file))
+        .route("/login", get(forms::login_page).post(forms::login))
+        .merge(openapi::routes())
+        .merge(api)
+        .merge(pages)
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+/// `GET /healthz`: the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The daemon and its database answer")))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.ctx.store.ping().await?;
     Ok(Json(
@@ -160,8 +243,19 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     ))
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `GET /metrics`: Prometheus text format (center staff; or `serve --metrics-listen`).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("api_token" = [])),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+              (status = 403, description = "Not center staff", body = ErrorBody)))]
+async fn metrics(State(state): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+    if !viewer.is_staff() {
+        return Err(ApiError::Forbidden("metrics are for center staff".into()));
+    }
+    metrics_text(&state).await
+}
+
+/// The Prometheus exposition, for the authenticated route and the metrics-only listener.
+pub async fn metrics_text(state: &AppState) -> Result<Response, ApiError> {
     let body = crate::metrics::render(&state.ctx, &state.counters).await?;
     Ok((
         [(
@@ -173,98 +267,9 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-async fn findings(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.ctx.store.findings().await?).into_response())
-}
-
-async fn notices(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.ctx.store.notices().await?).into_response())
-}
-
-async fn agents(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.ctx.store.agents().await?).into_response())
-}
-
-async fn deadlines(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(crate::views::deadlines_as_of(&state.ctx, Utc::now()).await?).into_response())
-}
-
-async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.ctx.store.alerts().await?).into_response())
-}
-
-/// The stored annual review of a year (`cloudgov review` or the yearly schedule), best first.
-async fn reviews(
-    State(state): State<AppState>,
-    axum::extract::Path(year): axum::extract::Path<i32>,
-) -> Result<Response, ApiError> {
-    let rows = state.ctx.store.reviews(Some(year), None).await?;
-    let reviews: Vec<serde_json::Value> = rows
-        .into_iter()
-        .filter_map(|(.., json)| serde_json::from_str(&json).ok())
-        .collect();
-    Ok(Json(reviews).into_response())
-}
-
-async fn stored_reviews(
-    state: &AppState,
-    year: i32,
-) -> Result<Vec<crate::review::ProjectReview>, ApiError> {
-    let rows = state.ctx.store.reviews(Some(year), None).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(.., json)| serde_json::from_str(&json).ok())
-        .collect())
-}
-
-fn html(page: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-}
-
-/// `GET /reviews/YYYY/`: the summary page of a stored review.
-async fn review_summary_page(
-    State(state): State<AppState>,
-    axum::extract::Path(year): axum::extract::Path<i32>,
-) -> Result<Response, ApiError> {
-    let reviews = stored_reviews(&state, year).await?;
-    let page =
-        crate::review::report::summary_html(year, &reviews, |r| format!("{}.html", r.project))
-            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    Ok(html(page))
-}
-
-/// `GET /reviews/YYYY/PROJECT.html` and `PROJECT-utilisation.png`.
-async fn review_file(
-    State(state): State<AppState>,
-    axum::extract::Path((year, file)): axum::extract::Path<(i32, String)>,
-) -> Result<Response, ApiError> {
-    let reviews = stored_reviews(&state, year).await?;
-    let not_found = || ApiError::NotFound(format!("no review file {file} for {year}"));
-    if let Some(project) = file.strip_suffix(".html") {
-        let review = reviews
-            .iter()
-            .find(|r| r.project == project)
-            .ok_or_else(not_found)?;
-        let page =
-            crate::review::report::project_html(review, &format!("{project}-utilisation.png"))
-                .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-        return Ok(html(page));
-    }
-    let project = file
-        .strip_suffix("-utilisation.png")
-        .ok_or_else(not_found)?;
-    let review = reviews
-        .iter()
-        .find(|r| r.project == project)
-        .ok_or_else(not_found)?;
-    let fonts = crate::notify::chart_fonts();
-    let labels = fonts.labels(crate::chart::Labels::Chinese);
-    let png = crate::review::report::utilisation_chart_png(review, fonts, labels)
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
-}
-
 /// What an operator checks first: backend, calendar coverage and its warning.
+#[utoipa::path(get, path = "/api/v1/status", tag = "operations",
+    responses((status = 200, description = "Backend, calendar years and warning, leadership, version")))]
 async fn status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let today = shanghai_day(Utc::now());
     Ok(Json(json!({
@@ -324,7 +329,7 @@ async fn record_agent_health(
     Ok(())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -336,6 +341,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// `POST /api/v1/ingest`: a batch of reports from one agent. The whole batch is validated
 /// before anything is written, then stored in one transaction; the answer comes after commit.
+#[utoipa::path(post, path = "/api/v1/ingest", tag = "agents", security(("agent_token" = [])),
+    request_body = openapi::IngestBatchDoc,
+    responses((status = 200, body = openapi::IngestAckDoc),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "Rate limited; see Retry-After")))]
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,

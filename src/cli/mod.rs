@@ -25,6 +25,8 @@ use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SightingRow, Store};
 use crate::views::deadlines_as_of;
 
+mod users;
+
 pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
 
 #[derive(Debug, Parser)]
@@ -98,6 +100,9 @@ pub enum Command {
     /// Network registration (art. 14): checks, findings and the IP registry.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Accounts: center staff and department users, their API tokens, the audit log.
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 #[derive(Debug, Args)]
@@ -668,6 +673,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             println!("{ip}: removed");
             Ok(())
         }
+        Command::User(cmd) => users::run(store, cmd).await,
         Command::Network(NetworkCommand::Registry(RegistryCommand::History { ip })) => {
             print_json(&store.ip_registry_history(ip).await?)
         }
@@ -996,7 +1002,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             }
         }
         Command::Deadlines(args) => {
-            let views = deadlines_as_of(ctx, args.instant()).await?;
+            let views = deadlines_as_of(ctx, args.instant(), None).await?;
             match args.format {
                 Format::Json => print_json(&views),
                 Format::Table => {
@@ -1100,7 +1106,7 @@ fn write_review_dir(
     Ok(())
 }
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

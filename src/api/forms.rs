@@ -1,0 +1,452 @@
+//! Sign-in and sign-out, the HTML forms' POST handlers, the audit page and the review report
+//! pages. Every form handler takes [`CsrfForm`], which checks the session's CSRF token first.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use super::{ApiError, AppState};
+use crate::access::Viewer;
+use crate::actions::{self, ActionError, RegistryEdit, parse_day, parse_vm};
+use crate::auth::{self, CsrfForm, HasCsrf};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/logout", post(logout))
+        .route("/audit", get(audit_page))
+        .route("/notices/{id}/approve", post(approve))
+        .route("/notices/{id}/complete", post(complete))
+        .route("/notices/{id}/contest", post(contest))
+        .route("/vms/{id}/deployed", post(deployed))
+        .route("/vms/{id}/release-request", post(release_request))
+        .route("/vms/{id}/release-confirm", post(release_confirm))
+        .route("/network/registry", post(registry_set))
+        .route("/network/registry/remove", post(registry_remove))
+        .route("/reviews/{year}/", get(review_summary_page))
+        .route("/reviews/{year}/{file}", get(review_file))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn html(status: StatusCode, page: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+/// The sign-in page. Its CSRF token is also set as a cookie (there is no session yet), and the
+/// form must send both (double submit).
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let csrf = auth::new_secret("")?;
+    let secure = auth::over_https(&state, &headers);
+    let page = login_html(
+        &csrf,
+        auth::safe_next(q.next.as_deref()),
+        q.error.as_deref(),
+    );
+    let mut response = html(StatusCode::OK, page);
+    if let Ok(v) = auth::set_cookie(auth::LOGIN_CSRF_COOKIE, &csrf, 1800, "/login", secure).parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+fn login_html(csrf: &str, next: &str, error: Option<&str>) -> String {
+    format!(
+        "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>cloudgov 登录</title></head>\
+         <body><h1>cloudgov</h1>{}<form method=\"post\" action=\"/login\" data-testid=\"login-form\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <label>用户名 <input name=\"username\" autocomplete=\"username\" required></label>\
+         <label>密码 <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">登录</button></form></body></html>",
+        error.map_or(String::new(), |e| format!("<p role=\"alert\" data-testid=\"login-error\">{}</p>", escape(e))),
+        escape(csrf),
+        escape(next),
+    )
+}
+
+/// `POST /login`: checks the form's CSRF against its cookie, then the password (throttled per
+/// user name), and starts a session.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let next = auth::safe_next(form.next.as_deref()).to_owned();
+    let retry = |error: &str| {
+        Redirect::to(&format!(
+            "/login?next={}&error={}",
+            auth::percent_encode(&next),
+            auth::percent_encode(error)
+        ))
+        .into_response()
+    };
+    if !auth::csrf_matches(auth::cookie(&headers, auth::LOGIN_CSRF_COOKIE), Some(&form.csrf)) {
+        return Ok(retry("表单已过期，请重试 (the form expired: try again)"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let username = form.username.trim();
+    if !state.login_throttle.allowed(username, now) {
+        tracing::warn!(user = %username, "sign-in throttled");
+        return Err(ApiError::TooManyRequests(auth::LOGIN_WINDOW_SECS));
+    }
+    let Some(principal) = auth::check_credentials(&state.ctx.store, username, &form.password).await?
+    else {
+        state.login_throttle.failed(username, now);
+        state
+            .ctx
+            .store
+            .audit(None, username, "login_failed", "session", "", now)
+            .await?;
+        return Ok(retry("用户名或密码错误 (wrong user name or password)"));
+    };
+    state.login_throttle.succeeded(username);
+    let session = auth::start_session(&state.ctx.store, &principal).await?;
+    state
+        .ctx
+        .store
+        .audit(Some(principal.user_id), username, "login", "session", "", now)
+        .await?;
+    let secure = auth::over_https(&state, &headers);
+    let mut response = Redirect::to(&next).into_response();
+    for cookie in [
+        auth::set_cookie(auth::SESSION_COOKIE, &session, auth::SESSION_HOURS * 3600, "/", secure),
+        auth::set_cookie(auth::LOGIN_CSRF_COOKIE, "", 0, "/login", secure),
+    ] {
+        if let Ok(v) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+impl HasCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /logout`: ends the session.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(viewer, _): CsrfForm<CsrfOnly>,
+) -> Result<Response, ApiError> {
+    if let Some(session) = auth::cookie(&headers, auth::SESSION_COOKIE) {
+        state
+            .ctx
+            .store
+            .delete_session(&crate::token::hash(session))
+            .await?;
+    }
+    tracing::info!(user = %viewer.username, "signed out");
+    let mut response = Redirect::to("/login").into_response();
+    let secure = auth::over_https(&state, &headers);
+    if let Ok(v) = auth::set_cookie(auth::SESSION_COOKIE, "", 0, "/", secure).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DayForm {
+    csrf: String,
+    on: String,
+}
+
+impl HasCsrf for DayForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ReasonForm {
+    csrf: String,
+    reason: String,
+}
+
+impl HasCsrf for ReasonForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ReleaseForm {
+    csrf: String,
+    on: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl HasCsrf for ReleaseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct RegistryForm {
+    csrf: String,
+    ip: String,
+    mac: String,
+    department: String,
+    holder: String,
+    #[serde(default)]
+    note: String,
+    /// A checkbox: present ("on") when ticked.
+    #[serde(default)]
+    gateway: Option<String>,
+}
+
+impl HasCsrf for RegistryForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct IpForm {
+    csrf: String,
+    ip: String,
+}
+
+impl HasCsrf for IpForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// After an action: back to the page of what was acted on, with the outcome to show.
+fn back_to(path: &str, outcome: Result<String, ActionError>) -> Response {
+    match outcome {
+        Ok(message) => Redirect::to(&format!("{path}?done={}", auth::percent_encode(&message)))
+            .into_response(),
+        Err(e) => action_error_page(e),
+    }
+}
+
+/// A failed action as a page that says what is wrong.
+pub fn action_error_page(e: ActionError) -> Response {
+    let api: ApiError = e.into();
+    let message = api.to_string();
+    let status = api.into_response().status();
+    html(
+        status,
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudgov</title></head><body>\
+             <p role=\"alert\" data-testid=\"action-error\">{}</p><p><a href=\"javascript:history.back()\">←</a> \
+             <a href=\"/\">cloudgov</a></p></body></html>",
+            escape(&message)
+        ),
+    )
+}
+
+async fn approve(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm(viewer, _): CsrfForm<CsrfOnly>,
+) -> Response {
+    back_to(&format!("/notices/{id}"), actions::approve_notice(&s.ctx, &viewer, id).await)
+}
+
+async fn complete(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm(viewer, form): CsrfForm<DayForm>,
+) -> Response {
+    let outcome = match parse_day("on", &form.on) {
+        Ok(on) => actions::complete_notice(&s.ctx, &viewer, id, on).await,
+        Err(e) => Err(e),
+    };
+    back_to(&format!("/notices/{id}"), outcome)
+}
+
+async fn contest(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm(viewer, form): CsrfForm<ReasonForm>,
+) -> Response {
+    back_to(
+        &format!("/notices/{id}"),
+        actions::contest_notice(&s.ctx, &viewer, id, &form.reason).await,
+    )
+}
+
+async fn deployed(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(viewer, form): CsrfForm<DayForm>,
+) -> Response {
+    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
+        (Ok(vm), Ok(on)) => actions::mark_deployed(&s.ctx, &viewer, &vm, on).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    back_to(&format!("/vms/{id}"), outcome)
+}
+
+async fn release_request(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(viewer, form): CsrfForm<ReleaseForm>,
+) -> Response {
+    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
+        (Ok(vm), Ok(on)) => actions::request_release(&s.ctx, &viewer, &vm, on, &form.reason).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    back_to(&format!("/vms/{id}"), outcome)
+}
+
+async fn release_confirm(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(viewer, form): CsrfForm<DayForm>,
+) -> Response {
+    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
+        (Ok(vm), Ok(on)) => actions::confirm_release(&s.ctx, &viewer, &vm, on).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    back_to(&format!("/vms/{id}"), outcome)
+}
+
+async fn registry_set(
+    State(s): State<AppState>,
+    CsrfForm(viewer, form): CsrfForm<RegistryForm>,
+) -> Response {
+    let edit = RegistryEdit {
+        ip: form.ip,
+        mac: form.mac,
+        department: form.department,
+        holder: form.holder,
+        note: form.note,
+        gateway: form.gateway.is_some(),
+    };
+    back_to("/network", actions::set_registry(&s.ctx, &viewer, &edit).await)
+}
+
+async fn registry_remove(
+    State(s): State<AppState>,
+    CsrfForm(viewer, form): CsrfForm<IpForm>,
+) -> Response {
+    back_to("/network", actions::remove_registry(&s.ctx, &viewer, &form.ip).await)
+}
+
+/// `GET /audit`: the newest staff and department actions (center staff).
+async fn audit_page(State(s): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+    if !viewer.is_staff() {
+        return Err(ApiError::NotFound("no such page".into()));
+    }
+    let rows = s.ctx.store.audit_log(500).await?;
+    let mut body = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudgov audit</title></head><body>\
+         <table data-testid=\"audit-table\"><tr><th>at</th><th>user</th><th>action</th><th>target</th><th>detail</th></tr>",
+    );
+    for r in rows {
+        let at = chrono::DateTime::from_timestamp(r.at, 0)
+            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&at),
+            escape(&r.username),
+            escape(&r.action),
+            escape(&r.target),
+            escape(&r.detail)
+        ));
+    }
+    body.push_str("</table></body></html>");
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn stored_reviews(
+    state: &AppState,
+    viewer: &Viewer,
+    year: i32,
+) -> Result<Vec<crate::review::ProjectReview>, ApiError> {
+    Ok(super::read::stored_review_values(state, viewer, year)
+        .await?
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
+}
+
+/// `GET /reviews/YYYY/`: the summary page of a stored review (the viewer's projects).
+async fn review_summary_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(year): Path<i32>,
+) -> Result<Response, ApiError> {
+    let reviews = stored_reviews(&state, &viewer, year).await?;
+    let page =
+        crate::review::report::summary_html(year, &reviews, |r| format!("{}.html", r.project))
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(html(StatusCode::OK, page))
+}
+
+/// `GET /reviews/YYYY/PROJECT.html` and `PROJECT-utilisation.png`.
+async fn review_file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((year, file)): Path<(i32, String)>,
+) -> Result<Response, ApiError> {
+    let reviews = stored_reviews(&state, &viewer, year).await?;
+    let not_found = || ApiError::NotFound(format!("no review file {file} for {year}"));
+    if let Some(project) = file.strip_suffix(".html") {
+        let review = reviews
+            .iter()
+            .find(|r| r.project == project)
+            .ok_or_else(not_found)?;
+        let page =
+            crate::review::report::project_html(review, &format!("{project}-utilisation.png"))
+                .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        return Ok(html(StatusCode::OK, page));
+    }
+    let project = file
+        .strip_suffix("-utilisation.png")
+        .ok_or_else(not_found)?;
+    let review = reviews
+        .iter()
+        .find(|r| r.project == project)
+        .ok_or_else(not_found)?;
+    let fonts = crate::notify::chart_fonts();
+    let labels = fonts.labels(crate::chart::Labels::Chinese);
+    let png = crate::review::report::utilisation_chart_png(review, fonts, labels)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}

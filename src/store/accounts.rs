@@ -1,0 +1,361 @@
+//! Accounts: users, sessions, API tokens, the audit log of staff actions, and notice contests.
+//!
+//! Secrets never reach this module in the clear: sessions and API tokens are looked up by their
+//! SHA-256, passwords are stored as the argon2 PHC string the caller computed.
+
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, on_pool};
+use crate::access::Role;
+
+/// An account as listed (never with its password hash).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub department: Option<String>,
+    pub created_at: i64,
+    pub disabled: bool,
+}
+
+/// What signing in needs: the stored hash and who the user is.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user_id: i64,
+    pub password_hash: String,
+    pub role: Role,
+    pub department: Option<String>,
+}
+
+/// The account behind a live session or API token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub department: Option<String>,
+    /// The session's CSRF token (sessions only).
+    pub csrf: Option<String>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditRow {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    pub username: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// A department's objection to a notice.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ContestRow {
+    pub id: i64,
+    pub notice_id: i64,
+    pub username: String,
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+fn role_of(text: &str) -> Result<Role> {
+    text.parse()
+        .map_err(|e| StoreError::Invalid(format!("stored {e}")))
+}
+
+impl Store {
+    /// Adds an account. A department user's department must exist.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        department: Option<&str>,
+        now: i64,
+    ) -> Result<i64> {
+        if (role == Role::Department) != department.is_some() {
+            return Err(StoreError::Invalid(
+                "a department user needs --department; staff accounts take none".into(),
+            ));
+        }
+        if let Some(d) = department
+            && !self.department_ids().await?.contains(d)
+        {
+            return Err(StoreError::Invalid(format!(
+                "unknown department {d:?}: import the inventory first"
+            )));
+        }
+        let result: std::result::Result<(i64,), sqlx::Error> = on_pool!(self, p => sqlx::query_as(
+            "INSERT INTO users (username, password_hash, role, department_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(username).bind(password_hash).bind(role.as_str()).bind(department).bind(now)
+            .fetch_one(p).await);
+        match result {
+            Ok((id,)) => Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Invalid(
+                format!("a user named {username:?} already exists"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a user's password; every session of the user ends.
+    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query("UPDATE users SET password_hash = $2 WHERE username = $1")
+                .bind(username).bind(password_hash).execute(&mut *tx).await?.rows_affected();
+            if updated == 0 {
+                return Err(StoreError::Invalid(format!("no user named {username:?}")));
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)")
+                .bind(username).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Disables an account: its sessions end and its API tokens stop working.
+    pub async fn disable_user(&self, username: &str, now: i64) -> Result<()> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE users SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")
+                .bind(username).bind(now).execute(&mut *tx).await?.rows_affected();
+            if updated == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "no enabled user named {username:?}"
+                )));
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)")
+                .bind(username).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, username, role, department_id, created_at, disabled_at IS NOT NULL \
+                 FROM users ORDER BY username")
+                .fetch_all(p).await?;
+            rows.into_iter().map(|r| Ok(UserRow {
+                id: r.try_get(0)?,
+                username: r.try_get(1)?,
+                role: r.try_get(2)?,
+                department: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+                disabled: r.try_get(5)?,
+            })).collect()
+        })
+    }
+
+    /// The stored hash of an enabled user, for signing in.
+    pub async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
+        let row: Option<(i64, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, password_hash, role, department_id FROM users \
+             WHERE username = $1 AND disabled_at IS NULL")
+            .bind(username).fetch_optional(p).await)?;
+        row.map(|(user_id, password_hash, role, department)| {
+            Ok(Credentials {
+                user_id,
+                password_hash,
+                role: role_of(&role)?,
+                department,
+            })
+        })
+        .transpose()
+    }
+
+    /// Starts a session; expired sessions of every user are removed on the way.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)")
+                .bind(token_hash).bind(user_id).bind(csrf).bind(now).bind(expires_at)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        on_pool!(self, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The enabled user behind an unexpired session.
+    pub async fn session_principal(&self, token_hash: &str, now: i64) -> Result<Option<Principal>> {
+        let row: Option<(i64, String, String, Option<String>, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT u.id, u.username, u.role, u.department_id, s.csrf FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL")
+            .bind(token_hash).bind(now).fetch_optional(p).await)?;
+        row.map(|(user_id, username, role, department, csrf)| {
+            Ok(Principal {
+                user_id,
+                username,
+                role: role_of(&role)?,
+                department,
+                csrf: Some(csrf),
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a new API token of a user (the token itself is shown once, by the caller).
+    pub async fn create_api_token(
+        &self,
+        username: &str,
+        name: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<()> {
+        let inserted = on_pool!(self, p => sqlx::query(
+            "INSERT INTO api_tokens (token_hash, user_id, name, created_at) \
+             SELECT $1, id, $3, $4 FROM users WHERE username = $2 AND disabled_at IS NULL")
+            .bind(token_hash).bind(username).bind(name).bind(now).execute(p).await
+            .map(|r| r.rows_affected()))?;
+        if inserted == 0 {
+            return Err(StoreError::Invalid(format!(
+                "no enabled user named {username:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Revokes a user's API tokens named `name` (all of them when `None`); returns how many.
+    pub async fn revoke_api_tokens(
+        &self,
+        username: &str,
+        name: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $3 WHERE revoked_at IS NULL \
+             AND user_id = (SELECT id FROM users WHERE username = $1) AND ($2 IS NULL OR name = $2)")
+            .bind(username).bind(name).bind(now).execute(p).await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// The enabled user behind an unrevoked API token; records when it was last used.
+    pub async fn api_token_principal(&self, token_hash: &str, now: i64) -> Result<Option<Principal>> {
+        let row: Option<(i64, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT u.id, u.username, u.role, u.department_id FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL")
+            .bind(token_hash).fetch_optional(p).await)?;
+        let Some((user_id, username, role, department)) = row else {
+            return Ok(None);
+        };
+        on_pool!(self, p => sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1")
+            .bind(token_hash).bind(now).execute(p).await.map(|_| ()))?;
+        Ok(Some(Principal {
+            user_id,
+            username,
+            role: role_of(&role)?,
+            department,
+            csrf: None,
+        }))
+    }
+
+    /// Records a staff or department action.
+    pub async fn audit(
+        &self,
+        user_id: Option<i64>,
+        username: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<()> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO audit_log (at, user_id, username, action, target, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(now).bind(user_id).bind(username).bind(action).bind(target).bind(detail)
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT id, at, username, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(limit).fetch_all(p).await)?
+        .into_iter()
+        .map(|(id, at, username, action, target, detail)| AuditRow {
+            id,
+            at,
+            username,
+            action,
+            target,
+            detail,
+        })
+        .collect())
+    }
+
+    pub async fn add_contest(
+        &self,
+        notice_id: i64,
+        user_id: i64,
+        username: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<i64> {
+        let (id,): (i64,) = on_pool!(self, p => sqlx::query_as(
+            "INSERT INTO notice_contests (notice_id, user_id, username, reason, at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(notice_id).bind(user_id).bind(username).bind(reason).bind(now)
+            .fetch_one(p).await)?;
+        Ok(id)
+    }
+
+    /// The contests of one notice, oldest first.
+    pub async fn contests(&self, notice_id: i64) -> Result<Vec<ContestRow>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT id, notice_id, username, reason, at FROM notice_contests \
+             WHERE notice_id = $1 ORDER BY id")
+            .bind(notice_id).fetch_all(p).await)?
+        .into_iter()
+        .map(|(id, notice_id, username, reason, at)| ContestRow {
+            id,
+            notice_id,
+            username,
+            reason,
+            at,
+        })
+        .collect())
+    }
+
+    /// The department a notice's VM belongs to, if the notice exists.
+    pub async fn notice_department(&self, notice_id: i64) -> Result<Option<String>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT pr.department_id FROM notices n JOIN vms v ON v.key = n.vm_key \
+             JOIN projects pr ON pr.id = v.project_id WHERE n.id = $1")
+            .bind(notice_id).fetch_optional(p).await)?)
+    }
+
+    /// The department a VM belongs to, if the VM exists.
+    pub async fn vm_department(&self, vm: &str) -> Result<Option<String>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT pr.department_id FROM vms v JOIN projects pr ON pr.id = v.project_id WHERE v.id = $1")
+            .bind(vm).fetch_optional(p).await)?)
+    }
+}

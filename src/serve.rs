@@ -47,6 +47,8 @@ pub struct Daemon {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
+    /// The state the HTTP handlers share (counters included), for extra listeners.
+    state: AppState,
 }
 
 impl Daemon {
@@ -93,7 +95,8 @@ impl Daemon {
         let web = crate::api::WebSettings {
             https: tls.is_some(),
         };
-        let app = router(AppState::new(ctx.clone(), leader.clone(), limits, web));
+        let state = AppState::new(ctx.clone(), leader.clone(), limits, web);
+        let app = router(state.clone());
         let mut server_shutdown = shutdown_rx.clone();
         let stopped = async move {
             let _ = server_shutdown.wait_for(|stop| *stop).await;
@@ -180,7 +183,36 @@ impl Daemon {
                 tasks
             },
             server,
+            state,
         })
+    }
+
+    /// Serves `/metrics` without signing in on a second listener (for Prometheus on an
+    /// internal network), stopped with the daemon. Returns the bound address.
+    pub async fn start_metrics_listener(&mut self, listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    crate::api::metrics_text(&state).await
+                }),
+            )
+            .with_state(self.state.clone());
+        let mut stop = self.shutdown.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }));
+        tracing::info!(%addr, "metrics listening");
+        Ok(addr)
     }
 
     /// Stops accepting work, lets in-flight requests and jobs finish, and returns.

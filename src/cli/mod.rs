@@ -245,6 +245,10 @@ pub struct ServeArgs {
         default_value_t = 120
     )]
     pub agent_requests_per_minute: u32,
+    /// Also serve `/metrics` here, without signing in (e.g. 10.0.0.5:9464 for Prometheus on an
+    /// internal network). On the main listener `/metrics` needs a staff API token.
+    #[arg(long, env = "CLOUDGOV_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Require client certificates signed by this PEM CA (mutual TLS for agents).
     #[arg(long, env = "CLOUDGOV_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
@@ -430,7 +434,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 _ => None,
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
-            let daemon = Daemon::start_with_tls(
+            let mut daemon = Daemon::start_with_tls(
                 ctx.clone(),
                 args.listen,
                 Schedule {
@@ -449,6 +453,10 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             )
             .await?;
             println!("cloudgov listening on {scheme}://{}", daemon.addr);
+            if let Some(listen) = args.metrics_listen {
+                let addr = daemon.start_metrics_listener(listen).await?;
+                println!("metrics on http://{addr}/metrics");
+            }
             termination_signal().await;
             tracing::info!("stopping");
             daemon.stop().await

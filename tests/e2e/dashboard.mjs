@@ -1,0 +1,140 @@
+// End-to-end test of the dashboard in a real browser: Debian's chromium driven by playwright-core.
+// Run by tests/integration/browser.rs, which starts the daemon with seeded data and passes:
+//   CLOUDGOV_URL, STAFF_USER, STAFF_PASSWORD, DEPT_USER, DEPT_PASSWORD, OWN_VM, OTHER_VM,
+//   OTHER_NOTICE, OWN_NOTICE, SCREENSHOT_DIR, CHROMIUM (path to the browser).
+// Prints one JSON line of what it saw; exits non-zero on the first failed check.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = env('CLOUDGOV_URL');
+const shots = env('SCREENSHOT_DIR');
+mkdirSync(shots, { recursive: true });
+const seen = {};
+
+function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+async function signIn(browser, user, password) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const first = await page.goto(`${base}/`);
+  check(page.url().includes('/login'), `unauthenticated / redirects to /login (at ${page.url()}, ${first.status()})`);
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  check(!page.url().includes('/login'), `${user} signed in (at ${page.url()})`);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'cloudgov_session');
+  check(session && session.httpOnly && session.sameSite === 'Strict', 'session cookie is HttpOnly and SameSite=Strict');
+  return { context, page };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+async function status(page, path) {
+  const resp = await page.goto(`${base}${path}`);
+  return resp.status();
+}
+
+const browser = await chromium.launch({
+  executablePath: env('CHROMIUM'),
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+try {
+  // Center staff: every page, every department.
+  {
+    const { context, page } = await signIn(browser, env('STAFF_USER'), env('STAFF_PASSWORD'));
+    check((await status(page, '/')) === 200, 'overview 200');
+    check(await page.locator('html[lang^=zh]').count() === 1, 'Chinese by default');
+    const overview = await page.content();
+    check(overview.includes(env('OTHER_VM').split('-')[0]) || overview.includes('edu'), 'staff overview lists every department');
+    await shot(page, 'overview');
+    for (const [name, path] of [
+      ['department', '/departments/health'],
+      ['project', '/projects/his'],
+      ['vm', `/vms/${env('OWN_VM')}?days=30`],
+      ['notices', '/notices'],
+      ['notice', `/notices/${env('OWN_NOTICE')}`],
+      ['network', '/network'],
+      ['reviews', '/reviews'],
+    ]) {
+      check((await status(page, path)) === 200, `staff ${path} 200`);
+      await shot(page, name);
+    }
+    await page.goto(`${base}/vms/${env('OWN_VM')}?days=30`);
+    const svg = await page.locator('svg').count();
+    check(svg >= 1, 'VM page has SVG charts');
+    seen.vm_charts = svg;
+    check((await status(page, `/vms/${env('OTHER_VM')}`)) === 200, 'staff may see the other department\'s VM');
+    check((await status(page, '/audit')) === 200, 'staff see the audit log');
+    // English switch.
+    await page.goto(`${base}/?lang=en`);
+    check(await page.locator('html[lang=en]').count() === 1, 'English after ?lang=en');
+    await shot(page, 'overview-en');
+    await page.goto(`${base}/`);
+    check(await page.locator('html[lang=en]').count() === 1, 'the language choice sticks');
+    await page.goto(`${base}/?lang=zh`);
+    await context.close();
+  }
+
+  // A department user: their own department only, by page, by URL and by API.
+  {
+    const { context, page } = await signIn(browser, env('DEPT_USER'), env('DEPT_PASSWORD'));
+    check((await status(page, '/')) === 200, 'department overview 200');
+    await shot(page, 'department-user-overview');
+    check((await status(page, `/vms/${env('OWN_VM')}`)) === 200, 'own VM 200');
+    check((await status(page, `/vms/${env('OTHER_VM')}`)) === 404, 'other department\'s VM by URL is 404');
+    check((await status(page, `/notices/${env('OTHER_NOTICE')}`)) === 404, 'other department\'s notice by URL is 404');
+    check((await status(page, '/departments/edu')) === 404, 'other department page is 404');
+    check((await status(page, '/audit')) === 404, 'no audit log for department users');
+    await page.goto(`${base}/`);
+    const api = await page.evaluate(async ({ otherVm, otherNotice }) => {
+      const get = async (path) => {
+        const r = await fetch(path);
+        return { status: r.status, body: await r.json().catch(() => null) };
+      };
+      const findings = await get('/api/v1/findings');
+      const notice = await get(`/api/v1/notices/${otherNotice}`);
+      const deployed = await fetch(`/api/v1/vms/${otherVm}/deployed`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ on: '2025-09-01' }),
+      });
+      return {
+        departments: [...new Set((findings.body || []).map((f) => f.department))],
+        vms: [...new Set((findings.body || []).map((f) => f.vm))],
+        otherNotice: notice.status,
+        postWithoutCsrf: deployed.status,
+      };
+    }, { otherVm: env('OTHER_VM'), otherNotice: env('OTHER_NOTICE') });
+    check(api.departments.length === 1 && api.departments[0] === 'health', `API findings only of health: ${api.departments}`);
+    check(!api.vms.includes(env('OTHER_VM')), 'API findings do not include the other VM');
+    check(api.otherNotice === 404, 'other department\'s notice by API is 404');
+    check(api.postWithoutCsrf === 403, 'a cookie POST without X-CSRF-Token is refused');
+    seen.department_api = api;
+
+    // Contest their own notice through the form; the timeline shows the reason.
+    await page.goto(`${base}/notices/${env('OWN_NOTICE')}`);
+    const reason = '业务高峰在月底，需要保留资源 (month-end peak)';
+    await page.fill('[data-testid=contest-form] textarea[name=reason], [data-testid=contest-form] input[name=reason]', reason);
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=contest-form] button[type=submit]')]);
+    check(page.url().includes(`/notices/${env('OWN_NOTICE')}`), `back on the notice after contesting (${page.url()})`);
+    check((await page.content()).includes('业务高峰在月底'), 'the contest reason is on the notice page');
+    await shot(page, 'notice-contested');
+    seen.contested = true;
+    await context.close();
+  }
+  console.log(JSON.stringify({ ok: true, seen }));
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, error: String(e && e.stack || e), seen }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

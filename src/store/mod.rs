@@ -7,6 +7,7 @@
 //! Architecture Invariant: nothing outside `store` names sqlx types; callers see domain types and
 //! plain rows.
 
+mod dashboard;
 mod deadlines;
 mod inventory;
 mod leader;
@@ -24,6 +25,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use dashboard::{
+    AlertView, AllocationRow, Candidate, DeadlineCounts, DepartmentSummary, MailEntry,
+    NetworkFindingView, NoticeView, ProjectSummary, RegistryView, ReviewListRow, TimelineEvent,
+    UsageBucket, VerdictCount, VmDeadline, VmDetail, VmFilter, VmFinding, VmListRow, WasteRow,
+};
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};

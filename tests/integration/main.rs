@@ -14,3 +14,4 @@ mod network;
 mod replicas;
 mod review;
 mod tls;
+mod web;

@@ -273,6 +273,9 @@ pub struct ReviewListRow {
     pub verdict: String,
 }
 
+/// (id, name, department, department name, filed_on, VMs, downsize VMs, expand VMs)
+type ProjectTuple = (String, String, String, String, Option<String>, i64, i64, i64);
+
 fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -445,7 +448,7 @@ impl Store {
         filter: VmFilter<'_>,
     ) -> Result<Vec<ProjectSummary>> {
         let (base, notices) = on_pool!(self, p => {
-            let base: Vec<(String, String, String, String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+            let base: Vec<ProjectTuple> = sqlx::query_as(
                 "SELECT pr.id, pr.name, pr.department_id, d.name, pr.filed_on, COUNT(DISTINCT v.key), \
                  COUNT(DISTINCT CASE WHEN f.verdict = 'downsize' THEN v.key END), \
                  COUNT(DISTINCT CASE WHEN f.verdict = 'expand' THEN v.key END) \

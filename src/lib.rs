@@ -28,3 +28,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod token;
 pub mod views;
+pub mod web;

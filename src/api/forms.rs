@@ -11,6 +11,7 @@ use super::{ApiError, AppState};
 use crate::access::Viewer;
 use crate::actions::{self, ActionError, RegistryEdit, parse_day, parse_vm};
 use crate::auth::{self, CsrfForm, HasCsrf};
+use crate::web::Lang;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -64,35 +65,32 @@ pub struct LoginForm {
 pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    lang: Lang,
+    uri: axum::http::Uri,
     Query(q): Query<LoginQuery>,
-) -> Result<Response, ApiError> {
-    let csrf = auth::new_secret("")?;
+) -> Result<Response, Response> {
+    let csrf = auth::new_secret("").map_err(|e| ApiError::Internal(e).into_response())?;
     let secure = auth::over_https(&state, &headers);
-    let page = login_html(
-        &csrf,
-        auth::safe_next(q.next.as_deref()),
-        q.error.as_deref(),
-    );
+    let path = uri.path_and_query().map_or("/login", |p| p.as_str());
+    let page = crate::web::render_page(
+        lang,
+        "login.html",
+        minijinja::context! {
+            ..crate::web::base_context(None, "", path),
+            ..minijinja::context! {
+                csrf => csrf.clone(),
+                next => auth::safe_next(q.next.as_deref()),
+                error => q.error,
+            }
+        },
+    )
+    .map_err(IntoResponse::into_response)?;
     let mut response = html(StatusCode::OK, page);
     if let Ok(v) = auth::set_cookie(auth::LOGIN_CSRF_COOKIE, &csrf, 1800, "/login", secure).parse()
     {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
-}
-
-fn login_html(csrf: &str, next: &str, error: Option<&str>) -> String {
-    format!(
-        "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>cloudgov 登录</title></head>\
-         <body><h1>cloudgov</h1>{}<form method=\"post\" action=\"/login\" data-testid=\"login-form\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-         <label>用户名 <input name=\"username\" autocomplete=\"username\" required></label>\
-         <label>密码 <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">登录</button></form></body></html>",
-        error.map_or(String::new(), |e| format!("<p role=\"alert\" data-testid=\"login-error\">{}</p>", escape(e))),
-        escape(csrf),
-        escape(next),
-    )
 }
 
 /// `POST /login`: checks the form's CSRF against its cookie, then the password (throttled per
@@ -368,30 +366,32 @@ async fn registry_remove(
 }
 
 /// `GET /audit`: the newest staff and department actions (center staff).
-async fn audit_page(State(s): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+async fn audit_page(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    uri: axum::http::Uri,
+) -> Result<Response, Response> {
     if !viewer.is_staff() {
-        return Err(ApiError::NotFound("no such page".into()));
+        return Err(crate::web::WebError::NotFound.into_response());
     }
-    let rows = s.ctx.store.audit_log(500).await?;
-    let mut body = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudgov audit</title></head><body>\
-         <table data-testid=\"audit-table\"><tr><th>at</th><th>user</th><th>action</th><th>target</th><th>detail</th></tr>",
-    );
-    for r in rows {
-        let at = chrono::DateTime::from_timestamp(r.at, 0)
-            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default();
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&at),
-            escape(&r.username),
-            escape(&r.action),
-            escape(&r.target),
-            escape(&r.detail)
-        ));
-    }
-    body.push_str("</table></body></html>");
-    Ok(html(StatusCode::OK, body))
+    let rows = s
+        .ctx
+        .store
+        .audit_log(500)
+        .await
+        .map_err(|e| ApiError::Internal(e).into_response())?;
+    let path = uri.path_and_query().map_or("/audit", |p| p.as_str());
+    let page = crate::web::render_page(
+        lang,
+        "audit.html",
+        minijinja::context! {
+            ..crate::web::base_context(Some(&viewer), "audit", path),
+            ..minijinja::context! { rows => rows }
+        },
+    )
+    .map_err(IntoResponse::into_response)?;
+    Ok(html(StatusCode::OK, page))
 }
 
 async fn stored_reviews(

@@ -216,15 +216,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::require_api_viewer,
         ));
-    let pages = forms::routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::require_page_viewer,
-    ));
+    let pages = forms::routes()
+        .merge(crate::web::page_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_page_viewer,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route(cloudgov_agent::wire::INGEST_PATH, post(ingest))
         .route("/api/v1/status", get(status))
         .route("/login", get(forms::login_page).post(forms::login))
+        .merge(crate::web::public_routes())
         .merge(openapi::routes())
         .merge(api)
         .merge(pages)

@@ -8,6 +8,7 @@
 //! plain rows.
 
 mod accounts;
+mod dashboard;
 mod deadlines;
 mod inventory;
 mod leader;
@@ -26,6 +27,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{AuditRow, ContestRow, Credentials, Principal, UserRow};
+pub use dashboard::{
+    AlertView, AllocationRow, Candidate, DeadlineCounts, DepartmentSummary, MailEntry,
+    NetworkFindingView, NoticeView, ProjectSummary, RegistryView, ReviewListRow, TimelineEvent,
+    UsageBucket, VerdictCount, VmDeadline, VmDetail, VmFilter, VmFinding, VmListRow, WasteRow,
+};
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};

@@ -77,12 +77,14 @@ try {
     check((await status(page, `/vms/${env('OTHER_VM')}`)) === 200, 'staff may see the other department\'s VM');
     check((await status(page, '/audit')) === 200, 'staff see the audit log');
     // English switch.
-    await page.goto(`${base}/?lang=en`);
-    check(await page.locator('html[lang=en]').count() === 1, 'English after ?lang=en');
-    await shot(page, 'overview-en');
     await page.goto(`${base}/`);
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=lang-en]')]);
+    check(await page.locator('html[lang=en]').count() === 1, 'English after the switch');
+    await shot(page, 'overview-en');
+    await page.goto(`${base}/notices`);
     check(await page.locator('html[lang=en]').count() === 1, 'the language choice sticks');
-    await page.goto(`${base}/?lang=zh`);
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=lang-zh]')]);
+    check(await page.locator('html[lang^=zh]').count() === 1, 'back to Chinese');
     await context.close();
   }
 

@@ -41,20 +41,26 @@ async fn staff_and_department_users_in_chromium() {
         "inventory",
         &write_file(&app.db.dir, "inv.toml", INVENTORY),
     ]));
+    // 26 days of history up to now, so the charts of the last 7 and 30 days have data.
+    let now = chrono::Utc::now();
     let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
-    for day in 1..=26 {
-        for (vm, cpu) in [("idle-01", 4.0 + f64::from(day % 3)), ("edge-01", 5.0), ("hot-01", 92.0)] {
-            for hour in [3, 10, 15, 21] {
-                csv.push_str(&format!(
-                    "{vm},2025-09-{day:02}T{hour:02}:00:00+08:00,{cpu},{},{}\n",
-                    cpu * 2.0,
-                    20.0 + f64::from(hour)
-                ));
-            }
+    for hours_ago in (1..=26 * 24).rev().step_by(3) {
+        let ts = now - chrono::TimeDelta::hours(hours_ago);
+        let wave = f64::from(u32::try_from(hours_ago % 24).unwrap_or(0));
+        for (vm, cpu, mem) in [
+            ("idle-01", 3.0 + wave / 6.0, 9.0 + wave / 4.0),
+            ("edge-01", 5.0, 10.0),
+            ("hot-01", 70.0 + wave, 80.0 + wave / 2.0),
+        ] {
+            csv.push_str(&format!(
+                "{vm},{},{cpu:.1},{mem:.1},{:.1}\n",
+                ts.to_rfc3339(),
+                20.0 + wave / 3.0
+            ));
         }
     }
     ok(app.cloudgov(&["import", "samples", &write_file(&app.db.dir, "s.csv", &csv)]));
-    ok(app.cloudgov(&["tick", "--at", "2025-09-26T16:00:00+08:00"]));
+    ok(app.cloudgov(&["tick", "--at", &now.to_rfc3339()]));
     let staff_password = app.add_user("ops", Role::Operator, None).await;
     let dept_password = app.add_user("health-it", Role::Department, Some("health")).await;
     let notices = app.get_json(&app.staff_token().await, "/api/v1/notices").await;

@@ -16,3 +16,4 @@ mod network;
 mod replicas;
 mod review;
 mod tls;
+mod web;

@@ -1,0 +1,306 @@
+//! The dashboard's languages: Chinese by default, English on request. Every UI string of both
+//! languages is in [`STRINGS`], the one table templates read (as `t.key`).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+
+/// A page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" | "zh-CN" | "zh-cn" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// `?lang=` first, then the `lang` cookie, then Chinese.
+    pub fn from_request(query: Option<&str>, headers: &HeaderMap) -> Lang {
+        let from_query = query.and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .and_then(|(_, v)| Lang::parse(v))
+        });
+        from_query
+            .or_else(|| cookie(headers, "lang").and_then(Lang::parse))
+            .unwrap_or_default()
+    }
+
+    /// The string `key` in this language; the key itself if the table lacks it (a test keeps
+    /// every key the templates use in the table).
+    pub fn text(self, key: &str) -> &'static str {
+        STRINGS
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(_, zh, en)| match self {
+                Lang::Zh => *zh,
+                Lang::En => *en,
+            })
+            .unwrap_or("?")
+    }
+
+    /// Every string of this language, for the template context.
+    pub fn table(self) -> std::collections::BTreeMap<&'static str, &'static str> {
+        STRINGS
+            .iter()
+            .map(|(k, zh, en)| {
+                (
+                    *k,
+                    match self {
+                        Lang::Zh => *zh,
+                        Lang::En => *en,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang::from_request(parts.uri.query(), &parts.headers))
+    }
+}
+
+/// (key, Chinese, English).
+pub const STRINGS: &[(&str, &str, &str)] = &[
+    ("app_title", "政务云资源治理", "Cloud governance"),
+    ("nav_overview", "总览", "Overview"),
+    ("nav_notices", "通知", "Notices"),
+    ("nav_network", "网络登记", "Network"),
+    ("nav_reviews", "年度评估", "Reviews"),
+    ("logout", "退出", "Log out"),
+    ("role_admin", "管理员", "admin"),
+    ("role_operator", "运维", "operator"),
+    ("role_department", "部门用户", "department"),
+    ("fleet_overview", "资源总览", "Fleet overview"),
+    (
+        "verdicts_by_resource",
+        "各资源评估结果",
+        "Verdicts by resource",
+    ),
+    ("resource", "资源", "Resource"),
+    ("resource_cpu", "CPU", "CPU"),
+    ("resource_memory", "内存", "Memory"),
+    ("resource_disk", "磁盘", "Disk"),
+    ("unit_cpu", "vCPU", "vCPU"),
+    ("unit_memory", "GiB", "GiB"),
+    ("unit_disk", "GiB", "GiB"),
+    ("verdict_downsize", "核减", "Downsize"),
+    ("verdict_expand", "扩容", "Expand"),
+    ("verdict_ok", "正常", "OK"),
+    ("verdict_insufficient_data", "数据不足", "Insufficient data"),
+    ("waste", "闲置资源", "Idle capacity"),
+    (
+        "waste_note",
+        "已分配给核减对象的资源，及按目标利用率调整后可回收的估算量。",
+        "Capacity allocated to VMs with a downsize finding, and an estimate of what resizing them to the target utilisation returns.",
+    ),
+    ("vms", "虚拟机", "VMs"),
+    ("allocated", "已分配", "Allocated"),
+    ("reclaimable", "可回收（估算）", "Reclaimable (estimate)"),
+    ("deadlines", "期限", "Deadlines"),
+    ("deadline_kind_deployment", "部署", "Deployment"),
+    ("deadline_kind_adjustment", "调整", "Adjustment"),
+    ("open", "未完成", "Open"),
+    ("overdue", "已逾期", "Overdue"),
+    ("calendar", "工作日历", "Working-day calendar"),
+    ("calendar_years", "已加载年份", "Loaded years"),
+    ("calendar_ok", "日历数据完整", "Calendar data complete"),
+    ("departments", "部门", "Departments"),
+    ("department", "部门", "Department"),
+    ("projects", "项目", "Projects"),
+    ("project", "项目", "Project"),
+    ("name", "名称", "Name"),
+    ("downsize_vms", "需核减", "To downsize"),
+    ("expand_vms", "需扩容", "To expand"),
+    ("open_notices", "未关闭通知", "Open notices"),
+    ("overdue_deadlines", "逾期期限", "Overdue deadlines"),
+    (
+        "candidates",
+        "核减建议（按分配量排序）",
+        "Rightsizing candidates (largest first)",
+    ),
+    ("value", "统计值", "Value"),
+    ("threshold", "阈值", "Threshold"),
+    ("statistic", "统计方法", "Statistic"),
+    ("filed_on", "备案日期", "Filed on"),
+    ("vm", "虚拟机", "VM"),
+    ("vcpus", "vCPU", "vCPU"),
+    ("memory_gib", "内存 (GiB)", "Memory (GiB)"),
+    ("disk_gib", "磁盘 (GiB)", "Disk (GiB)"),
+    ("page", "第", "Page"),
+    ("prev", "上一页", "Previous"),
+    ("next", "下一页", "Next"),
+    ("delivered_on", "交付日期", "Delivered"),
+    ("deployed_on", "部署日期", "Deployed"),
+    ("released_on", "释放日期", "Released"),
+    ("release_requested_on", "申请释放日期", "Release requested"),
+    ("reason", "理由", "Reason"),
+    ("agent", "采集代理", "Agent"),
+    ("last_seen", "最近上报", "Last report"),
+    ("no_agent", "未上报", "never reported"),
+    ("usage", "资源使用", "Usage"),
+    ("days_7", "近7天", "7 days"),
+    ("days_30", "近30天", "30 days"),
+    ("days_365", "近365天", "365 days"),
+    ("avg", "平均", "average"),
+    ("max", "峰值", "maximum"),
+    ("no_data", "该时段无数据", "No data in this period"),
+    ("findings", "评估结果", "Findings"),
+    ("verdict", "结论", "Verdict"),
+    ("samples", "样本数", "Samples"),
+    ("days_with_samples", "有样本天数", "Days with samples"),
+    ("evaluated_at", "评估时间", "Evaluated"),
+    ("allocation_history", "配置变更记录", "Allocation history"),
+    ("recorded_at", "记录时间", "Recorded"),
+    ("source", "来源", "Source"),
+    ("alerts", "告警", "Alerts"),
+    ("notices", "通知", "Notices"),
+    ("notice", "通知", "Notice"),
+    ("notice_kind_downsize", "资源核减通知", "Downsize notice"),
+    ("notice_kind_expand", "资源扩容建议", "Expansion advice"),
+    ("state", "状态", "State"),
+    ("state_open", "未关闭", "Open"),
+    ("state_closed", "已关闭", "Closed"),
+    ("all", "全部", "All"),
+    ("issued_on", "下发日期", "Issued"),
+    ("due_on", "截止日期", "Due"),
+    ("done_on", "完成日期", "Done"),
+    ("approved", "已审批", "Approved"),
+    ("awaiting_approval", "待审批", "Awaiting approval"),
+    ("timeline", "时间线", "Timeline"),
+    ("event_issued", "通知生成", "Issued"),
+    ("event_approved", "审批通过", "Approved"),
+    ("event_emailed", "邮件", "E-mail"),
+    ("event_created", "期限创建", "Deadline created"),
+    ("event_reminder", "到期提醒", "Reminder"),
+    ("event_escalation", "逾期上报", "Escalation"),
+    ("event_done", "完成", "Done"),
+    ("event_closed", "通知关闭", "Closed"),
+    ("event_contest", "异议", "Contested"),
+    ("mail_kind_digest", "通知汇总邮件", "digest e-mail"),
+    ("mail_kind_reminder", "提醒邮件", "reminder e-mail"),
+    ("mail_kind_escalation", "上报邮件", "escalation e-mail"),
+    ("mail_state_pending", "待发送", "pending"),
+    ("mail_state_sent", "已发送", "sent"),
+    ("mail_state_no_recipient", "无收件人", "no recipient"),
+    ("deadline_state", "期限状态", "Deadline state"),
+    ("deadline_state_open", "进行中", "open"),
+    ("deadline_state_overdue", "已逾期", "overdue"),
+    ("deadline_state_done_on_time", "按期完成", "done on time"),
+    ("deadline_state_done_late", "逾期完成", "done late"),
+    (
+        "provisional",
+        "暂定：超出已加载的日历数据，按周一至周五计算",
+        "provisional: past the loaded calendar data, counted Monday to Friday",
+    ),
+    ("contests", "异议", "Contests"),
+    ("actions", "操作", "Actions"),
+    ("approve", "审批并发送", "Approve and send"),
+    ("complete", "确认完成", "Mark done"),
+    ("contest", "提出异议", "Contest"),
+    ("date", "日期", "Date"),
+    ("confirm_deployed", "确认已部署", "Confirm deployment"),
+    ("request_release", "申请释放", "Request release"),
+    ("confirm_release", "确认释放", "Confirm release"),
+    ("network_findings", "网络核查发现", "Network findings"),
+    ("kind", "类型", "Kind"),
+    ("ip", "IP", "IP"),
+    ("mac", "MAC", "MAC"),
+    ("evidence", "依据", "Evidence"),
+    ("raised_at", "首次发现", "First raised"),
+    ("last_raised_at", "最近发现", "Last raised"),
+    ("ip_registry", "IP登记表", "IP registry"),
+    ("holder", "使用人", "Holder"),
+    ("registered_on", "登记日期", "Registered"),
+    ("note", "备注", "Note"),
+    ("gateway", "网关", "Gateway"),
+    ("registry_set", "登记或修改", "Register or change"),
+    ("remove", "删除", "Remove"),
+    ("save", "保存", "Save"),
+    ("reviews", "年度评估", "Annual reviews"),
+    ("year", "年度", "Year"),
+    ("score", "得分", "Score"),
+    ("grade", "等级", "Grade"),
+    ("open_report", "查看报告", "Open report"),
+    ("year_summary", "年度汇总", "Year summary"),
+    ("none", "无", "None"),
+    ("yes", "是", "yes"),
+    ("no", "否", "no"),
+    ("center", "中心", "center"),
+    ("login", "登录", "Sign in"),
+    ("username", "用户名", "User name"),
+    ("password", "密码", "Password"),
+    ("audit", "审计日志", "Audit log"),
+    ("at", "时间", "Time"),
+    ("user", "用户", "User"),
+    ("action", "操作", "Action"),
+    ("target", "对象", "Target"),
+    ("detail", "详情", "Detail"),
+    (
+        "not_found",
+        "未找到，或无权查看",
+        "Not found, or not yours to see",
+    ),
+    ("bad_request", "请求有误", "Bad request"),
+    ("server_error", "服务器内部错误", "Internal error"),
+    ("back_to_overview", "返回总览", "Back to the overview"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_beats_cookie_and_chinese_is_the_default() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Lang::from_request(None, &headers), Lang::Zh);
+        headers.insert(header::COOKIE, "sid=x; lang=en".parse().expect("header"));
+        assert_eq!(Lang::from_request(None, &headers), Lang::En);
+        assert_eq!(Lang::from_request(Some("a=1&lang=zh"), &headers), Lang::Zh);
+        assert_eq!(Lang::from_request(Some("lang=xx"), &headers), Lang::En);
+    }
+
+    #[test]
+    fn keys_are_unique_and_both_languages_are_filled() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, zh, en) in STRINGS {
+            assert!(seen.insert(k), "duplicate key {k}");
+            assert!(!zh.is_empty() && !en.is_empty(), "{k} has an empty string");
+        }
+        assert_eq!(Lang::En.text("verdict_downsize"), "Downsize");
+        assert_eq!(Lang::Zh.text("verdict_downsize"), "核减");
+    }
+}

@@ -9,6 +9,7 @@
 
 mod deadlines;
 mod inventory;
+mod kubernetes;
 mod leader;
 mod network;
 mod notices;
@@ -27,6 +28,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
+pub use kubernetes::{DiscoveredVm, DiscoveryWritten};
 pub use leader::Leadership;
 pub use network::{
     NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,

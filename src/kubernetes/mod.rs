@@ -49,6 +49,9 @@ pub enum KubeError {
 /// A client from `kubeconfig` if given, else inferred: `KUBECONFIG` / `~/.kube/config`, or the
 /// in-cluster service account.
 pub async fn connect(kubeconfig: Option<&Path>) -> Result<kube::Client, KubeError> {
+    // kube's rustls has no built-in provider choice here (ring only, no aws-lc): without a
+    // process default it would panic. `main` installs ring already; this covers library callers.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = match kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)

@@ -25,7 +25,7 @@ pub fn parse_quantity(text: &str) -> Result<f64, BadQuantity> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
         .unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
-    if number.is_empty() || number == "." || number.starts_with('.') && number.len() == 1 {
+    if number.is_empty() {
         return Err(bad());
     }
     let base: f64 = number.parse().map_err(|_| bad())?;

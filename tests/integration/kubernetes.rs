@@ -650,6 +650,60 @@ async fn daemons_elect_one_leader_through_the_lease_and_hand_over() {
     follower.stop().await.expect("stop follower");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leading_daemon_discovers_periodically() {
+    use cloudgov::kubernetes::DiscoveryJob;
+    use cloudgov::serve::{Daemon, Schedule};
+    let (base, _cluster) = fake_api_server(cluster()).await;
+    let db = fresh_db().await;
+    let store = cloudgov::store::Store::connect(&db.url)
+        .await
+        .expect("store");
+    store
+        .apply_inventory(&Inventory::parse("inventory", INVENTORY).expect("inventory"))
+        .await
+        .expect("inventory");
+    let ctx = cloudgov::jobs::JobContext {
+        store: store.clone(),
+        rules: Arc::new(RuleSet::builtin().expect("rules")),
+        calendar: Arc::new(cloudgov::calendar::Calendar::builtin().expect("calendar")),
+        notifier: Arc::new(cloudgov::notify::Notifier::without_smtp().expect("notifier")),
+    };
+    let daemon = Daemon::start(
+        ctx,
+        "127.0.0.1:0".parse().expect("addr"),
+        Schedule {
+            kubernetes: Some(DiscoveryJob {
+                client: client(&base),
+                options: DiscoveryOptions::default(),
+                every: Duration::from_millis(300),
+            }),
+            ..Schedule::default()
+        },
+    )
+    .await
+    .expect("daemon");
+    let t = Instant::now();
+    let web_samples = loop {
+        let keys = store.vm_keys().await.expect("keys");
+        if let Some(&key) = keys.get("k8s.shop.web") {
+            let n = store.count_samples(Some(key)).await.expect("count");
+            // Samples are unique per second: two passes a second apart prove the loop runs.
+            if n >= 2 {
+                break n;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "no periodic discovery"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(web_samples >= 2);
+    daemon.stop().await.expect("stop");
+    store.close().await;
+}
+
 /// Runs only with `KUBECONFIG` set: one real discovery pass (dry run) and a Lease acquired and
 /// released in `CLOUDGOV_TEST_LEASE_NAMESPACE` (default `default`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

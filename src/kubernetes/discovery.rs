@@ -15,6 +15,7 @@ use super::model::{
     ContainerSpec, Mapped, MappingKeys, Owner, PodSpec, PodUsage, ReplicaSetOwners, Usage,
     aggregate, parse_quantity,
 };
+use crate::domain::Percent;
 use crate::store::{DiscoveredVm, DiscoveryWritten, Store};
 
 /// What to look at and how to map it.
@@ -367,8 +368,8 @@ fn report(
                 pods: w.pods,
                 cpu_request: w.cpu_request,
                 memory_request_gib: w.memory_gib(),
-                cpu_pct: w.cpu_pct,
-                mem_pct: w.memory_pct,
+                cpu_pct: w.cpu_pct.map(Percent::get),
+                mem_pct: w.memory_pct.map(Percent::get),
                 note: notes.join("; "),
             }
         })

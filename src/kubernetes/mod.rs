@@ -81,10 +81,18 @@ pub struct KubernetesArgs {
     )]
     pub namespaces: Vec<String>,
     /// Annotation or label naming a workload's department (the annotation wins).
-    #[arg(long, env = "CLOUDGOV_KUBERNETES_DEPARTMENT_KEY", default_value = model::DEFAULT_DEPARTMENT_KEY)]
+    #[arg(
+        long = "kubernetes-department-key",
+        env = "CLOUDGOV_KUBERNETES_DEPARTMENT_KEY",
+        default_value = model::DEFAULT_DEPARTMENT_KEY
+    )]
     pub department_key: String,
     /// Annotation or label naming a workload's project (default project: the namespace).
-    #[arg(long, env = "CLOUDGOV_KUBERNETES_PROJECT_KEY", default_value = model::DEFAULT_PROJECT_KEY)]
+    #[arg(
+        long = "kubernetes-project-key",
+        env = "CLOUDGOV_KUBERNETES_PROJECT_KEY",
+        default_value = model::DEFAULT_PROJECT_KEY
+    )]
     pub project_key: String,
 }
 

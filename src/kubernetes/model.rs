@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{DepartmentId, ProjectId, VmId};
+use crate::domain::{DepartmentId, Percent, ProjectId, VmId};
 
 /// A Kubernetes quantity that cannot be read (e.g. `"12x"`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -267,8 +267,8 @@ pub struct Workload {
     pub cpu_usage: Option<f64>,
     pub memory_usage: Option<f64>,
     /// `usage / request * 100` over the same containers, clamped to 0..=100.
-    pub cpu_pct: Option<f64>,
-    pub memory_pct: Option<f64>,
+    pub cpu_pct: Option<Percent>,
+    pub memory_pct: Option<Percent>,
     /// `pod/container` names without a CPU or memory request: they cannot be evaluated.
     pub without_requests: Vec<String>,
 }
@@ -276,7 +276,7 @@ pub struct Workload {
 impl Workload {
     /// Whether a sample can be stored: both percentages exist (a sample row has both).
     pub fn sample(&self) -> Option<(f64, f64)> {
-        Some((self.cpu_pct?, self.memory_pct?))
+        Some((self.cpu_pct?.get(), self.memory_pct?.get()))
     }
 
     /// Whole vCPUs for the inventory row (which counts whole vCPUs): requests rounded up, at
@@ -307,8 +307,11 @@ pub struct Mapped {
 
 /// `usage / request * 100`, clamped to 0..=100 (a container may use more than it requested;
 /// over 100% means "at least all of it", which is what the expand rule needs to see).
-pub fn percent(usage: f64, request: f64) -> Option<f64> {
-    (request > 0.0 && usage.is_finite()).then(|| (usage / request * 100.0).clamp(0.0, 100.0))
+pub fn percent(usage: f64, request: f64) -> Option<Percent> {
+    if !(request > 0.0 && usage.is_finite()) {
+        return None;
+    }
+    Percent::try_from((usage / request * 100.0).clamp(0.0, 100.0)).ok()
 }
 
 /// Groups running pods into workloads, maps them to departments and projects, and computes the
@@ -576,10 +579,12 @@ mod tests {
 
     #[test]
     fn percentages_are_usage_over_request_clamped() {
-        assert_eq!(percent(0.05, 1.0), Some(5.0));
-        assert_eq!(percent(3.0, 1.0), Some(100.0));
-        assert_eq!(percent(0.0, 2.0), Some(0.0));
-        assert_eq!(percent(1.0, 0.0), None);
+        let p = |u, r| percent(u, r).map(Percent::get);
+        assert_eq!(p(0.05, 1.0), Some(5.0));
+        assert_eq!(p(3.0, 1.0), Some(100.0));
+        assert_eq!(p(0.0, 2.0), Some(0.0));
+        assert_eq!(p(1.0, 0.0), None);
+        assert_eq!(p(f64::NAN, 1.0), None);
     }
 
     #[test]

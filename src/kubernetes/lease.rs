@@ -1,11 +1,16 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, the alternative to the database's
 //! advisory lock when replicas run in a cluster.
 //!
-//! A replica takes the Lease when it is absent, released, or expired (`renewTime` +
-//! `leaseDurationSeconds` in the past), and renews it while it holds it. Every write carries the
-//! `resourceVersion` it read, so the API server rejects (409) the second of two replicas that
-//! read the same version: two replicas cannot both win.
+//! A replica takes the Lease when it is absent, released, or expired, and renews it while it
+//! holds it. Every write carries the `resourceVersion` it read, so the API server rejects (409)
+//! the second of two replicas that read the same version: two replicas cannot both win.
+//!
+//! "Expired" is judged as client-go does, on this replica's own clock: the Lease has not changed
+//! (same `resourceVersion`) for `leaseDurationSeconds` since this replica first saw that version.
+//! The holder's `renewTime` is written for people and tools, but never compared with another
+//! machine's clock, so clock skew between nodes cannot hand the Lease over early.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -24,6 +29,8 @@ pub struct LeaseElector {
     name: String,
     identity: String,
     duration: Duration,
+    /// The Lease version last seen and when this replica first saw it.
+    observed: Arc<Mutex<Option<(String, DateTime<Utc>)>>>,
 }
 
 impl std::fmt::Debug for LeaseElector {
@@ -41,10 +48,6 @@ fn micro_time(at: DateTime<Utc>) -> Result<MicroTime, KubeError> {
     k8s_openapi::jiff::Timestamp::from_microsecond(at.timestamp_micros())
         .map(MicroTime)
         .map_err(|e| KubeError::Lease(format!("instant {at} cannot be written: {e}")))
-}
-
-fn from_micro_time(t: &MicroTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(t.0.as_microsecond())
 }
 
 /// Whether an API error means "someone else wrote first".
@@ -67,6 +70,22 @@ impl LeaseElector {
             name: name.to_owned(),
             identity: identity.to_owned(),
             duration: duration.max(Duration::from_secs(1)),
+            observed: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// When this replica first saw `version` (now, if it is new to it).
+    fn first_seen(&self, version: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match observed.as_ref() {
+            Some((v, at)) if v == version => *at,
+            _ => {
+                *observed = Some((version.to_owned(), now));
+                now
+            }
         }
     }
 
@@ -120,15 +139,12 @@ impl LeaseElector {
             spec.renew_time = Some(micro_time(now)?);
             spec.lease_duration_seconds = Some(self.duration_secs());
         } else {
-            let expires = spec
-                .renew_time
-                .as_ref()
-                .and_then(from_micro_time)
-                .map(|renewed| {
-                    renewed
-                        + TimeDelta::seconds(i64::from(spec.lease_duration_seconds.unwrap_or(0)))
-                });
-            let free = holder.is_none() || expires.is_none_or(|e| e < now);
+            let version = lease.metadata.resource_version.clone().unwrap_or_default();
+            let seen = self.first_seen(&version, now);
+            let lapsed = seen
+                + TimeDelta::seconds(i64::from(spec.lease_duration_seconds.unwrap_or(0)))
+                < now;
+            let free = holder.is_none() || lapsed;
             if !free {
                 return Ok(false);
             }

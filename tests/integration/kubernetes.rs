@@ -545,7 +545,10 @@ async fn one_lease_holder_and_takeover_after_expiry() {
     }
 
     // Two replicas racing for an expired Lease: one write names a stale resourceVersion (409).
+    // Expiry is judged on each replica's own clock from when it first saw the Lease's version,
+    // so the latecomer must have seen it before the race.
     let late = LeaseElector::new(c.clone(), "ops", "cloudgov", "replica-c", duration);
+    assert!(!late.try_acquire_or_renew(t3).await.expect("first look"));
     let t4 = t3 + TimeDelta::seconds(10);
     let (h, l) = tokio::join!(
         holder.try_acquire_or_renew(t4),
@@ -559,6 +562,83 @@ async fn one_lease_holder_and_takeover_after_expiry() {
     winner.release().await.expect("release");
     assert_eq!(winner.holder().await.expect("holder"), None);
     assert!(loser.try_acquire_or_renew(t4).await.expect("acquire"));
+
+    // A holder whose clock is an hour behind writes a renewTime that looks stale; another
+    // replica still waits the duration from its own first sight of that version.
+    let skewed = LeaseElector::new(c.clone(), "ops", "skew", "replica-slow-clock", duration);
+    let watcher = LeaseElector::new(c.clone(), "ops", "skew", "replica-watcher", duration);
+    assert!(
+        skewed
+            .try_acquire_or_renew(t4 - TimeDelta::hours(1))
+            .await
+            .expect("create")
+    );
+    assert!(!watcher.try_acquire_or_renew(t4).await.expect("first look"));
+    assert!(
+        !watcher
+            .try_acquire_or_renew(t4 + TimeDelta::milliseconds(1900))
+            .await
+            .expect("within the duration")
+    );
+    assert!(
+        watcher
+            .try_acquire_or_renew(t4 + TimeDelta::milliseconds(2100))
+            .await
+            .expect("after the duration")
+    );
+}
+
+/// In real time: a holder that dies without releasing (its task aborted) is replaced once the
+/// Lease lapses, within the duration plus a renewal period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_stops_renewing_is_replaced_after_the_duration() {
+    use cloudgov::kubernetes::hold_lease;
+    use tokio::sync::watch;
+    let (base, _cluster) = fake_api_server(FakeCluster::default()).await;
+    let c = client(&base);
+    let duration = Duration::from_secs(2);
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let (a_tx, a_leads) = watch::channel(false);
+    let a = Arc::new(LeaseElector::new(
+        c.clone(),
+        "ops",
+        "cloudgov",
+        "a",
+        duration,
+    ));
+    let a_task = tokio::spawn(hold_lease(a, a_tx, stop_rx.clone()));
+    let t = Instant::now();
+    while !*a_leads.borrow() {
+        assert!(t.elapsed() < Duration::from_secs(5), "a never led");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (b_tx, b_leads) = watch::channel(false);
+    let b = Arc::new(LeaseElector::new(
+        c.clone(),
+        "ops",
+        "cloudgov",
+        "b",
+        duration,
+    ));
+    let b_task = tokio::spawn(hold_lease(b.clone(), b_tx, stop_rx.clone()));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!*b_leads.borrow(), "b must not lead while a renews");
+    a_task.abort();
+    let died = Instant::now();
+    while !*b_leads.borrow() {
+        assert!(
+            died.elapsed() < Duration::from_secs(6),
+            "b did not take over after a stopped renewing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        died.elapsed() >= Duration::from_millis(1000),
+        "b took over before the lease could lapse: {:?}",
+        died.elapsed()
+    );
+    assert_eq!(b.holder().await.expect("holder").as_deref(), Some("b"));
+    b_task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,9 @@ use kube::api::{Api, ObjectMeta, PostParams};
 
 use super::KubeError;
 
+/// A Lease version (`resourceVersion`) and when this replica first saw it.
+type Observed = (String, DateTime<Utc>);
+
 /// One replica's view of one Lease.
 #[derive(Clone)]
 pub struct LeaseElector {
@@ -29,8 +32,7 @@ pub struct LeaseElector {
     name: String,
     identity: String,
     duration: Duration,
-    /// The Lease version last seen and when this replica first saw it.
-    observed: Arc<Mutex<Option<(String, DateTime<Utc>)>>>,
+    observed: Arc<Mutex<Option<Observed>>>,
 }
 
 impl std::fmt::Debug for LeaseElector {

@@ -33,6 +33,8 @@ struct FakeCluster {
     /// (namespace, name) -> Lease object as stored, with its resourceVersion.
     leases: HashMap<(String, String), Value>,
     next_version: u64,
+    /// Answer 404 on `metrics.k8s.io`, as a cluster without metrics-server does.
+    no_metrics_server: bool,
 }
 
 type Shared = Arc<Mutex<FakeCluster>>;
@@ -102,13 +104,21 @@ async fn replica_sets_ns(State(c): State<Shared>, Path(ns): Path<String>) -> Jso
     )
 }
 
-async fn metrics_all(State(c): State<Shared>) -> Json<Value> {
+async fn metrics_all(State(c): State<Shared>) -> Response {
     let c = c.lock().expect("lock");
+    if c.no_metrics_server {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
     list(
         "PodMetricsList",
         "metrics.k8s.io/v1beta1",
         in_namespace(&c.metrics, None),
     )
+    .into_response()
 }
 
 async fn metrics_ns(State(c): State<Shared>, Path(ns): Path<String>) -> Json<Value> {
@@ -499,6 +509,47 @@ async fn a_workload_in_an_unknown_department_is_not_written() {
         written.rejected
     );
     assert!(store.vms().await.expect("vms").is_empty());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_metrics_server_the_inventory_is_kept_but_no_sample_is_invented() {
+    let (base, _cluster) = fake_api_server(FakeCluster {
+        no_metrics_server: true,
+        ..cluster()
+    })
+    .await;
+    let db = fresh_db().await;
+    let store = cloudgov::store::Store::connect(&db.url)
+        .await
+        .expect("open store");
+    store
+        .apply_inventory(&Inventory::parse("inventory", INVENTORY).expect("inventory"))
+        .await
+        .expect("inventory");
+    let at: DateTime<Utc> = "2025-07-01T00:00:00Z".parse().expect("instant");
+    let report = discover(
+        &client(&base),
+        &store,
+        &DiscoveryOptions::default(),
+        at,
+        true,
+    )
+    .await
+    .expect("a pass without metrics still succeeds");
+    assert!(!report.metrics_available);
+    let written = report.written.expect("persisted");
+    assert_eq!(written.vms_added, 2);
+    assert_eq!(written.samples_inserted, 0);
+    assert!(
+        report
+            .workloads
+            .iter()
+            .all(|w| w.cpu_pct.is_none() && w.note.contains("no metrics API")),
+        "{:?}",
+        report.workloads
+    );
+    assert_eq!(store.count_samples(None).await.expect("count"), 0);
     store.close().await;
 }
 

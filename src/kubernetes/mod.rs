@@ -130,16 +130,17 @@ impl std::fmt::Debug for DiscoveryJob {
     }
 }
 
-/// Runs a discovery pass every `job.every` while this replica leads, until shutdown. A failed
-/// pass is logged and retried at the next tick; the daemon keeps serving.
+/// Runs a discovery pass every `job.every` while this replica leads, and at once when it
+/// becomes the leader, until shutdown. A failed pass is logged and retried at the next tick;
+/// the daemon keeps serving.
 pub async fn run_discovery(
     job: DiscoveryJob,
     store: crate::store::Store,
     mut shutdown: watch::Receiver<bool>,
-    leader: watch::Receiver<bool>,
+    mut leader: watch::Receiver<bool>,
 ) {
     loop {
-        if *leader.borrow() {
+        if *leader.borrow_and_update() {
             let at = chrono::Utc::now();
             if let Err(e) = discover(&job.client, &store, &job.options, at, true).await {
                 tracing::error!(error = %e, "kubernetes discovery failed");
@@ -147,6 +148,12 @@ pub async fn run_discovery(
         }
         tokio::select! {
             _ = tokio::time::sleep(job.every) => {}
+            changed = leader.changed() => {
+                // The elector is gone (shutting down): wait for the tick rather than spin.
+                if changed.is_err() {
+                    tokio::time::sleep(job.every).await;
+                }
+            }
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {

@@ -207,6 +207,9 @@ pub enum SkipReason {
     BadId { key: String, value: String },
     /// The pods of one workload disagree about their department or project.
     Conflict { detail: String },
+    /// A Job's pod (also of a CronJob): batch work runs and ends, so there is no standing
+    /// allocation to rightsize, and each run would otherwise become a new inventory entry.
+    Batch { job: String },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -220,6 +223,9 @@ impl std::fmt::Display for SkipReason {
                 )
             }
             SkipReason::Conflict { detail } => write!(f, "{detail}"),
+            SkipReason::Batch { job } => {
+                write!(f, "pod of Job {job}: batch work is not evaluated")
+            }
         }
     }
 }
@@ -339,6 +345,16 @@ pub fn aggregate(
     let mut groups: BTreeMap<WorkloadRef, Acc> = BTreeMap::new();
     let mut conflicts: BTreeMap<WorkloadRef, String> = BTreeMap::new();
     for pod in pods {
+        if let Some(job) = pod.owner.as_ref().filter(|o| o.kind == "Job") {
+            skipped.push(Skipped {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                reason: SkipReason::Batch {
+                    job: job.name.clone(),
+                },
+            });
+            continue;
+        }
         let (department, project) = match map_pod(pod, keys) {
             Ok(m) => m,
             Err(reason) => {
@@ -607,11 +623,17 @@ mod tests {
             .insert(DEFAULT_DEPARTMENT_KEY.into(), "edu".into());
         no_requests.containers[0].cpu_request = None;
         no_requests.containers[0].memory_request = None;
+        let mut batch = labelled("report-29170");
+        batch.owner = Some(Owner {
+            kind: "Job".into(),
+            name: "report-29170".into(),
+        });
         let pods = vec![
             labelled("web-1-a"),
             labelled("web-1-b"),
             pod("shop", "unlabelled", None),
             no_requests,
+            batch,
         ];
         let mut usage = PodUsage::new();
         for name in ["web-1-a", "web-1-b"] {
@@ -637,8 +659,12 @@ mod tests {
             );
         }
         let m = aggregate(&pods, &rs, &usage, &MappingKeys::default());
-        assert_eq!(m.skipped.len(), 1);
+        assert_eq!(m.skipped.len(), 2);
         assert_eq!(m.skipped[0].pod, "unlabelled");
+        assert_eq!(
+            m.skipped[1].reason.to_string(),
+            "pod of Job report-29170: batch work is not evaluated"
+        );
         assert_eq!(m.workloads.len(), 2);
         let web = m
             .workloads

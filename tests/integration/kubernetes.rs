@@ -260,6 +260,7 @@ fn metrics(ns: &str, name: &str, containers: Value) -> Value {
 /// - `school/db`: a StatefulSet pod whose annotation (edu) wins over its label (health), with
 ///   no project key (project = namespace "school"), requesting 500m and 1 GiB and using 900m
 ///   and 1000 MiB: hot.
+/// - `shop/nightly-report-...`: a Job's pod: batch work, skipped.
 /// - `shop/debug`: a bare pod without any mapping: skipped.
 fn cluster() -> FakeCluster {
     let web_containers = json!([
@@ -302,6 +303,14 @@ fn cluster() -> FakeCluster {
                 json!({"cloudgov.io/department": "health"}),
                 json!({"cloudgov.io/department": "edu"}),
                 json!([{"name": "postgres", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]),
+            ),
+            pod(
+                "shop",
+                "nightly-report-29170-x7",
+                Some(("Job", "nightly-report-29170")),
+                json!({"cloudgov.io/department": "health"}),
+                json!({}),
+                json!([{"name": "report", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]),
             ),
             pod(
                 "shop",
@@ -379,14 +388,20 @@ async fn discovered_workloads_are_evaluated_like_vms() {
                 .expect("discovery pass");
             assert_eq!(report.nodes, 2);
             assert!((report.node_cpu - 7.8).abs() < 1e-9);
-            assert_eq!(report.pods, 4, "the pending pod is not counted");
+            assert_eq!(report.pods, 5, "the pending pod is not counted");
             assert_eq!(report.workloads.len(), 2);
             assert_eq!(
                 report.skipped,
-                vec![(
-                    "shop/debug".to_owned(),
-                    "no department label or annotation".to_owned()
-                )]
+                vec![
+                    (
+                        "shop/nightly-report-29170-x7".to_owned(),
+                        "pod of Job nightly-report-29170: batch work is not evaluated".to_owned()
+                    ),
+                    (
+                        "shop/debug".to_owned(),
+                        "no department label or annotation".to_owned()
+                    ),
+                ]
             );
             let written = report.written.expect("persisted");
             assert_eq!(written.samples_inserted, 2);
@@ -417,6 +432,10 @@ async fn discovered_workloads_are_evaluated_like_vms() {
     assert!(
         vms.iter().all(|v| !v.id.as_str().contains("debug")),
         "the unlabelled pod is not in the inventory"
+    );
+    assert!(
+        vms.iter().all(|v| !v.id.as_str().contains("report")),
+        "the Job's pod is not in the inventory"
     );
     assert_eq!(store.count_samples(Some(web.key)).await.expect("count"), 32);
 

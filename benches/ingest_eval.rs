@@ -678,6 +678,7 @@ async fn start_daemon(store: &Store) -> Result<Daemon> {
         evaluate: never.clone(),
         deadlines: never,
         review: None,
+        ..Default::default()
     };
     Daemon::start(ctx, "127.0.0.1:0".parse()?, schedule).await
 }

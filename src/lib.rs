@@ -14,6 +14,7 @@ pub mod evaluation;
 pub mod import;
 pub mod inventory;
 pub mod jobs;
+pub mod kubernetes;
 pub mod load;
 pub mod metrics;
 pub mod network;

@@ -14,13 +14,27 @@ use crate::scheduler::{CronExpr, run_on_schedule};
 use chrono::Datelike;
 use std::sync::Arc;
 
-/// When scheduled jobs run; see [`crate::scheduler`] for the syntax.
+/// When scheduled jobs run, and how the replica that runs them is elected; see
+/// [`crate::scheduler`] for the syntax.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub evaluate: CronExpr,
     pub deadlines: CronExpr,
     /// The annual review of the previous year, with its rules; `None`: no scheduled review.
     pub review: Option<(CronExpr, Arc<ReviewRules>)>,
+    /// Periodic Kubernetes discovery (leader only); `None`: off.
+    pub kubernetes: Option<crate::kubernetes::DiscoveryJob>,
+    pub elector: Elector,
+}
+
+/// How replicas elect the one that runs scheduled jobs and sends e-mail.
+#[derive(Debug, Clone, Default)]
+pub enum Elector {
+    /// PostgreSQL advisory lock (SQLite: the one process leads).
+    #[default]
+    Database,
+    /// A Kubernetes `coordination.k8s.io/v1` Lease.
+    Lease(Arc<crate::kubernetes::LeaseElector>),
 }
 
 pub const DEFAULT_EVALUATE_CRON: &str = "0 5 * * * *";
@@ -38,6 +52,8 @@ impl Default for Schedule {
             // Daily before office hours: deadlines, reminders, escalations, silent agents.
             deadlines: parse(DEFAULT_DEADLINES_CRON),
             review: None,
+            kubernetes: None,
+            elector: Elector::Database,
         }
     }
 }
@@ -87,11 +103,18 @@ impl Daemon {
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (leader_tx, leader) = watch::channel(false);
-        let leadership = tokio::spawn(hold_leadership(
-            ctx.store.clone(),
-            leader_tx,
-            shutdown_rx.clone(),
-        ));
+        let leadership = match schedule.elector {
+            Elector::Database => tokio::spawn(hold_leadership(
+                ctx.store.clone(),
+                leader_tx,
+                shutdown_rx.clone(),
+            )),
+            Elector::Lease(elector) => tokio::spawn(crate::kubernetes::hold_lease(
+                elector,
+                leader_tx,
+                shutdown_rx.clone(),
+            )),
+        };
         let web = crate::api::WebSettings {
             https: tls.is_some(),
         };
@@ -136,6 +159,14 @@ impl Daemon {
             leader.clone(),
         ));
         let mut tasks = vec![leadership, sender];
+        if let Some(job) = schedule.kubernetes {
+            tasks.push(tokio::spawn(crate::kubernetes::run_discovery(
+                job,
+                ctx.store.clone(),
+                shutdown_rx.clone(),
+                leader.clone(),
+            )));
+        }
         if let Some((cron, rules)) = schedule.review {
             let review_ctx = ctx.clone();
             tasks.push(tokio::spawn(run_on_schedule(

@@ -103,6 +103,9 @@ pub enum Command {
     /// Accounts: center staff and department users, their API tokens, the audit log.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Kubernetes workloads discovered as inventory and evaluated like VMs.
+    #[command(subcommand)]
+    Kubernetes(crate::kubernetes::KubernetesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +255,8 @@ pub struct ServeArgs {
     /// Require client certificates signed by this PEM CA (mutual TLS for agents).
     #[arg(long, env = "CLOUDGOV_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub kubernetes: crate::kubernetes::ServeKubernetesArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,6 +439,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 _ => None,
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
+            let (kubernetes, elector) = args.kubernetes.setup().await?;
             let mut daemon = Daemon::start_with_tls(
                 ctx.clone(),
                 args.listen,
@@ -444,6 +450,8 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                         args.review_cron,
                         Arc::new(load::review_rules(args.review_rules.as_deref())?),
                     )),
+                    kubernetes,
+                    elector,
                 },
                 tls,
                 crate::api::IngestLimits {
@@ -1073,6 +1081,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 }
             }
         }
+        Command::Kubernetes(command) => kubernetes_command(ctx, command).await,
         Command::Status => {
             let today = shanghai_day(Utc::now());
             println!("database: {}", store.backend_name());
@@ -1111,6 +1120,75 @@ fn write_review_dir(
     let written =
         crate::review::report::write_report_dir(dir, year, reviews, fonts, labels, |_| {})?;
     eprintln!("wrote {} files to {}", written.len(), dir.display());
+    Ok(())
+}
+
+async fn kubernetes_command(
+    ctx: &JobContext,
+    command: crate::kubernetes::KubernetesCommand,
+) -> anyhow::Result<()> {
+    let crate::kubernetes::KubernetesCommand::Discover {
+        at,
+        dry_run,
+        format,
+        kube,
+    } = command;
+    let at = at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let client = crate::kubernetes::connect(kube.kubeconfig.as_deref()).await?;
+    let report =
+        crate::kubernetes::discover(&client, &ctx.store, &kube.options(), at, !dry_run).await?;
+    if format == Format::Json {
+        return print_json(&report);
+    }
+    let pct = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}"));
+    print_table(
+        &[
+            "VM",
+            "DEPARTMENT",
+            "PROJECT",
+            "KIND",
+            "PODS",
+            "CPU_REQ",
+            "MEM_REQ_GIB",
+            "CPU%",
+            "MEM%",
+            "NOTE",
+        ],
+        report.workloads.iter().map(|w| {
+            vec![
+                w.vm.clone(),
+                w.department.clone(),
+                w.project.clone(),
+                w.kind.clone(),
+                w.pods.to_string(),
+                format!("{:.3}", w.cpu_request),
+                format!("{:.3}", w.memory_request_gib),
+                pct(w.cpu_pct),
+                pct(w.mem_pct),
+                w.note.clone(),
+            ]
+        }),
+    );
+    for (pod, reason) in &report.skipped {
+        println!("skipped {pod}: {reason}");
+    }
+    let written = report.written.as_ref();
+    for (vm, reason) in written.map(|w| w.rejected.as_slice()).unwrap_or_default() {
+        println!("not written {vm}: {reason}");
+    }
+    println!(
+        "{} nodes, {} running pods, {} workloads, {} pods skipped, {} samples written{}",
+        report.nodes,
+        report.pods,
+        report.workloads.len(),
+        report.skipped.len(),
+        written.map_or(0, |w| w.samples_inserted),
+        if report.metrics_available {
+            ""
+        } else {
+            " (no metrics API)"
+        }
+    );
     Ok(())
 }
 

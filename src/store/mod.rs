@@ -11,6 +11,7 @@ mod accounts;
 mod dashboard;
 mod deadlines;
 mod inventory;
+mod kubernetes;
 mod leader;
 mod network;
 mod notices;
@@ -35,6 +36,7 @@ pub use dashboard::{
 pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
+pub use kubernetes::{DiscoveredVm, DiscoveryWritten};
 pub use leader::Leadership;
 pub use network::{
     NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,

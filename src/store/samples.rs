@@ -35,7 +35,7 @@ pub struct StoredReport {
 }
 
 /// Marks a VM's Shanghai day for re-rolling, inside the samples' transaction.
-const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (vm_key, day, marked_at) VALUES ($1, $2, $3) \
+pub(super) const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (vm_key, day, marked_at) VALUES ($1, $2, $3) \
                           ON CONFLICT (vm_key, day) DO UPDATE SET marked_at = excluded.marked_at";
 
 /// The distinct (VM, Shanghai day) pairs of some samples.
@@ -55,7 +55,7 @@ fn dirty_days<'a>(
     .collect()
 }
 
-const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
+pub(super) const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
                              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
 impl Store {

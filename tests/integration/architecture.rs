@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "src/domain.rs",
     "src/inventory.rs",
     "src/chart.rs",
+    "src/kubernetes/model.rs",
 ];
 
 const FORBIDDEN: &[&str] = &[
@@ -24,6 +25,8 @@ const FORBIDDEN: &[&str] = &[
     "std::net::TcpStream",
     "Utc::now",
     "SystemTime::now",
+    "kube::",
+    "k8s_openapi",
 ];
 
 #[test]

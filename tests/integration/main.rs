@@ -12,6 +12,7 @@ mod durability;
 mod email;
 mod helpers;
 mod ingest;
+mod kubernetes;
 mod network;
 mod replicas;
 mod review;

@@ -167,6 +167,9 @@ pub struct RegistryEdit {
     pub mac: String,
     pub department: String,
     pub holder: String,
+    /// `YYYY-MM-DD`; default: kept, or today for a new entry.
+    #[serde(default)]
+    pub registered_on: Option<String>,
     #[serde(default)]
     pub note: String,
     #[serde(default)]
@@ -196,12 +199,16 @@ pub async fn set_registry(ctx: &JobContext, viewer: &Viewer, edit: &RegistryEdit
     if edit.holder.trim().is_empty() {
         return Err(ActionError::Invalid("holder is empty".into()));
     }
+    let registered_on = match edit.registered_on.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(parse_day("registered_on", d)?),
+    };
     let row = crate::import::RegistryRow {
         ip,
         mac,
         department,
         holder: edit.holder.trim().to_owned(),
-        registered_on: None,
+        registered_on,
         note: edit.note.trim().to_owned(),
         gateway: edit.gateway,
     };

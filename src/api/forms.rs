@@ -227,6 +227,8 @@ pub struct RegistryForm {
     department: String,
     holder: String,
     #[serde(default)]
+    registered_on: Option<String>,
+    #[serde(default)]
     note: String,
     /// A checkbox: present ("on") when ticked.
     #[serde(default)]
@@ -352,6 +354,7 @@ async fn registry_set(
         mac: form.mac,
         department: form.department,
         holder: form.holder,
+        registered_on: form.registered_on,
         note: form.note,
         gateway: form.gateway.is_some(),
     };

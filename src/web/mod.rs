@@ -216,9 +216,16 @@ pub fn base_context(viewer: Option<&crate::access::Viewer>, nav: &str, path: &st
         None => path.to_owned(),
     };
     let next = encode_component(&path);
+    // What an action just did (the form handlers redirect here with `?done=...`).
+    let flash = path.split_once('?').and_then(|(_, q)| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "done")
+            .map(|(_, v)| v.into_owned())
+    });
     minijinja::context! {
         viewer => viewer,
         nav => nav,
+        flash => flash,
         lang_en_url => format!("/lang/en?next={next}"),
         lang_zh_url => format!("/lang/zh?next={next}"),
     }

@@ -75,7 +75,28 @@ try {
     check(svg >= 1, 'VM page has SVG charts');
     seen.vm_charts = svg;
     check((await status(page, `/vms/${env('OTHER_VM')}`)) === 200, 'staff may see the other department\'s VM');
+    // Staff actions through the forms: register an IP, request and confirm a release.
+    await page.goto(`${base}/network`);
+    await page.fill('[data-testid=registry-form] input[name=ip]', '10.20.30.40');
+    await page.fill('[data-testid=registry-form] input[name=mac]', '52-54-00-AB-CD-EF');
+    await page.fill('[data-testid=registry-form] input[name=department]', 'health');
+    await page.fill('[data-testid=registry-form] input[name=holder]', '张三');
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=registry-form] button[type=submit]')]);
+    check(await page.locator('[data-testid="registry-row-10.20.30.40"]').count() === 1, 'the registered IP is listed');
+    check((await page.locator('[data-testid=flash]').textContent()).includes('registered'), 'the outcome is shown');
+    const otherVm = env('OTHER_VM');
+    await page.goto(`${base}/vms/${otherVm}`);
+    await page.fill('[data-testid=release-request-form] input[name=reason]', '系统已迁移 (migrated)');
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-request-form] button[type=submit]')]);
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-confirm-form] button[type=submit]')]);
+    check((await page.locator('[data-testid=flash]').textContent()).includes('released'), `release confirmed (${page.url()})`);
+    seen.staff_actions = true;
     check((await status(page, '/audit')) === 200, 'staff see the audit log');
+    const audit = await page.content();
+    for (const action of ['set_registry', 'request_release', 'confirm_release']) {
+      check(audit.includes(action), `audit log shows ${action}`);
+    }
+    await shot(page, 'audit');
     // English switch.
     await page.goto(`${base}/`);
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=lang-en]')]);
@@ -98,6 +119,8 @@ try {
     check((await status(page, `/notices/${env('OTHER_NOTICE')}`)) === 404, 'other department\'s notice by URL is 404');
     check((await status(page, '/departments/edu')) === 404, 'other department page is 404');
     check((await status(page, '/audit')) === 404, 'no audit log for department users');
+    await page.goto(`${base}/network`);
+    check(await page.locator('[data-testid=registry-form]').count() === 0, 'no registry form for department users');
     await page.goto(`${base}/`);
     const api = await page.evaluate(async ({ otherVm, otherNotice }) => {
       const get = async (path) => {

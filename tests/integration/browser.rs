@@ -111,6 +111,12 @@ async fn staff_and_department_users_in_chromium() {
     );
     assert_eq!(report["seen"]["department_api"]["otherNotice"], 404);
     assert_eq!(report["seen"]["contested"], true);
+    assert_eq!(report["seen"]["staff_actions"], true);
+    let registry = app.store.ip_registry().await.expect("registry");
+    assert!(
+        registry.iter().any(|r| r.ip == "10.20.30.40" && r.mac == "52:54:00:ab:cd:ef" && r.holder == "张三"),
+        "{registry:?}"
+    );
     for name in ["overview", "vm", "notice", "department-user-overview"] {
         let png = screenshots.join(format!("{name}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));

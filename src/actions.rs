@@ -55,7 +55,13 @@ async fn visible_notice(ctx: &JobContext, viewer: &Viewer, id: i64) -> Result<St
         .ok_or_else(|| ActionError::NotFound(format!("no notice {id}")))
 }
 
-async fn audit(ctx: &JobContext, viewer: &Viewer, action: &str, target: &str, detail: &str) -> Result<()> {
+async fn audit(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
     ctx.store
         .audit(
             (viewer.user_id > 0).then_some(viewer.user_id),
@@ -85,7 +91,12 @@ pub async fn approve_notice(ctx: &JobContext, viewer: &Viewer, id: i64) -> Resul
 }
 
 /// Staff confirm the adjustment a notice asked for was done on `on`.
-pub async fn complete_notice(ctx: &JobContext, viewer: &Viewer, id: i64, on: NaiveDate) -> Result<String> {
+pub async fn complete_notice(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    id: i64,
+    on: NaiveDate,
+) -> Result<String> {
     visible_notice(ctx, viewer, id).await?;
     staff_only(viewer, "confirm that an adjustment is done")?;
     check_not_future(on)?;
@@ -100,14 +111,28 @@ pub async fn complete_notice(ctx: &JobContext, viewer: &Viewer, id: i64, on: Nai
         .complete_deadline(deadline, on, "confirmed", Utc::now())
         .await?
     {
-        return Err(ActionError::Invalid(format!("notice {id} was already done")));
+        return Err(ActionError::Invalid(format!(
+            "notice {id} was already done"
+        )));
     }
-    audit(ctx, viewer, "complete_notice", &format!("notice {id}"), &format!("done on {on}")).await?;
+    audit(
+        ctx,
+        viewer,
+        "complete_notice",
+        &format!("notice {id}"),
+        &format!("done on {on}"),
+    )
+    .await?;
     Ok(format!("notice {id}: adjustment done on {on}"))
 }
 
 /// The department (or staff) object to a notice, with a reason staff read.
-pub async fn contest_notice(ctx: &JobContext, viewer: &Viewer, id: i64, reason: &str) -> Result<String> {
+pub async fn contest_notice(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    id: i64,
+    reason: &str,
+) -> Result<String> {
     visible_notice(ctx, viewer, id).await?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
@@ -116,14 +141,32 @@ pub async fn contest_notice(ctx: &JobContext, viewer: &Viewer, id: i64, reason: 
         ));
     }
     ctx.store
-        .add_contest(id, viewer.user_id, &viewer.username, reason, Utc::now().timestamp())
+        .add_contest(
+            id,
+            viewer.user_id,
+            &viewer.username,
+            reason,
+            Utc::now().timestamp(),
+        )
         .await?;
-    audit(ctx, viewer, "contest_notice", &format!("notice {id}"), reason).await?;
+    audit(
+        ctx,
+        viewer,
+        "contest_notice",
+        &format!("notice {id}"),
+        reason,
+    )
+    .await?;
     Ok(format!("notice {id} contested"))
 }
 
 /// The department or staff confirm the system on `vm` was deployed on `on`.
-pub async fn mark_deployed(ctx: &JobContext, viewer: &Viewer, vm: &VmId, on: NaiveDate) -> Result<String> {
+pub async fn mark_deployed(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    vm: &VmId,
+    on: NaiveDate,
+) -> Result<String> {
     visible_vm(ctx, viewer, vm).await?;
     check_not_future(on)?;
     // Only this VM's deadline is touched: a full check would act as of the wall clock, which
@@ -133,7 +176,14 @@ pub async fn mark_deployed(ctx: &JobContext, viewer: &Viewer, vm: &VmId, on: Nai
             .complete_deadline(deadline, on, "confirmed", Utc::now())
             .await?;
     }
-    audit(ctx, viewer, "mark_deployed", &format!("vm {vm}"), &format!("deployed on {on}")).await?;
+    audit(
+        ctx,
+        viewer,
+        "mark_deployed",
+        &format!("vm {vm}"),
+        &format!("deployed on {on}"),
+    )
+    .await?;
     Ok(format!("{vm} deployed on {on} (confirmed)"))
 }
 
@@ -147,17 +197,38 @@ pub async fn request_release(
 ) -> Result<String> {
     visible_vm(ctx, viewer, vm).await?;
     ctx.store.request_release(vm, on, reason.trim()).await?;
-    audit(ctx, viewer, "request_release", &format!("vm {vm}"), &format!("on {on}: {}", reason.trim())).await?;
+    audit(
+        ctx,
+        viewer,
+        "request_release",
+        &format!("vm {vm}"),
+        &format!("on {on}: {}", reason.trim()),
+    )
+    .await?;
     Ok(format!("release of {vm} requested on {on}"))
 }
 
 /// Staff confirm a release: the VM is no longer evaluated and its notices close.
-pub async fn confirm_release(ctx: &JobContext, viewer: &Viewer, vm: &VmId, on: NaiveDate) -> Result<String> {
+pub async fn confirm_release(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    vm: &VmId,
+    on: NaiveDate,
+) -> Result<String> {
     visible_vm(ctx, viewer, vm).await?;
     staff_only(viewer, "confirm a release")?;
     let closed = ctx.store.confirm_release(vm, on, Utc::now()).await?;
-    audit(ctx, viewer, "confirm_release", &format!("vm {vm}"), &format!("released on {on}; {closed} deadlines closed")).await?;
-    Ok(format!("{vm} released on {on}; {closed} open deadlines closed"))
+    audit(
+        ctx,
+        viewer,
+        "confirm_release",
+        &format!("vm {vm}"),
+        &format!("released on {on}; {closed} deadlines closed"),
+    )
+    .await?;
+    Ok(format!(
+        "{vm} released on {on}; {closed} open deadlines closed"
+    ))
 }
 
 /// One IP registry entry as a person enters it.
@@ -177,13 +248,15 @@ pub struct RegistryEdit {
 }
 
 /// Staff register an IP or change its registration.
-pub async fn set_registry(ctx: &JobContext, viewer: &Viewer, edit: &RegistryEdit) -> Result<String> {
+pub async fn set_registry(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    edit: &RegistryEdit,
+) -> Result<String> {
     staff_only(viewer, "edit the IP registry")?;
-    let ip: std::net::IpAddr = edit
-        .ip
-        .trim()
-        .parse()
-        .map_err(|_| ActionError::Invalid(format!("ip {:?} is not an IPv4 or IPv6 address", edit.ip)))?;
+    let ip: std::net::IpAddr = edit.ip.trim().parse().map_err(|_| {
+        ActionError::Invalid(format!("ip {:?} is not an IPv4 or IPv6 address", edit.ip))
+    })?;
     let mac: MacAddr = edit
         .mac
         .trim()
@@ -191,7 +264,12 @@ pub async fn set_registry(ctx: &JobContext, viewer: &Viewer, edit: &RegistryEdit
         .map_err(|e| ActionError::Invalid(format!("mac: {e}")))?;
     let department = DepartmentId::try_from(edit.department.trim())
         .map_err(|e| ActionError::Invalid(e.to_string()))?;
-    if !ctx.store.department_ids().await?.contains(department.as_str()) {
+    if !ctx
+        .store
+        .department_ids()
+        .await?
+        .contains(department.as_str())
+    {
         return Err(ActionError::Invalid(format!(
             "department {department} is not in the inventory"
         )));
@@ -224,7 +302,17 @@ pub async fn set_registry(ctx: &JobContext, viewer: &Viewer, edit: &RegistryEdit
     } else {
         "unchanged"
     };
-    audit(ctx, viewer, "set_registry", &format!("ip {ip}"), &format!("{outcome}: mac {mac}, department {}", edit.department.trim())).await?;
+    audit(
+        ctx,
+        viewer,
+        "set_registry",
+        &format!("ip {ip}"),
+        &format!(
+            "{outcome}: mac {mac}, department {}",
+            edit.department.trim()
+        ),
+    )
+    .await?;
     Ok(format!("{ip}: {outcome}"))
 }
 

@@ -115,9 +115,9 @@ impl LoginThrottle {
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures
-            .get(username)
-            .is_none_or(|(start, n)| now - start >= LOGIN_WINDOW_SECS || *n < LOGIN_FAILURES_ALLOWED)
+        failures.get(username).is_none_or(|(start, n)| {
+            now - start >= LOGIN_WINDOW_SECS || *n < LOGIN_FAILURES_ALLOWED
+        })
     }
 
     pub fn failed(&self, username: &str, now: i64) {
@@ -219,7 +219,10 @@ fn viewer_of(p: Principal) -> Result<Viewer, StoreError> {
 }
 
 /// The viewer of a session cookie, if it is live.
-async fn session_viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, StoreError> {
+async fn session_viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Viewer>, StoreError> {
     let Some(session) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -270,7 +273,11 @@ pub async fn require_api_viewer(
     }
 }
 
-async fn api_viewer(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<Viewer, ApiError> {
+async fn api_viewer(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Viewer, ApiError> {
     if let Some(bearer) = crate::api::bearer(headers) {
         if bearer.starts_with(token::AGENT_TOKEN_PREFIX) {
             return Err(ApiError::Forbidden(
@@ -369,7 +376,10 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     /// The viewer the auth middleware put on the request.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         axum::Extension::<Viewer>::from_request_parts(parts, state)
             .await
             .map(|e| e.0)
@@ -388,13 +398,19 @@ mod tests {
         assert!(verify_password("correct horse battery", &phc));
         assert!(!verify_password("correct horse batterY", &phc));
         assert!(!verify_password("x", "not a phc string"));
-        assert!(matches!(hash_password("short"), Err(PasswordError::TooShort)));
+        assert!(matches!(
+            hash_password("short"),
+            Err(PasswordError::TooShort)
+        ));
     }
 
     #[test]
     fn cookies_parse_and_next_stays_local() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; cloudgov_session=cgs_x ; lang=en".parse().expect("hv"));
+        h.insert(
+            header::COOKIE,
+            "a=1; cloudgov_session=cgs_x ; lang=en".parse().expect("hv"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("cgs_x"));
         assert_eq!(cookie(&h, "lang"), Some("en"));
         assert_eq!(cookie(&h, "missing"), None);

@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Asia::Shanghai;
 
+use crate::access::Role;
 use crate::calendar::Calendar;
 use crate::cli::{DemoArgs, print_findings};
 use crate::deadlines::DeadlineState;
@@ -21,7 +22,6 @@ use crate::notify::Notifier;
 use crate::rules::RuleSet;
 use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SampleRow, Store};
-use crate::access::Role;
 use crate::views::deadlines_as_of;
 
 pub const DEMO_INVENTORY: &str = include_str!("../deploy/demo/inventory.toml");
@@ -186,7 +186,9 @@ async fn demo_accounts(store: &Store) -> anyhow::Result<DemoAccounts> {
     ] {
         let password: String = crate::auth::new_secret("")?.chars().take(16).collect();
         let hash = crate::auth::hash_password(&password)?;
-        store.create_user(user, &hash, role, department, now).await?;
+        store
+            .create_user(user, &hash, role, department, now)
+            .await?;
         logins.push((user, password, what));
     }
     let api_token = crate::auth::new_secret(crate::auth::API_TOKEN_PREFIX)?;

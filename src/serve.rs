@@ -220,7 +220,10 @@ impl Daemon {
 
     /// Serves `/metrics` without signing in on a second listener (for Prometheus on an
     /// internal network), stopped with the daemon. Returns the bound address.
-    pub async fn start_metrics_listener(&mut self, listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+    pub async fn start_metrics_listener(
+        &mut self,
+        listen: SocketAddr,
+    ) -> anyhow::Result<SocketAddr> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} for metrics"))?;
@@ -228,9 +231,11 @@ impl Daemon {
         let app = axum::Router::new()
             .route(
                 "/metrics",
-                axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
-                    crate::api::metrics_text(&state).await
-                }),
+                axum::routing::get(
+                    |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                        crate::api::metrics_text(&state).await
+                    },
+                ),
             )
             .with_state(self.state.clone());
         let mut stop = self.shutdown.subscribe();
@@ -238,7 +243,10 @@ impl Daemon {
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         }));

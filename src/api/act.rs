@@ -55,7 +55,11 @@ pub struct ReleaseRequest {
 #[utoipa::path(post, path = "/api/v1/notices/{id}/approve", tag = "actions", security(("api_token" = []), ("session" = [])),
     params(("id" = i64, Path)),
     responses((status = 200, body = Done), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn approve(State(s): State<AppState>, viewer: Viewer, Path(id): Path<i64>) -> Result<Json<Done>, ApiError> {
+async fn approve(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Json<Done>, ApiError> {
     Ok(done(actions::approve_notice(&s.ctx, &viewer, id).await?))
 }
 
@@ -70,7 +74,9 @@ async fn complete(
     Json(body): Json<OnDay>,
 ) -> Result<Json<Done>, ApiError> {
     let on = parse_day("on", &body.on)?;
-    Ok(done(actions::complete_notice(&s.ctx, &viewer, id, on).await?))
+    Ok(done(
+        actions::complete_notice(&s.ctx, &viewer, id, on).await?,
+    ))
 }
 
 /// Contest a notice with a reason (the notice's department or staff).
@@ -83,7 +89,9 @@ async fn contest(
     Path(id): Path<i64>,
     Json(body): Json<Contest>,
 ) -> Result<Json<Done>, ApiError> {
-    Ok(done(actions::contest_notice(&s.ctx, &viewer, id, &body.reason).await?))
+    Ok(done(
+        actions::contest_notice(&s.ctx, &viewer, id, &body.reason).await?,
+    ))
 }
 
 /// Confirm a VM's system is deployed (its department or staff).
@@ -98,7 +106,9 @@ async fn deployed(
 ) -> Result<Json<Done>, ApiError> {
     let vm = parse_vm(&id)?;
     let on = parse_day("on", &body.on)?;
-    Ok(done(actions::mark_deployed(&s.ctx, &viewer, &vm, on).await?))
+    Ok(done(
+        actions::mark_deployed(&s.ctx, &viewer, &vm, on).await?,
+    ))
 }
 
 /// Ask to release a VM (its department or staff).
@@ -113,7 +123,9 @@ async fn release_request(
 ) -> Result<Json<Done>, ApiError> {
     let vm = parse_vm(&id)?;
     let on = parse_day("on", &body.on)?;
-    Ok(done(actions::request_release(&s.ctx, &viewer, &vm, on, &body.reason).await?))
+    Ok(done(
+        actions::request_release(&s.ctx, &viewer, &vm, on, &body.reason).await?,
+    ))
 }
 
 /// Confirm a release (staff).
@@ -128,7 +140,9 @@ async fn release_confirm(
 ) -> Result<Json<Done>, ApiError> {
     let vm = parse_vm(&id)?;
     let on = parse_day("on", &body.on)?;
-    Ok(done(actions::confirm_release(&s.ctx, &viewer, &vm, on).await?))
+    Ok(done(
+        actions::confirm_release(&s.ctx, &viewer, &vm, on).await?,
+    ))
 }
 
 /// Register an IP or change its registration (staff).

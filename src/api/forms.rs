@@ -109,7 +109,10 @@ pub async fn login(
         ))
         .into_response()
     };
-    if !auth::csrf_matches(auth::cookie(&headers, auth::LOGIN_CSRF_COOKIE), Some(&form.csrf)) {
+    if !auth::csrf_matches(
+        auth::cookie(&headers, auth::LOGIN_CSRF_COOKIE),
+        Some(&form.csrf),
+    ) {
         return Ok(retry("表单已过期，请重试 (the form expired: try again)"));
     }
     let now = chrono::Utc::now().timestamp();
@@ -118,7 +121,8 @@ pub async fn login(
         tracing::warn!(user = %username, "sign-in throttled");
         return Err(ApiError::TooManyRequests(auth::LOGIN_WINDOW_SECS));
     }
-    let Some(principal) = auth::check_credentials(&state.ctx.store, username, &form.password).await?
+    let Some(principal) =
+        auth::check_credentials(&state.ctx.store, username, &form.password).await?
     else {
         state.login_throttle.failed(username, now);
         state
@@ -133,12 +137,25 @@ pub async fn login(
     state
         .ctx
         .store
-        .audit(Some(principal.user_id), username, "login", "session", "", now)
+        .audit(
+            Some(principal.user_id),
+            username,
+            "login",
+            "session",
+            "",
+            now,
+        )
         .await?;
     let secure = auth::over_https(&state, &headers);
     let mut response = Redirect::to(&next).into_response();
     for cookie in [
-        auth::set_cookie(auth::SESSION_COOKIE, &session, auth::SESSION_HOURS * 3600, "/", secure),
+        auth::set_cookie(
+            auth::SESSION_COOKIE,
+            &session,
+            auth::SESSION_HOURS * 3600,
+            "/",
+            secure,
+        ),
         auth::set_cookie(auth::LOGIN_CSRF_COOKIE, "", 0, "/login", secure),
     ] {
         if let Ok(v) = cookie.parse() {
@@ -256,8 +273,9 @@ impl HasCsrf for IpForm {
 /// After an action: back to the page of what was acted on, with the outcome to show.
 fn back_to(path: &str, outcome: Result<String, ActionError>) -> Response {
     match outcome {
-        Ok(message) => Redirect::to(&format!("{path}?done={}", auth::percent_encode(&message)))
-            .into_response(),
+        Ok(message) => {
+            Redirect::to(&format!("{path}?done={}", auth::percent_encode(&message))).into_response()
+        }
         Err(e) => action_error_page(e),
     }
 }
@@ -283,7 +301,10 @@ async fn approve(
     Path(id): Path<i64>,
     CsrfForm(viewer, _): CsrfForm<CsrfOnly>,
 ) -> Response {
-    back_to(&format!("/notices/{id}"), actions::approve_notice(&s.ctx, &viewer, id).await)
+    back_to(
+        &format!("/notices/{id}"),
+        actions::approve_notice(&s.ctx, &viewer, id).await,
+    )
 }
 
 async fn complete(
@@ -358,14 +379,20 @@ async fn registry_set(
         note: form.note,
         gateway: form.gateway.is_some(),
     };
-    back_to("/network", actions::set_registry(&s.ctx, &viewer, &edit).await)
+    back_to(
+        "/network",
+        actions::set_registry(&s.ctx, &viewer, &edit).await,
+    )
 }
 
 async fn registry_remove(
     State(s): State<AppState>,
     CsrfForm(viewer, form): CsrfForm<IpForm>,
 ) -> Response {
-    back_to("/network", actions::remove_registry(&s.ctx, &viewer, &form.ip).await)
+    back_to(
+        "/network",
+        actions::remove_registry(&s.ctx, &viewer, &form.ip).await,
+    )
 }
 
 /// `GET /audit`: the newest staff and department actions (center staff).

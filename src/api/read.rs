@@ -37,15 +37,33 @@ pub(super) fn routes() -> Router<AppState> {
 /// The latest finding of every VM and resource the viewer may see.
 #[utoipa::path(get, path = "/api/v1/findings", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<FindingRow>), (status = 401, body = ErrorBody)))]
-async fn findings(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<FindingRow>>, ApiError> {
-    Ok(Json(state.ctx.store.findings_in(viewer.scope.department()).await?))
+async fn findings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<FindingRow>>, ApiError> {
+    Ok(Json(
+        state
+            .ctx
+            .store
+            .findings_in(viewer.scope.department())
+            .await?,
+    ))
 }
 
 /// Downsize notices and expansion advice, newest first.
 #[utoipa::path(get, path = "/api/v1/notices", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<NoticeRow>), (status = 401, body = ErrorBody)))]
-async fn notices(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<NoticeRow>>, ApiError> {
-    Ok(Json(state.ctx.store.notices_in(viewer.scope.department()).await?))
+async fn notices(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<NoticeRow>>, ApiError> {
+    Ok(Json(
+        state
+            .ctx
+            .store
+            .notices_in(viewer.scope.department())
+            .await?,
+    ))
 }
 
 /// One notice with the department's contests of it.
@@ -80,14 +98,22 @@ async fn notice(
 /// What each agent last reported about itself.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<AgentRow>)))]
-async fn agents(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<AgentRow>>, ApiError> {
-    Ok(Json(state.ctx.store.agents_in(viewer.scope.department()).await?))
+async fn agents(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<AgentRow>>, ApiError> {
+    Ok(Json(
+        state.ctx.store.agents_in(viewer.scope.department()).await?,
+    ))
 }
 
 /// Deployment and adjustment deadlines with their state as of now.
 #[utoipa::path(get, path = "/api/v1/deadlines", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<DeadlineView>)))]
-async fn deadlines(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<DeadlineView>>, ApiError> {
+async fn deadlines(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<DeadlineView>>, ApiError> {
     Ok(Json(
         crate::views::deadlines_as_of(&state.ctx, Utc::now(), viewer.scope.department()).await?,
     ))
@@ -96,8 +122,13 @@ async fn deadlines(State(state): State<AppState>, viewer: Viewer) -> Result<Json
 /// VM alerts (silent agents, clock skew, dropped reports).
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<AlertRow>)))]
-async fn alerts(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<AlertRow>>, ApiError> {
-    Ok(Json(state.ctx.store.alerts_in(viewer.scope.department()).await?))
+async fn alerts(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<AlertRow>>, ApiError> {
+    Ok(Json(
+        state.ctx.store.alerts_in(viewer.scope.department()).await?,
+    ))
 }
 
 /// Network registration findings (art. 14) that concern the viewer's department.
@@ -108,7 +139,11 @@ async fn network_findings(
     viewer: Viewer,
 ) -> Result<Json<Vec<NetworkFindingRow>>, ApiError> {
     Ok(Json(
-        state.ctx.store.network_findings_in(None, viewer.scope.department()).await?,
+        state
+            .ctx
+            .store
+            .network_findings_in(None, viewer.scope.department())
+            .await?,
     ))
 }
 
@@ -119,7 +154,13 @@ async fn registry(
     State(state): State<AppState>,
     viewer: Viewer,
 ) -> Result<Json<Vec<RegistryListing>>, ApiError> {
-    Ok(Json(state.ctx.store.ip_registry_in(viewer.scope.department()).await?))
+    Ok(Json(
+        state
+            .ctx
+            .store
+            .ip_registry_in(viewer.scope.department())
+            .await?,
+    ))
 }
 
 /// The stored annual reviews of a year (the viewer's department's projects), best first.
@@ -153,9 +194,14 @@ pub(super) async fn stored_review_values(
 /// The newest audit log entries (center staff).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "accounts", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<AuditRow>), (status = 403, body = ErrorBody)))]
-async fn audit(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<AuditRow>>, ApiError> {
+async fn audit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
     if !viewer.is_staff() {
-        return Err(ApiError::Forbidden("the audit log is for center staff".into()));
+        return Err(ApiError::Forbidden(
+            "the audit log is for center staff".into(),
+        ));
     }
     Ok(Json(state.ctx.store.audit_log(500).await?))
 }
@@ -163,7 +209,10 @@ async fn audit(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec
 /// Accounts (admins).
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<UserRow>), (status = 403, body = ErrorBody)))]
-async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Vec<UserRow>>, ApiError> {
+async fn users(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<UserRow>>, ApiError> {
     if viewer.role != crate::access::Role::Admin {
         return Err(ApiError::Forbidden("accounts are for admins".into()));
     }
@@ -222,16 +271,33 @@ fn opt(v: Option<f64>) -> String {
 /// The findings the viewer may see, as CSV.
 #[utoipa::path(get, path = "/api/v1/export/findings.csv", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, description = "CSV with a header row", content_type = "text/csv")))]
-async fn export_findings(State(state): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+async fn export_findings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, ApiError> {
     let mut rows = vec![
         [
-            "vm", "project", "department", "resource", "verdict", "value", "comparison",
-            "statistic", "samples", "days_with_samples", "evaluated_at",
+            "vm",
+            "project",
+            "department",
+            "resource",
+            "verdict",
+            "value",
+            "comparison",
+            "statistic",
+            "samples",
+            "days_with_samples",
+            "evaluated_at",
         ]
         .map(String::from)
         .to_vec(),
     ];
-    for f in state.ctx.store.findings_in(viewer.scope.department()).await? {
+    for f in state
+        .ctx
+        .store
+        .findings_in(viewer.scope.department())
+        .await?
+    {
         rows.push(vec![
             f.vm,
             f.project,
@@ -252,16 +318,34 @@ async fn export_findings(State(state): State<AppState>, viewer: Viewer) -> Resul
 /// The notices the viewer may see, as CSV.
 #[utoipa::path(get, path = "/api/v1/export/notices.csv", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, description = "CSV with a header row", content_type = "text/csv")))]
-async fn export_notices(State(state): State<AppState>, viewer: Viewer) -> Result<Response, ApiError> {
+async fn export_notices(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, ApiError> {
     let mut rows = vec![
         [
-            "id", "vm", "project", "department", "resource", "kind", "state", "issued_on", "value",
-            "comparison", "due", "approved",
+            "id",
+            "vm",
+            "project",
+            "department",
+            "resource",
+            "kind",
+            "state",
+            "issued_on",
+            "value",
+            "comparison",
+            "due",
+            "approved",
         ]
         .map(String::from)
         .to_vec(),
     ];
-    for n in state.ctx.store.notices_in(viewer.scope.department()).await? {
+    for n in state
+        .ctx
+        .store
+        .notices_in(viewer.scope.department())
+        .await?
+    {
         rows.push(vec![
             n.id.to_string(),
             n.vm,

@@ -92,7 +92,13 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             check_username(&username)?;
             let hash = auth::hash_password(&read_password()?)?;
             store
-                .create_user(&username, &hash, role, department.as_ref().map(|d| d.as_str()), now)
+                .create_user(
+                    &username,
+                    &hash,
+                    role,
+                    department.as_ref().map(|d| d.as_str()),
+                    now,
+                )
                 .await?;
             println!("user {username} added ({role})");
         }

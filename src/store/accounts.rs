@@ -256,7 +256,11 @@ impl Store {
     }
 
     /// The enabled user behind an unrevoked API token; records when it was last used.
-    pub async fn api_token_principal(&self, token_hash: &str, now: i64) -> Result<Option<Principal>> {
+    pub async fn api_token_principal(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<Principal>> {
         let row: Option<(i64, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
             "SELECT u.id, u.username, u.role, u.department_id FROM api_tokens t \
              JOIN users u ON u.id = t.user_id \

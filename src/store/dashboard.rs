@@ -274,7 +274,16 @@ pub struct ReviewListRow {
 }
 
 /// (id, name, department, department name, filed_on, VMs, downsize VMs, expand VMs)
-type ProjectTuple = (String, String, String, String, Option<String>, i64, i64, i64);
+type ProjectTuple = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
 
 fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()

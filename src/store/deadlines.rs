@@ -231,7 +231,11 @@ impl Store {
 
     /// One deadline by id.
     pub async fn deadline(&self, id: i64) -> Result<Option<DeadlineRow>> {
-        Ok(self.deadlines_where(Some(id), None).await?.into_iter().next())
+        Ok(self
+            .deadlines_where(Some(id), None)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Deadlines, all or the one with `id`, ordered by due date then id.

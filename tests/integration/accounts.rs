@@ -55,7 +55,11 @@ fn hidden(html: &str, name: &str) -> String {
 /// Signs in through the form; returns the session cookie (`name=value`).
 async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
     let c = client();
-    let page = c.get(app.url("/login?next=/api/v1/me")).send().await.expect("login page");
+    let page = c
+        .get(app.url("/login?next=/api/v1/me"))
+        .send()
+        .await
+        .expect("login page");
     assert_eq!(page.status(), StatusCode::OK);
     let login_cookie = set_cookie(&page, "cloudgov_login_csrf").expect("login CSRF cookie");
     let login_cookie = login_cookie.split(';').next().expect("pair").to_owned();
@@ -80,7 +84,10 @@ async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
         session.contains("HttpOnly") && session.contains("SameSite=Strict"),
         "{session}"
     );
-    assert!(!session.contains("Secure"), "plain HTTP: no Secure flag ({session})");
+    assert!(
+        !session.contains("Secure"),
+        "plain HTTP: no Secure flag ({session})"
+    );
     session.split(';').next().expect("pair").to_owned()
 }
 
@@ -94,7 +101,11 @@ async fn sign_in_sessions_csrf_and_sign_out() {
     let page = c.get(app.url("/reviews/2025/")).send().await.expect("page");
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     assert_eq!(page.headers()[LOCATION], "/login?next=/reviews/2025/");
-    let api = c.get(app.url("/api/v1/findings")).send().await.expect("api");
+    let api = c
+        .get(app.url("/api/v1/findings"))
+        .send()
+        .await
+        .expect("api");
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     let body: Value = api.json().await.expect("json");
     assert_eq!(body["error"], "unauthenticated");
@@ -104,12 +115,21 @@ async fn sign_in_sessions_csrf_and_sign_out() {
     let csrf = hidden(&login.text().await.expect("html"), "csrf");
     let no_cookie = c
         .post(app.url("/login"))
-        .form(&[("username", "alice"), ("password", password.as_str()), ("csrf", csrf.as_str())])
+        .form(&[
+            ("username", "alice"),
+            ("password", password.as_str()),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await
         .expect("post");
     assert!(set_cookie(&no_cookie, "cloudgov_session").is_none());
-    assert!(no_cookie.headers()[LOCATION].to_str().expect("ascii").contains("error="));
+    assert!(
+        no_cookie.headers()[LOCATION]
+            .to_str()
+            .expect("ascii")
+            .contains("error=")
+    );
 
     let page = c.get(app.url("/login")).send().await.expect("login page");
     let cookie = set_cookie(&page, "cloudgov_login_csrf").expect("cookie");
@@ -117,12 +137,21 @@ async fn sign_in_sessions_csrf_and_sign_out() {
     let wrong = c
         .post(app.url("/login"))
         .header(COOKIE, cookie.split(';').next().expect("pair"))
-        .form(&[("username", "alice"), ("password", "not her password"), ("csrf", csrf.as_str())])
+        .form(&[
+            ("username", "alice"),
+            ("password", "not her password"),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await
         .expect("post");
     assert!(set_cookie(&wrong, "cloudgov_session").is_none());
-    assert!(wrong.headers()[LOCATION].to_str().expect("ascii").contains("error="));
+    assert!(
+        wrong.headers()[LOCATION]
+            .to_str()
+            .expect("ascii")
+            .contains("error=")
+    );
 
     let session = sign_in(&app, "alice", &password).await;
     let me: Value = c
@@ -134,10 +163,15 @@ async fn sign_in_sessions_csrf_and_sign_out() {
         .json()
         .await
         .expect("json");
-    assert_eq!(me, json!({"username": "alice", "role": "operator", "department": null}));
+    assert_eq!(
+        me,
+        json!({"username": "alice", "role": "operator", "department": null})
+    );
 
     // A state-changing API call with the cookie needs X-CSRF-Token; the notice is untouched.
-    let notices = app.get_json(&app.staff_token().await, "/api/v1/notices").await;
+    let notices = app
+        .get_json(&app.staff_token().await, "/api/v1/notices")
+        .await;
     let id = notices[0]["id"].as_i64().expect("id");
     let forged = c
         .post(app.url(&format!("/api/v1/notices/{id}/contest")))
@@ -177,8 +211,16 @@ async fn sign_in_sessions_csrf_and_sign_out() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 
     let audit = app.store.audit_log(10).await.expect("audit");
-    assert!(audit.iter().any(|a| a.action == "login" && a.username == "alice"));
-    assert!(audit.iter().any(|a| a.action == "login_failed" && a.username == "alice"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "login" && a.username == "alice")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "login_failed" && a.username == "alice")
+    );
     app.stop().await;
 }
 
@@ -186,7 +228,10 @@ async fn sign_in_sessions_csrf_and_sign_out() {
 async fn app_session_csrf(app: &TestApp, session: &str) -> String {
     let value = session.split_once('=').expect("pair").1;
     app.store
-        .session_principal(&cloudgov::token::hash(value), chrono::Utc::now().timestamp())
+        .session_principal(
+            &cloudgov::token::hash(value),
+            chrono::Utc::now().timestamp(),
+        )
         .await
         .expect("lookup")
         .and_then(|p| p.csrf)
@@ -196,7 +241,8 @@ async fn app_session_csrf(app: &TestApp, session: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn department_users_see_and_act_on_their_own_department_only() {
     let app = app_with_notices().await;
-    app.add_user("health-user", Role::Department, Some("health")).await;
+    app.add_user("health-user", Role::Department, Some("health"))
+        .await;
     let health = app.api_token("health-user").await;
     let staff = app.staff_token().await;
     let c = client();
@@ -242,15 +288,33 @@ async fn department_users_see_and_act_on_their_own_department_only() {
         .expect("get");
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
     for (path, body) in [
-        (format!("/api/v1/notices/{edu_notice}/contest"), json!({"reason": "not ours"})),
-        ("/api/v1/vms/edge-01/deployed".to_owned(), json!({"on": "2025-09-01"})),
+        (
+            format!("/api/v1/notices/{edu_notice}/contest"),
+            json!({"reason": "not ours"}),
+        ),
+        (
+            "/api/v1/vms/edge-01/deployed".to_owned(),
+            json!({"on": "2025-09-01"}),
+        ),
     ] {
-        let resp = c.post(app.url(&path)).bearer_auth(&health).json(&body).send().await.expect("post");
+        let resp = c
+            .post(app.url(&path))
+            .bearer_auth(&health)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let e: Value = resp.json().await.expect("json");
         assert_eq!(e["error"], "not_found");
     }
-    assert!(app.store.contests(edu_notice).await.expect("contests").is_empty());
+    assert!(
+        app.store
+            .contests(edu_notice)
+            .await
+            .expect("contests")
+            .is_empty()
+    );
 
     // Their own: contest with a reason, confirm deployment; staff-only actions are refused.
     let contest = c
@@ -261,8 +325,13 @@ async fn department_users_see_and_act_on_their_own_department_only() {
         .await
         .expect("contest");
     assert_eq!(contest.status(), StatusCode::OK);
-    let one = app.get_json(&health, &format!("/api/v1/notices/{health_notice}")).await;
-    assert_eq!(one["contests"][0]["reason"], "month-end batch jobs need the headroom");
+    let one = app
+        .get_json(&health, &format!("/api/v1/notices/{health_notice}"))
+        .await;
+    assert_eq!(
+        one["contests"][0]["reason"],
+        "month-end batch jobs need the headroom"
+    );
     assert_eq!(one["contests"][0]["username"], "health-user");
     let empty = c
         .post(app.url(&format!("/api/v1/notices/{health_notice}/contest")))
@@ -311,7 +380,12 @@ async fn department_users_see_and_act_on_their_own_department_only() {
         .as_array()
         .expect("array")
         .iter()
-        .map(|a| (a["username"].as_str().unwrap_or("").to_owned(), a["action"].as_str().unwrap_or("").to_owned()))
+        .map(|a| {
+            (
+                a["username"].as_str().unwrap_or("").to_owned(),
+                a["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     for expected in [
         ("health-user", "contest_notice"),
@@ -323,7 +397,12 @@ async fn department_users_see_and_act_on_their_own_department_only() {
             "{expected:?} in {actions:?}"
         );
     }
-    let forbidden = c.get(app.url("/api/v1/audit")).bearer_auth(&health).send().await.expect("audit");
+    let forbidden = c
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(&health)
+        .send()
+        .await
+        .expect("audit");
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
 
     // Exports are scoped too, and start with a BOM for spreadsheet programs.
@@ -338,7 +417,10 @@ async fn department_users_see_and_act_on_their_own_department_only() {
         .expect("bytes");
     assert!(csv.starts_with(&[0xEF, 0xBB, 0xBF]));
     let text = String::from_utf8(csv[3..].to_vec()).expect("utf-8");
-    assert!(text.lines().count() > 1 && text.lines().skip(1).all(|l| l.contains(",health,")), "{text}");
+    assert!(
+        text.lines().count() > 1 && text.lines().skip(1).all(|l| l.contains(",health,")),
+        "{text}"
+    );
     assert!(!text.contains("edge-01"));
     app.stop().await;
 }
@@ -347,18 +429,47 @@ async fn department_users_see_and_act_on_their_own_department_only() {
 async fn agent_tokens_only_ingest_and_cli_tokens_can_be_revoked() {
     let app = app_with_notices().await;
     let agent = ok(app.cloudgov(&["vm", "issue-token", "agent-01"]));
-    let agent = agent.split_whitespace().find(|w| w.starts_with("cgv_")).expect("agent token");
+    let agent = agent
+        .split_whitespace()
+        .find(|w| w.starts_with("cgv_"))
+        .expect("agent token");
     let c = client();
-    let resp = c.get(app.url("/api/v1/findings")).bearer_auth(agent).send().await.expect("get");
+    let resp = c
+        .get(app.url("/api/v1/findings"))
+        .bearer_auth(agent)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body: Value = resp.json().await.expect("json");
-    assert!(body["message"].as_str().unwrap_or("").contains("only ingest"), "{body}");
-    let unknown = c.get(app.url("/api/v1/findings")).bearer_auth("cgu_nope").send().await.expect("get");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("only ingest"),
+        "{body}"
+    );
+    let unknown = c
+        .get(app.url("/api/v1/findings"))
+        .bearer_auth("cgu_nope")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
     // The CLI adds a user (password from the environment) and issues a token that works.
     let add = std::process::Command::new(env!("CARGO_BIN_EXE_cloudgov"))
-        .args(["--db", &app.db.url, "user", "add", "edu-user", "--role", "department", "--department", "edu"])
+        .args([
+            "--db",
+            &app.db.url,
+            "user",
+            "add",
+            "edu-user",
+            "--role",
+            "department",
+            "--department",
+            "edu",
+        ])
         .env("CLOUDGOV_PASSWORD", "a long enough password")
         .output()
         .expect("run");
@@ -371,9 +482,17 @@ async fn agent_tokens_only_ingest_and_cli_tokens_can_be_revoked() {
     let me = app.get_json(token, "/api/v1/me").await;
     assert_eq!(me["department"], "edu");
     let list = ok(app.cloudgov(&["user", "list"]));
-    assert!(list.contains("edu-user") && list.contains("department"), "{list}");
+    assert!(
+        list.contains("edu-user") && list.contains("department"),
+        "{list}"
+    );
     ok(app.cloudgov(&["user", "disable", "edu-user"]));
-    let after = c.get(app.url("/api/v1/me")).bearer_auth(token).send().await.expect("get");
+    let after = c
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -391,13 +510,21 @@ async fn sign_in_is_throttled_after_repeated_failures() {
         let resp = c
             .post(app.url("/login"))
             .header(COOKIE, cookie.split(';').next().expect("pair"))
-            .form(&[("username", "bob"), ("password", "wrong password"), ("csrf", csrf.as_str())])
+            .form(&[
+                ("username", "bob"),
+                ("password", "wrong password"),
+                ("csrf", csrf.as_str()),
+            ])
             .send()
             .await
             .expect("post");
         statuses.push(resp.status());
     }
-    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == StatusCode::SEE_OTHER));
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == StatusCode::SEE_OTHER)
+    );
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
     app.stop().await;
 }
@@ -447,8 +574,14 @@ async fn the_openapi_document_covers_every_api_route() {
             "{method} {path} missing from the OpenAPI document"
         );
     }
-    assert_eq!(paths.len(), 25, "a route was added or removed: update this list");
-    let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+    assert_eq!(
+        paths.len(),
+        25,
+        "a route was added or removed: update this list"
+    );
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("schemes");
     for s in ["api_token", "agent_token", "session"] {
         assert!(schemes.contains_key(s), "{s}");
     }

@@ -62,8 +62,12 @@ async fn staff_and_department_users_in_chromium() {
     ok(app.cloudgov(&["import", "samples", &write_file(&app.db.dir, "s.csv", &csv)]));
     ok(app.cloudgov(&["tick", "--at", &now.to_rfc3339()]));
     let staff_password = app.add_user("ops", Role::Operator, None).await;
-    let dept_password = app.add_user("health-it", Role::Department, Some("health")).await;
-    let notices = app.get_json(&app.staff_token().await, "/api/v1/notices").await;
+    let dept_password = app
+        .add_user("health-it", Role::Department, Some("health"))
+        .await;
+    let notices = app
+        .get_json(&app.staff_token().await, "/api/v1/notices")
+        .await;
     let notice_of = |department: &str| {
         notices
             .as_array()
@@ -104,7 +108,9 @@ async fn staff_and_department_users_in_chromium() {
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON report from the browser test\nstdout: {stdout}\nstderr: {stderr}"));
+        .unwrap_or_else(|| {
+            panic!("no JSON report from the browser test\nstdout: {stdout}\nstderr: {stderr}")
+        });
     assert!(
         out.status.success() && report["ok"] == true,
         "browser test failed: {report}\nstderr: {stderr}"
@@ -114,7 +120,9 @@ async fn staff_and_department_users_in_chromium() {
     assert_eq!(report["seen"]["staff_actions"], true);
     let registry = app.store.ip_registry().await.expect("registry");
     assert!(
-        registry.iter().any(|r| r.ip == "10.20.30.40" && r.mac == "52:54:00:ab:cd:ef" && r.holder == "张三"),
+        registry
+            .iter()
+            .any(|r| r.ip == "10.20.30.40" && r.mac == "52:54:00:ab:cd:ef" && r.holder == "张三"),
         "{registry:?}"
     );
     for name in ["overview", "vm", "notice", "department-user-overview"] {

@@ -73,7 +73,13 @@ impl TestApp {
         let password = format!("pw-{username}-{}", std::process::id());
         let hash = cloudgov::auth::hash_password(&password).expect("hash");
         self.store
-            .create_user(username, &hash, role, department, chrono::Utc::now().timestamp())
+            .create_user(
+                username,
+                &hash,
+                role,
+                department,
+                chrono::Utc::now().timestamp(),
+            )
             .await
             .expect("create user");
         password
@@ -91,7 +97,13 @@ impl TestApp {
 
     /// An admin's API token (the admin `test-admin` is created on first use).
     pub async fn staff_token(&self) -> String {
-        if self.store.credentials("test-admin").await.expect("lookup").is_none() {
+        if self
+            .store
+            .credentials("test-admin")
+            .await
+            .expect("lookup")
+            .is_none()
+        {
             self.add_user("test-admin", Role::Admin, None).await;
         }
         self.api_token("test-admin").await

@@ -326,8 +326,8 @@ async fn the_daemon_serves_the_stored_review() {
         "json",
     ]));
     let token = app.staff_token().await;
-    let served: Vec<Value> = serde_json::from_value(app.get_json(&token, "/api/v1/reviews/2025").await)
-        .expect("array");
+    let served: Vec<Value> =
+        serde_json::from_value(app.get_json(&token, "/api/v1/reviews/2025").await).expect("array");
     assert_eq!(served.len(), 5);
     assert_eq!(served[0]["score"].as_f64(), Some(100.0), "best first");
     assert!(
@@ -335,8 +335,8 @@ async fn the_daemon_serves_the_stored_review() {
             .iter()
             .any(|r| r["verdict"] == "not_filed" && r["project"] == "unfiled")
     );
-    let none: Vec<Value> = serde_json::from_value(app.get_json(&token, "/api/v1/reviews/2024").await)
-        .expect("array");
+    let none: Vec<Value> =
+        serde_json::from_value(app.get_json(&token, "/api/v1/reviews/2024").await).expect("array");
     assert!(none.is_empty());
     app.stop().await;
 }

@@ -11,6 +11,7 @@ mod email;
 mod helpers;
 mod ingest;
 mod network;
+mod partitions;
 mod replicas;
 mod review;
 mod tls;

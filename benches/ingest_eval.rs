@@ -756,7 +756,7 @@ impl Replica {
             .args(["--db", db_url, "serve", "--listen", "127.0.0.1:0"])
             .args(["--evaluate-cron", NEVER, "--deadlines-cron", NEVER])
             .args(["--review-cron", NEVER])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot start `cloudgov serve`")?;

@@ -357,3 +357,25 @@ async fn the_migration_carries_samples_stored_before_it_into_their_months() {
     assert!(!table_exists(&mut conn, "samples_before_0008").await);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_pass_creates_its_month_and_the_next_ones() {
+    if !on_postgres() {
+        return;
+    }
+    let db = fresh_db().await;
+    let (store, _, mut conn) = store_with_vm(&db.url).await;
+    crate::helpers::ok(crate::helpers::cloudgov_cmd(
+        &db.url,
+        &["tick", "--at", "2025-11-20T09:00:00+08:00"],
+    ));
+    let created = partitions(&mut conn).await;
+    for month in ["samples_y2025m11", "samples_y2025m12", "samples_y2026m01"] {
+        assert!(created.iter().any(|p| p == month), "{month}: {created:?}");
+    }
+    assert!(
+        !created.iter().any(|p| p == "samples_y2026m02"),
+        "{created:?}"
+    );
+    store.close().await;
+}

@@ -14,6 +14,9 @@ use super::{Backend, Result, Store};
 /// Months created ahead of the current one, so a month's partition exists before its first sample.
 pub const MONTHS_AHEAD: u32 = 2;
 
+/// SQLSTATE of a lock not granted within `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 /// A managed partition: its table name and the UTC month it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SamplePartition {
@@ -201,12 +204,29 @@ async fn create(pool: &PgPool, p: &SamplePartition) -> Result<Option<u64>> {
 pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
     let mut dropped = 0;
     for p in list(pool).await?.into_iter().filter(|p| p.to <= raw_cut) {
+        // Counted before the lock, so the lock is held for catalog work only. A sample backfilled
+        // into this month in between is dropped uncounted (after its rollup, by the check below).
+        let (rows,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {}", p.name))
+            .fetch_one(pool)
+            .await?;
         let mut tx = pool.begin().await?;
-        // The parent first, then the partition: the order an insert takes them, so no deadlock.
-        // While this holds, no insert can add a row (and its rollup mark) to the partition.
-        sqlx::query("LOCK TABLE ONLY samples IN ACCESS EXCLUSIVE MODE")
+        // Ingest and reads queue behind this lock, so it is not waited for long: a busy moment
+        // leaves the month for the next pass.
+        sqlx::query("SET LOCAL lock_timeout = '5s'")
             .execute(&mut *tx)
             .await?;
+        // The parent first, then the partition: the order an insert takes them, so no deadlock.
+        // While this holds, no insert can add a row (and its rollup mark) to the partition.
+        let locked = sqlx::query("LOCK TABLE ONLY samples IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await;
+        if let Err(sqlx::Error::Database(e)) = &locked
+            && e.code().as_deref() == Some(LOCK_NOT_AVAILABLE)
+        {
+            tracing::warn!(partition = %p.name, "expired samples partition kept for the next pass: samples stayed busy for 5 s");
+            continue;
+        }
+        locked?;
         let (pending,): (bool,) = sqlx::query_as(&format!(
             "SELECT EXISTS (SELECT 1 FROM rollup_dirty d \
              WHERE EXISTS (SELECT 1 FROM {} s WHERE s.vm_key = d.vm_key))",
@@ -219,9 +239,6 @@ pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
             tx.rollback().await?;
             continue;
         }
-        let (rows,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {}", p.name))
-            .fetch_one(&mut *tx)
-            .await?;
         sqlx::query(&format!("DROP TABLE {}", p.name))
             .execute(&mut *tx)
             .await?;

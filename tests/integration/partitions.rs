@@ -379,3 +379,54 @@ async fn the_scheduled_pass_creates_its_month_and_the_next_ones() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_busy_samples_table_leaves_the_expired_month_for_the_next_pass() {
+    if !on_postgres() {
+        return;
+    }
+    let db = fresh_db().await;
+    let (store, vm, mut conn) = store_with_vm(&db.url).await;
+    store
+        .maintain_sample_partitions(utc(2025, 1, 1, 0), day(2025, 1, 1))
+        .await
+        .expect("upkeep");
+    store
+        .insert_samples(&[sample(vm, utc(2025, 1, 10, 4), 20.0)])
+        .await
+        .expect("insert");
+    for (key, d, marked_at) in store.dirty_days().await.expect("dirty") {
+        store.roll_up_days(key, d, d).await.expect("roll up");
+        store.clear_dirty(key, d, marked_at).await.expect("clear");
+    }
+    // A long reader holds samples: retention gives up the month's lock after 5 s, without error,
+    // and falls back to deleting its expired rows one by one.
+    let mut reader = PgConnection::connect(&db.url).await.expect("reader");
+    sqlx::query("BEGIN")
+        .execute(&mut reader)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE samples IN ACCESS SHARE MODE")
+        .execute(&mut reader)
+        .await
+        .expect("lock");
+    let (expired, _) = store
+        .apply_retention(day(2025, 3, 1), day(2020, 1, 1))
+        .await
+        .expect("retention succeeds while samples is busy");
+    assert_eq!(expired, 1);
+    assert!(table_exists(&mut conn, "samples_y2025m01").await);
+    assert!(placement(&mut conn).await.is_empty());
+    // The next pass drops the month, now empty.
+    sqlx::query("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("commit");
+    let (expired, _) = store
+        .apply_retention(day(2025, 3, 1), day(2020, 1, 1))
+        .await
+        .expect("retention");
+    assert_eq!(expired, 0);
+    assert!(!table_exists(&mut conn, "samples_y2025m01").await);
+    store.close().await;
+}

@@ -16,13 +16,19 @@
 //!    with the peak RSS during it; then two more passes split its time into reading the windows,
 //!    applying the rules and storing the results.
 //!
+//! With `CLOUDGOV_BENCH_REPLICAS=N` (PostgreSQL only, N > 1), part 1 runs N real `cloudgov serve`
+//! processes on one fresh database instead of the in-process daemon, each agent pinned to replica
+//! `agent % N`; part 2 follows with the same rows (COPY among them), and part 3 is skipped.
+//!
 //! Rerun: `cargo bench --bench ingest_eval`. Knobs: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales
 //! the VM counts, e.g. 0.05 for a quick run; `CLOUDGOV_BENCH_DB=postgres` runs against PostgreSQL
 //! at `CLOUDGOV_BENCH_PG` (default postgres://postgres@127.0.0.1:5432) in databases
 //! `cloudgov_bench_<pid>_*`, dropped at the end. Figures are recorded in BENCHMARKS.md.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -96,6 +102,11 @@ async fn main() -> Result<()> {
 async fn run_all(config: &Config, dbs: &mut Databases) -> Result<()> {
     let ingest = ingest_benchmark(config, dbs).await?;
     reference_benchmark(dbs, &ingest).await?;
+    if config.replicas > 1 {
+        println!();
+        println!("Part 3 (evaluation) is skipped with replicas: it runs on one leader either way.");
+        return Ok(());
+    }
     evaluation_benchmark(config, dbs).await
 }
 
@@ -109,6 +120,8 @@ struct Config {
     scale: f64,
     backend: Backend,
     pg_server: String,
+    /// 1: the in-process daemon; more: that many `cloudgov serve` processes on one database.
+    replicas: usize,
 }
 
 impl Config {
@@ -130,10 +143,29 @@ impl Config {
             Ok(other) => bail!("CLOUDGOV_BENCH_DB={other}: use sqlite or postgres"),
         };
         let pg_server = std::env::var("CLOUDGOV_BENCH_PG").unwrap_or_else(|_| DEFAULT_PG.into());
+        let replicas = match std::env::var("CLOUDGOV_BENCH_REPLICAS") {
+            Ok(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .with_context(|| {
+                    format!(
+                        "CLOUDGOV_BENCH_REPLICAS={text:?} is not a number of replicas (1 or more)"
+                    )
+                })?,
+            Err(_) => 1,
+        };
+        ensure!(
+            replicas == 1 || backend == Backend::Postgres,
+            "CLOUDGOV_BENCH_REPLICAS={replicas} needs CLOUDGOV_BENCH_DB=postgres: replicas share \
+             one PostgreSQL database (a SQLite file belongs to one process)"
+        );
         Ok(Config {
             scale,
             backend,
             pg_server,
+            replicas,
         })
     }
 
@@ -152,6 +184,9 @@ impl Config {
             if self.pg_server != DEFAULT_PG {
                 command += &format!("CLOUDGOV_BENCH_PG={} ", self.pg_server);
             }
+        }
+        if self.replicas > 1 {
+            command += &format!("CLOUDGOV_BENCH_REPLICAS={} ", self.replicas);
         }
         command + "cargo bench --bench ingest_eval"
     }
@@ -608,12 +643,34 @@ async fn ingest_benchmark(config: &Config, dbs: &mut Databases) -> Result<Ingest
     let planned_reports = plan.len() * REPORTS_PER_BATCH;
     let body_bytes: usize = plan.iter().map(|b| b.body.len()).sum();
 
-    let daemon = start_daemon(&store).await?;
+    let mut daemon = None;
+    let mut replicas = Vec::new();
+    let bases: Vec<String> = if config.replicas > 1 {
+        for _ in 0..config.replicas {
+            replicas.push(Replica::start(&url)?);
+        }
+        replicas.iter().map(|r| r.base.clone()).collect()
+    } else {
+        let started = start_daemon(&store).await?;
+        let base = format!("http://{}", started.addr);
+        daemon = Some(started);
+        vec![base]
+    };
     println!();
-    println!(
-        "Part 1: ingest through the daemon (POST {INGEST_PATH} on {})",
-        daemon.addr
-    );
+    if config.replicas > 1 {
+        println!(
+            "Part 1: ingest through {} `cloudgov serve` processes on one database (POST {INGEST_PATH} \
+             on {}); agent i posts to replica i mod {}",
+            bases.len(),
+            bases.join(", "),
+            bases.len()
+        );
+    } else {
+        println!(
+            "Part 1: ingest through the daemon (POST {INGEST_PATH} on {})",
+            bases[0]
+        );
+    }
     println!(
         "  {vm_count} VMs with one token each, {planned_reports} reports planned ({REPORTS_PER_VM} per VM, \
          one a minute), {REPORTS_PER_BATCH} per request, {CONCURRENT_AGENTS} requests in flight, \
@@ -621,9 +678,11 @@ async fn ingest_benchmark(config: &Config, dbs: &mut Databases) -> Result<Ingest
         INGEST_TIME_LIMIT.as_secs(),
         body_bytes / planned_reports.max(1)
     );
-    let base = format!("http://{}", daemon.addr);
-    let (mut stats, sent, elapsed) = run_agents(&base, Arc::new(tokens), plan.clone()).await?;
-    daemon.stop().await?;
+    let (mut stats, sent, elapsed) = run_agents(bases, Arc::new(tokens), plan.clone()).await?;
+    if let Some(daemon) = daemon {
+        daemon.stop().await?;
+    }
+    drop(replicas);
     let stored = store.count_samples(None).await?;
     store.close().await;
 
@@ -683,9 +742,52 @@ async fn start_daemon(store: &Store) -> Result<Daemon> {
     Daemon::start(ctx, "127.0.0.1:0".parse()?, schedule).await
 }
 
+/// One `cloudgov serve` process (the real binary) on a free port of 127.0.0.1, its scheduled jobs
+/// pushed out of the measurement; killed when dropped.
+struct Replica {
+    child: Child,
+    base: String,
+    /// Kept open so the process never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Replica {
+    fn start(db_url: &str) -> Result<Replica> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudgov"))
+            .args(["--db", db_url, "serve", "--listen", "127.0.0.1:0"])
+            .args(["--evaluate-cron", NEVER, "--deadlines-cron", NEVER])
+            .args(["--review-cron", NEVER])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start `cloudgov serve`")?;
+        let mut stdout = BufReader::new(child.stdout.take().context("replica stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let Some(base) = line.trim().strip_prefix("cloudgov listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("`cloudgov serve` did not start: {line:?}");
+        };
+        Ok(Replica {
+            base: base.to_owned(),
+            child,
+            _stdout: stdout,
+        })
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Posts the planned batches, as agents would, until all are sent or the time limit passes.
+/// Agent `a` posts to `bases[a % bases.len()]`.
 async fn run_agents(
-    base: &str,
+    bases: Vec<String>,
     tokens: Arc<Vec<String>>,
     plan: Arc<Vec<PlannedBatch>>,
 ) -> Result<(RunStats, usize, Duration)> {
@@ -693,14 +795,20 @@ async fn run_agents(
         .no_proxy()
         .pool_max_idle_per_host(CONCURRENT_AGENTS)
         .build()?;
-    let url = Arc::new(format!("{base}{INGEST_PATH}"));
+    let urls: Arc<Vec<String>> = Arc::new(
+        bases
+            .iter()
+            .map(|base| format!("{base}{INGEST_PATH}"))
+            .collect(),
+    );
     let count = plan.len();
     let post = move |i: usize| {
-        let (client, url, tokens, plan) =
-            (client.clone(), url.clone(), tokens.clone(), plan.clone());
+        let (client, urls, tokens, plan) =
+            (client.clone(), urls.clone(), tokens.clone(), plan.clone());
         async move {
             let batch = &plan[i];
-            let ack = post_batch(&client, &url, &tokens[batch.agent], &batch.body).await?;
+            let url = &urls[batch.agent % urls.len()];
+            let ack = post_batch(&client, url, &tokens[batch.agent], &batch.body).await?;
             Ok((ack.accepted, ack.duplicates))
         }
     };

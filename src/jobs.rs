@@ -87,8 +87,9 @@ pub async fn roll_up(ctx: &JobContext, _at: DateTime<Utc>) -> Result<u64, StoreE
     Ok(written)
 }
 
-/// Rolls up, then applies the rules' retention: raw samples older than `raw_samples_days` (once
-/// rolled up) and rollups older than `rollup_days` go. Returns (days rolled up, samples deleted).
+/// Rolls up, keeps the samples' partitions (PostgreSQL), then applies the rules' retention: raw
+/// samples older than `raw_samples_days` (once rolled up; on PostgreSQL whole months are dropped
+/// as partitions) and rollups older than `rollup_days` go. Returns (days rolled up, samples deleted).
 pub async fn roll_up_and_expire(
     ctx: &JobContext,
     at: DateTime<Utc>,
@@ -98,6 +99,8 @@ pub async fn roll_up_and_expire(
     let keep = ctx.rules.retention();
     let raw_before = today - chrono::TimeDelta::days(i64::from(keep.raw_samples_days));
     let rollups_before = today - chrono::TimeDelta::days(i64::from(keep.rollup_days));
+    // PostgreSQL: this month's and the next months' partitions exist before their samples come.
+    ctx.store.maintain_sample_partitions(at, raw_before).await?;
     let (samples, _) = ctx
         .store
         .apply_retention(raw_before, rollups_before)

@@ -16,6 +16,7 @@ mod leader;
 mod network;
 mod notices;
 mod outbox;
+mod partitions;
 mod rollups;
 mod samples;
 
@@ -43,6 +44,7 @@ pub use network::{
 };
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
+pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
 pub use rollups::StoredReview;
 pub use samples::{SampleRow, StoredReport};
 

@@ -5,7 +5,7 @@ use chrono_tz::Asia::Shanghai;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Result, Store, StoreError, on_pool};
+use super::{Backend, Result, Store, StoreError, on_pool};
 use crate::rollup::{DayRollup, Histogram, roll_up};
 
 /// The first instant of a Shanghai day, as Unix seconds.
@@ -110,6 +110,12 @@ impl Store {
         rollups_before: NaiveDate,
     ) -> Result<(u64, u64)> {
         let raw_cut = day_start(raw_before);
+        // PostgreSQL: whole months before the cut go as partitions (a catalog change, not a scan);
+        // the delete below then only meets the boundary month and the default partition.
+        let dropped = match &self.backend {
+            Backend::Postgres(pool) => super::partitions::drop_expired(pool, raw_cut).await?,
+            Backend::Sqlite(_) => 0,
+        };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             // Only rolled-up samples go: a VM with a day still waiting for its rollup keeps its
@@ -122,7 +128,7 @@ impl Store {
             let rollups = sqlx::query("DELETE FROM sample_days WHERE day < $1")
                 .bind(rollups_before.to_string()).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
-            Ok((samples, rollups))
+            Ok((dropped + samples, rollups))
         })
     }
 }

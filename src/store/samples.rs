@@ -157,9 +157,14 @@ impl Store {
 
     /// Number of stored samples, in all or for one VM.
     pub async fn count_samples(&self, vm_key: Option<i64>) -> Result<i64> {
-        let (n,): (i64,) = on_pool!(self, p => sqlx::query_as(
-            "SELECT COUNT(*) FROM samples WHERE $1 IS NULL OR vm_key = $1")
-            .bind(vm_key).fetch_one(p).await)?;
+        // Two statements, not `$1 IS NULL OR vm_key = $1`: a prepared plan of that form cannot
+        // use the (vm_key, ts) key and reads every partition in full.
+        let (n,): (i64,) = match vm_key {
+            Some(key) => on_pool!(self, p => sqlx::query_as(
+                "SELECT COUNT(*) FROM samples WHERE vm_key = $1").bind(key).fetch_one(p).await)?,
+            None => on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM samples")
+                .fetch_one(p).await)?,
+        };
         Ok(n)
     }
 }

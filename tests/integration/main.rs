@@ -14,6 +14,7 @@ mod helpers;
 mod ingest;
 mod kubernetes;
 mod network;
+mod partitions;
 mod replicas;
 mod review;
 mod tls;

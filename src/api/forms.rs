@@ -29,14 +29,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reviews/{year}/{file}", get(review_file))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn html(status: StatusCode, page: String) -> Response {
     (
         status,
@@ -291,7 +283,7 @@ pub fn action_error_page(e: ActionError) -> Response {
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudgov</title></head><body>\
              <p role=\"alert\" data-testid=\"action-error\">{}</p><p><a href=\"javascript:history.back()\">←</a> \
              <a href=\"/\">cloudgov</a></p></body></html>",
-            escape(&message)
+            crate::web::svg::escape(&message)
         ),
     )
 }

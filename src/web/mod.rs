@@ -178,18 +178,6 @@ pub fn render_page(lang: Lang, template: &str, ctx: Value) -> Result<String, Web
     Ok(env.get_template(template)?.render(ctx)?)
 }
 
-/// Percent-encodes a path and query for use as a `next=` parameter.
-fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// What `base.html` needs besides the page's own data: the viewer (or none), the active nav
 /// entry, and the language-switch links back to `path` (the request's path and query).
@@ -215,7 +203,7 @@ pub fn base_context(viewer: Option<&crate::access::Viewer>, nav: &str, path: &st
         }
         None => path.to_owned(),
     };
-    let next = encode_component(&path);
+    let next = crate::auth::percent_encode(&path);
     // What an action just did (the form handlers redirect here with `?done=...`).
     let flash = path.split_once('?').and_then(|(_, q)| {
         form_urlencoded::parse(q.as_bytes())
@@ -356,6 +344,6 @@ mod tests {
         assert_eq!(zhdate_filter("2026-11-23".into()), "2026年11月23日");
         assert_eq!(num_filter(Some(32.0)), "32");
         assert_eq!(pct_filter(Some(24.96)), "25.0%");
-        assert_eq!(encode_component("/vms/a b?x=1&y"), "/vms/a%20b%3Fx%3D1%26y");
+        assert_eq!(crate::auth::percent_encode("/vms/a b?x=1&y"), "/vms/a%20b%3Fx%3D1%26y");
     }
 }

@@ -2,8 +2,8 @@
 //! languages is in [`STRINGS`], the one table templates read (as `t.key`).
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 
 /// A page language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

@@ -178,7 +178,6 @@ pub fn render_page(lang: Lang, template: &str, ctx: Value) -> Result<String, Web
     Ok(env.get_template(template)?.render(ctx)?)
 }
 
-
 /// What `base.html` needs besides the page's own data: the viewer (or none), the active nav
 /// entry, and the language-switch links back to `path` (the request's path and query).
 pub fn base_context(viewer: Option<&crate::access::Viewer>, nav: &str, path: &str) -> Value {
@@ -344,6 +343,9 @@ mod tests {
         assert_eq!(zhdate_filter("2026-11-23".into()), "2026年11月23日");
         assert_eq!(num_filter(Some(32.0)), "32");
         assert_eq!(pct_filter(Some(24.96)), "25.0%");
-        assert_eq!(crate::auth::percent_encode("/vms/a b?x=1&y"), "/vms/a%20b%3Fx%3D1%26y");
+        assert_eq!(
+            crate::auth::percent_encode("/vms/a b?x=1&y"),
+            "/vms/a%20b%3Fx%3D1%26y"
+        );
     }
 }

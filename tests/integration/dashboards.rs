@@ -39,13 +39,33 @@ fn exprs(v: &Value, out: &mut Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_export_the_documented_names_and_dashboards_use_only_them() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     ok(app.cloudgov(&[
         "import",
         "inventory",
         &write_file(&app.db.dir, "inv.toml", INVENTORY),
     ]));
     ok(app.cloudgov(&["tick", "--at", "2025-06-30T12:00:00+08:00"]));
+    // The metrics-only listener needs no token and serves the same exposition.
+    let metrics_base = app.metrics_listener().await;
+    let open = reqwest::get(format!("{metrics_base}/metrics"))
+        .await
+        .expect("get");
+    assert_eq!(open.status(), reqwest::StatusCode::OK);
+    assert!(
+        open.text()
+            .await
+            .expect("text")
+            .contains("# TYPE cloudgov_")
+    );
+    let other = reqwest::get(format!("{metrics_base}/api/v1/findings"))
+        .await
+        .expect("get");
+    assert_eq!(
+        other.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "only /metrics there"
+    );
     let unauthenticated = reqwest::get(app.url("/metrics")).await.expect("get");
     assert_eq!(unauthenticated.status(), reqwest::StatusCode::UNAUTHORIZED);
     let resp = reqwest::Client::new()

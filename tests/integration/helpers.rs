@@ -68,6 +68,16 @@ impl TestApp {
         cloudgov_cmd(&self.db.url, args)
     }
 
+    /// Starts the unauthenticated `/metrics` listener (`serve --metrics-listen`); its base URL.
+    pub async fn metrics_listener(&mut self) -> String {
+        let daemon = self.daemon.as_mut().expect("daemon running");
+        let addr = daemon
+            .start_metrics_listener("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("metrics listener");
+        format!("http://{addr}")
+    }
+
     /// Adds an account with a fresh password, which it returns.
     pub async fn add_user(&self, username: &str, role: Role, department: Option<&str>) -> String {
         let password = format!("pw-{username}-{}", std::process::id());

@@ -9,7 +9,8 @@
 //!    downsize/expand opening a notice; an adjustment deadline for every notice (a third of them
 //!    overdue) and a deployment deadline for every 10th VM (`Store::create_deadlines`); and 30
 //!    days of 5-minute samples (8,640 each) for 5 VMs (`Store::insert_samples`), rolled up
-//!    (`Store::roll_up_days`).
+//!    (`Store::roll_up_days`). On PostgreSQL the database is then `ANALYZE`d, as autovacuum
+//!    would have done for a running daemon.
 //! 2. Pages: the dashboard routes served by axum on 127.0.0.1 behind a layer inserting a fixed
 //!    staff `Viewer` (or a department one), fetched with reqwest over one kept-alive connection:
 //!    `/` as staff and as a department user, `/departments/{id}`, `/projects/{id}`,
@@ -332,6 +333,15 @@ async fn seed(url: &str, vms: usize) -> Result<Seeded> {
         "  seed: {samples} samples for {SAMPLED_VMS} VMs, rolled up, in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    if url.starts_with("postgres") {
+        // Production tables have statistics (autovacuum analyzes them); a freshly filled one
+        // does not until autovacuum gets to it, and plans made without them are not the ones
+        // a running daemon gets.
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+        conn.close().await?;
+        println!("  seed: ANALYZE (PostgreSQL)");
+    }
     let sampled = rows.first().context("no VMs")?;
     Ok(Seeded {
         store,

@@ -439,6 +439,9 @@ async fn time_reference(url: &str, sql: &str, binds: &[Bind]) -> Result<(f64, i6
     }
 }
 
+/// A reference query: SQL, its parameters, and what it counts.
+type Reference = (String, Vec<Bind>, &'static str);
+
 enum Bind {
     Text(String),
     Int(i64),
@@ -502,7 +505,7 @@ async fn run(url: &str, vms: usize) -> Result<()> {
         vec![],
         "count(*) of open notices",
     );
-    let pages: Vec<(&str, &str, String, &(String, Vec<Bind>, &str))> = vec![
+    let pages: Vec<(&str, &str, String, &Reference)> = vec![
         (
             "fleet overview (staff)",
             &staff_base,

@@ -498,10 +498,7 @@ pub(super) async fn notice(
     let mut timeline = vec![Entry {
         at: n.issued_at,
         what: "event_issued".into(),
-        detail: format!(
-            "{} {} {:.1}% ({}) {} {}",
-            n.resource, n.statistic, n.value, n.comparison, n.threshold, n.direction
-        ),
+        detail: format!("{:.1}% ({}) {}%", n.value, n.statistic, n.comparison),
         state: None,
     }];
     if let Some(at) = n.approved_at {

@@ -119,7 +119,7 @@ pub(super) async fn overview(
         departments => departments,
         candidates => candidates,
         calendar_years => state.ctx.calendar.years(),
-        calendar_warning => crate::load::calendar_warning(&state.ctx.calendar, today),
+        calendar_missing => state.ctx.calendar.missing_around(chrono::Datelike::year(&today)),
         today => today.to_string(),
     };
     render(

@@ -273,17 +273,8 @@ pub struct ReviewListRow {
     pub verdict: String,
 }
 
-/// (id, name, department, department name, filed_on, VMs, downsize VMs, expand VMs)
-type ProjectTuple = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-);
+/// (id, name, department, department name, filed_on, VMs)
+type ProjectTuple = (String, String, String, String, Option<String>, i64);
 
 fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
@@ -335,8 +326,9 @@ impl Store {
     ) -> Result<Vec<VerdictCount>> {
         let rows: Vec<(String, String, i64)> = on_pool!(self, p => sqlx::query_as(
             "SELECT f.resource, f.verdict, COUNT(*) FROM findings f \
-             JOIN vms v ON v.key = f.vm_key JOIN projects p ON p.id = v.project_id \
-             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR p.department_id = $2) \
+             WHERE ($1 IS NULL AND $2 IS NULL) OR f.vm_key IN (SELECT v.key FROM vms v \
+             JOIN projects p ON p.id = v.project_id \
+             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR p.department_id = $2)) \
              GROUP BY f.resource, f.verdict")
             .bind(scope).bind(department).fetch_all(p).await)?;
         Ok(rows
@@ -386,9 +378,10 @@ impl Store {
     ) -> Result<DeadlineCounts> {
         let rows: Vec<(String, i64, i64)> = on_pool!(self, p => sqlx::query_as(
             "SELECT d.kind, COUNT(*), SUM(CASE WHEN d.due_on < $3 THEN 1 ELSE 0 END) FROM deadlines d \
-             JOIN vms v ON v.key = d.vm_key JOIN projects p ON p.id = v.project_id \
-             WHERE d.done_on IS NULL AND ($1 IS NULL OR p.department_id = $1) \
-             AND ($2 IS NULL OR p.department_id = $2) GROUP BY d.kind")
+             WHERE d.done_on IS NULL AND (($1 IS NULL AND $2 IS NULL) OR d.vm_key IN (SELECT v.key \
+             FROM vms v JOIN projects p ON p.id = v.project_id \
+             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR p.department_id = $2))) \
+             GROUP BY d.kind")
             .bind(scope).bind(department).bind(day(today)).fetch_all(p).await)?;
         let mut out = DeadlineCounts::default();
         for (kind, open, overdue) in rows {
@@ -407,15 +400,23 @@ impl Store {
         department: Option<&str>,
         today: NaiveDate,
     ) -> Result<Vec<DepartmentSummary>> {
-        let (base, notices, overdue) = on_pool!(self, p => {
-            let base: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
-                "SELECT d.id, d.name, COUNT(DISTINCT pr.id), COUNT(DISTINCT v.key), \
-                 COUNT(DISTINCT CASE WHEN f.verdict = 'downsize' THEN v.key END), \
-                 COUNT(DISTINCT CASE WHEN f.verdict = 'expand' THEN v.key END) \
-                 FROM departments d LEFT JOIN projects pr ON pr.department_id = d.id \
-                 LEFT JOIN vms v ON v.project_id = pr.id LEFT JOIN findings f ON f.vm_key = v.key \
-                 WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR d.id = $2) \
-                 GROUP BY d.id, d.name ORDER BY d.id")
+        let (base, flagged, notices, overdue) = on_pool!(self, p => {
+            let base: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                // Per department (a few dozen), counted through the department and project indexes.
+                "SELECT d.id, d.name, \
+                 (SELECT COUNT(*) FROM projects pr WHERE pr.department_id = d.id), \
+                 (SELECT COUNT(*) FROM vms v JOIN projects pr ON pr.id = v.project_id \
+                  WHERE pr.department_id = d.id) \
+                 FROM departments d WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR d.id = $2) \
+                 ORDER BY d.id")
+                .bind(scope).bind(department).fetch_all(p).await?;
+            // Only flagged findings are read (the verdict index), not every VM's three.
+            let flagged: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT pr.department_id, f.verdict, COUNT(DISTINCT f.vm_key) FROM findings f \
+                 JOIN vms v ON v.key = f.vm_key JOIN projects pr ON pr.id = v.project_id \
+                 WHERE f.verdict IN ('downsize', 'expand') \
+                 AND ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
+                 GROUP BY pr.department_id, f.verdict")
                 .bind(scope).bind(department).fetch_all(p).await?;
             let notices: Vec<(String, i64)> = sqlx::query_as(
                 "SELECT pr.department_id, COUNT(*) FROM notices n JOIN vms v ON v.key = n.vm_key \
@@ -429,24 +430,28 @@ impl Store {
                  AND ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
                  GROUP BY pr.department_id")
                 .bind(scope).bind(department).bind(day(today)).fetch_all(p).await?;
-            (base, notices, overdue)
+            (base, flagged, notices, overdue)
         });
+        let flagged_count = |id: &str, verdict: &str| {
+            flagged
+                .iter()
+                .find(|(d, v, _)| d == id && v == verdict)
+                .map_or(0, |(.., n)| *n)
+        };
         let notices: std::collections::HashMap<_, _> = notices.into_iter().collect();
         let overdue: std::collections::HashMap<_, _> = overdue.into_iter().collect();
         Ok(base
             .into_iter()
-            .map(
-                |(id, name, projects, vms, downsize_vms, expand_vms)| DepartmentSummary {
-                    open_notices: notices.get(&id).copied().unwrap_or(0),
-                    overdue_deadlines: overdue.get(&id).copied().unwrap_or(0),
-                    id,
-                    name,
-                    projects,
-                    vms,
-                    downsize_vms,
-                    expand_vms,
-                },
-            )
+            .map(|(id, name, projects, vms)| DepartmentSummary {
+                open_notices: notices.get(&id).copied().unwrap_or(0),
+                overdue_deadlines: overdue.get(&id).copied().unwrap_or(0),
+                downsize_vms: flagged_count(&id, "downsize"),
+                expand_vms: flagged_count(&id, "expand"),
+                id,
+                name,
+                projects,
+                vms,
+            })
             .collect())
     }
 
@@ -456,16 +461,21 @@ impl Store {
         scope: Option<&str>,
         filter: VmFilter<'_>,
     ) -> Result<Vec<ProjectSummary>> {
-        let (base, notices) = on_pool!(self, p => {
+        let (base, flagged, notices) = on_pool!(self, p => {
             let base: Vec<ProjectTuple> = sqlx::query_as(
-                "SELECT pr.id, pr.name, pr.department_id, d.name, pr.filed_on, COUNT(DISTINCT v.key), \
-                 COUNT(DISTINCT CASE WHEN f.verdict = 'downsize' THEN v.key END), \
-                 COUNT(DISTINCT CASE WHEN f.verdict = 'expand' THEN v.key END) \
+                "SELECT pr.id, pr.name, pr.department_id, d.name, pr.filed_on, COUNT(v.key) \
                  FROM projects pr JOIN departments d ON d.id = pr.department_id \
-                 LEFT JOIN vms v ON v.project_id = pr.id LEFT JOIN findings f ON f.vm_key = v.key \
+                 LEFT JOIN vms v ON v.project_id = pr.id \
                  WHERE ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
                  AND ($3 IS NULL OR pr.id = $3) \
                  GROUP BY pr.id, pr.name, pr.department_id, d.name, pr.filed_on ORDER BY pr.id")
+                .bind(scope).bind(filter.department).bind(filter.project).fetch_all(p).await?;
+            let flagged: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT v.project_id, f.verdict, COUNT(DISTINCT f.vm_key) FROM findings f \
+                 JOIN vms v ON v.key = f.vm_key JOIN projects pr ON pr.id = v.project_id \
+                 WHERE f.verdict IN ('downsize', 'expand') \
+                 AND ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
+                 AND ($3 IS NULL OR pr.id = $3) GROUP BY v.project_id, f.verdict")
                 .bind(scope).bind(filter.department).bind(filter.project).fetch_all(p).await?;
             let notices: Vec<(String, i64)> = sqlx::query_as(
                 "SELECT v.project_id, COUNT(*) FROM notices n JOIN vms v ON v.key = n.vm_key \
@@ -473,33 +483,28 @@ impl Store {
                  AND ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
                  AND ($3 IS NULL OR pr.id = $3) GROUP BY v.project_id")
                 .bind(scope).bind(filter.department).bind(filter.project).fetch_all(p).await?;
-            (base, notices)
+            (base, flagged, notices)
         });
+        let flagged_count = |id: &str, verdict: &str| {
+            flagged
+                .iter()
+                .find(|(p, v, _)| p == id && v == verdict)
+                .map_or(0, |(.., n)| *n)
+        };
         let notices: std::collections::HashMap<_, _> = notices.into_iter().collect();
         Ok(base
             .into_iter()
             .map(
-                |(
+                |(id, name, department, department_name, filed_on, vms)| ProjectSummary {
+                    open_notices: notices.get(&id).copied().unwrap_or(0),
+                    downsize_vms: flagged_count(&id, "downsize"),
+                    expand_vms: flagged_count(&id, "expand"),
                     id,
                     name,
                     department,
                     department_name,
                     filed_on,
                     vms,
-                    downsize_vms,
-                    expand_vms,
-                )| {
-                    ProjectSummary {
-                        open_notices: notices.get(&id).copied().unwrap_or(0),
-                        id,
-                        name,
-                        department,
-                        department_name,
-                        filed_on,
-                        vms,
-                        downsize_vms,
-                        expand_vms,
-                    }
                 },
             )
             .collect())

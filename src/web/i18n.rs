@@ -128,6 +128,16 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("calendar", "工作日历", "Working-day calendar"),
     ("calendar_years", "已加载年份", "Loaded years"),
     ("calendar_ok", "日历数据完整", "Calendar data complete"),
+    (
+        "calendar_missing",
+        "缺少以下年份的工作日历数据：",
+        "No working-day calendar data for",
+    ),
+    (
+        "calendar_missing_effect",
+        "跨入该年的截止日期暂按周一至周五计算（标记为暂定），请依国务院办公厅通知补充 rules/calendar/YYYY.toml。",
+        "Deadlines reaching into it are provisional (counted Monday to Friday) until rules/calendar/YYYY.toml is added from the State Council notice.",
+    ),
     ("departments", "部门", "Departments"),
     ("department", "部门", "Department"),
     ("projects", "项目", "Projects"),

@@ -119,7 +119,7 @@ pub(super) async fn overview(
         departments => departments,
         candidates => candidates,
         calendar_years => state.ctx.calendar.years(),
-        calendar_warning => crate::load::calendar_warning(&state.ctx.calendar, today),
+        calendar_missing => state.ctx.calendar.missing_around(chrono::Datelike::year(&today)),
         today => today.to_string(),
     };
     render(
@@ -498,10 +498,7 @@ pub(super) async fn notice(
     let mut timeline = vec![Entry {
         at: n.issued_at,
         what: "event_issued".into(),
-        detail: format!(
-            "{} {} {:.1}% ({}) {} {}",
-            n.resource, n.statistic, n.value, n.comparison, n.threshold, n.direction
-        ),
+        detail: format!("{:.1}% ({}) {}%", n.value, n.statistic, n.comparison),
         state: None,
     }];
     if let Some(at) = n.approved_at {

@@ -83,12 +83,18 @@ impl Chart {
     /// The path of one line, broken where points are further apart than `max_gap_secs`.
     fn path(&self, points: &[(i64, f64)]) -> String {
         let mut d = String::new();
-        let mut prev: Option<i64> = None;
-        for &(ts, v) in points {
-            let joined = prev.is_some_and(|p| ts - p <= self.max_gap_secs);
+        for (i, &(ts, v)) in points.iter().enumerate() {
+            let near = |j: Option<usize>| {
+                j.and_then(|j| points.get(j))
+                    .is_some_and(|&(other, _)| (other - ts).abs() <= self.max_gap_secs)
+            };
+            let joined = near(i.checked_sub(1));
             let cmd = if joined { 'L' } else { 'M' };
             let _ = write!(d, "{cmd}{:.1},{:.1} ", self.x(ts), self.y(v));
-            prev = Some(ts);
+            // A point joined to neither neighbour is drawn as a dot (round caps), not nothing.
+            if !joined && !near(i.checked_add(1)) {
+                d.push_str("h0.1 ");
+            }
         }
         d.trim_end().to_owned()
     }
@@ -208,7 +214,13 @@ impl Chart {
                 TOP - 3.0,
                 escape(&l.label)
             );
-            lx += 14.0 + 7.0 * l.label.chars().count() as f64;
+            // Chinese characters are about twice as wide as Latin ones at this size.
+            let width: f64 = l
+                .label
+                .chars()
+                .map(|c| if c.is_ascii() { 6.5 } else { 11.5 })
+                .sum();
+            lx += 16.0 + width;
         }
         s.push_str("</svg>");
         s
@@ -265,7 +277,7 @@ mod tests {
         let c = chart(vec![(0, 0.0), (100, 100.0), (500, 50.0)]);
         let svg = c.render();
         let expected = format!(
-            "M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1}",
+            "M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} h0.1",
             c.x(0),
             c.y(0.0),
             c.x(100),

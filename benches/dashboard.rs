@@ -34,13 +34,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use cloudgov::access::{Role, Scope, Viewer};
-use cloudgov::api::{AppState, IngestLimits, RateLimiter};
+use cloudgov::api::{AppState, IngestLimits};
 use cloudgov::calendar::Calendar;
 use cloudgov::deadlines::DeadlineKind;
 use cloudgov::domain::{DepartmentId, Resource, Verdict};
 use cloudgov::inventory::Inventory;
 use cloudgov::jobs::JobContext;
-use cloudgov::metrics::IngestCounters;
 use cloudgov::notify::Notifier;
 use cloudgov::rules::RuleSet;
 use cloudgov::rules::evaluate::Finding;
@@ -365,13 +364,7 @@ async fn serve(store: &Store, viewer: Viewer) -> Result<String> {
         notifier: Arc::new(Notifier::without_smtp()?),
     };
     let (_tx, leader) = tokio::sync::watch::channel(true);
-    let state = AppState {
-        ctx,
-        counters: Arc::new(IngestCounters::default()),
-        leader,
-        limits: IngestLimits::default(),
-        rate: Arc::new(RateLimiter::default()),
-    };
+    let state = AppState::new(ctx, leader, IngestLimits::default(), Default::default());
     let app = cloudgov::web::routes()
         .layer(axum::Extension(viewer))
         .with_state(state);

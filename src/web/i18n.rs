@@ -287,7 +287,10 @@ mod tests {
     fn query_beats_cookie_and_chinese_is_the_default() {
         let mut headers = HeaderMap::new();
         assert_eq!(Lang::from_request(None, &headers), Lang::Zh);
-        headers.insert(header::COOKIE, "sid=x; lang=en".parse().expect("header"));
+        headers.insert(
+            axum::http::header::COOKIE,
+            "sid=x; lang=en".parse().expect("header"),
+        );
         assert_eq!(Lang::from_request(None, &headers), Lang::En);
         assert_eq!(Lang::from_request(Some("a=1&lang=zh"), &headers), Lang::Zh);
         assert_eq!(Lang::from_request(Some("lang=xx"), &headers), Lang::En);

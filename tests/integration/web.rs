@@ -387,6 +387,13 @@ async fn the_english_switch_changes_the_strings() {
         .get_with(&staff(), "/lang/zh?next=//evil.example", &[])
         .await;
     assert_eq!(headers["location"], "/");
+    let (_, _, headers) = web
+        .get_with(&staff(), "/lang/en?next=/%09/evil.example", &[])
+        .await;
+    assert_eq!(
+        headers["location"], "/",
+        "a tab would make it //evil.example"
+    );
     assert_eq!(web.get_as(&staff(), "/lang/fr").await.0, 400);
 }
 

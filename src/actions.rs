@@ -196,6 +196,12 @@ pub async fn request_release(
     reason: &str,
 ) -> Result<String> {
     visible_vm(ctx, viewer, vm).await?;
+    check_not_future(on)?;
+    if reason.trim().chars().count() > 2000 {
+        return Err(ActionError::Invalid(
+            "a release reason has at most 2000 characters".into(),
+        ));
+    }
     ctx.store.request_release(vm, on, reason.trim()).await?;
     audit(
         ctx,

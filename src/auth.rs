@@ -89,6 +89,13 @@ pub async fn check_credentials(
         Some(c) => (c.password_hash.clone(), true),
         None => (decoy_hash().to_owned(), false),
     };
+    // A few argon2 checks at a time (19 MiB and tens of ms each): a flood of sign-ins waits
+    // here instead of taking every core and the blocking pool's memory.
+    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+    let _permit = CHECKS
+        .acquire()
+        .await
+        .map_err(|e| StoreError::Invalid(format!("sign-in checks closed: {e}")))?;
     let password = password.to_owned();
     let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
@@ -109,31 +116,27 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// Whether `username` may try now.
-    pub fn allowed(&self, username: &str, now: i64) -> bool {
-        let failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures.get(username).is_none_or(|(start, n)| {
-            now - start >= LOGIN_WINDOW_SECS || *n < LOGIN_FAILURES_ALLOWED
-        })
-    }
-
-    pub fn failed(&self, username: &str, now: i64) {
-        let mut failures = self
+    /// Takes one attempt for `username` if its window has one left. The attempt is counted
+    /// before the password is checked, so parallel guesses cannot all slip through; a
+    /// successful sign-in gives the window back ([`LoginThrottle::succeeded`]).
+    pub fn try_attempt(&self, username: &str, now: i64) -> bool {
+        let mut attempts = self
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Bounded memory under a spray of user names: forget expired windows first.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (start, _)| now - *start < LOGIN_WINDOW_SECS);
+        if attempts.len() > 10_000 {
+            attempts.retain(|_, (start, _)| now - *start < LOGIN_WINDOW_SECS);
         }
-        let entry = failures.entry(username.to_owned()).or_insert((now, 0));
+        let entry = attempts.entry(username.to_owned()).or_insert((now, 0));
         if now - entry.0 >= LOGIN_WINDOW_SECS {
             *entry = (now, 0);
         }
+        if entry.1 >= LOGIN_FAILURES_ALLOWED {
+            return false;
+        }
         entry.1 += 1;
+        true
     }
 
     pub fn succeeded(&self, username: &str) {
@@ -364,10 +367,20 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Where to go after signing in: only a local path, never another site (`//evil`, `https:`).
+/// Where to go after signing in or switching language: only a plain local path, never
+/// another site. Browsers drop tabs and newlines from URLs and read `\` as `/`, so
+/// `/<tab>/evil` or `/\evil` would leave the site: any control, space or backslash is refused.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_control() || c.is_whitespace()) =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -415,7 +428,14 @@ mod tests {
         assert_eq!(cookie(&h, "lang"), Some("en"));
         assert_eq!(cookie(&h, "missing"), None);
         assert_eq!(safe_next(Some("/vms/a?days=7")), "/vms/a?days=7");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "/\t/evil.example",
+            "/\n/x",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/");
         }
         assert_eq!(percent_encode("/vms/a?days=7"), "/vms/a%3Fdays%3D7");
@@ -425,14 +445,13 @@ mod tests {
     fn login_throttle_blocks_after_failures_then_forgets() {
         let t = LoginThrottle::default();
         for _ in 0..LOGIN_FAILURES_ALLOWED {
-            assert!(t.allowed("u", 100));
-            t.failed("u", 100);
+            assert!(t.try_attempt("u", 100));
         }
-        assert!(!t.allowed("u", 100));
-        assert!(t.allowed("other", 100));
-        assert!(t.allowed("u", 100 + LOGIN_WINDOW_SECS));
+        assert!(!t.try_attempt("u", 100));
+        assert!(t.try_attempt("other", 100));
+        assert!(t.try_attempt("u", 100 + LOGIN_WINDOW_SECS));
         t.succeeded("u");
-        assert!(t.allowed("u", 101));
+        assert!(t.try_attempt("u", 101));
     }
 
     #[test]

@@ -109,14 +109,21 @@ pub async fn login(
     }
     let now = chrono::Utc::now().timestamp();
     let username = form.username.trim();
-    if !state.login_throttle.allowed(username, now) {
+    // Names no account can have are refused before they reach the throttle or the audit log.
+    let plausible = (1..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if !plausible {
+        return Ok(retry("用户名或密码错误 (wrong user name or password)"));
+    }
+    if !state.login_throttle.try_attempt(username, now) {
         tracing::warn!(user = %username, "sign-in throttled");
         return Err(ApiError::TooManyRequests(auth::LOGIN_WINDOW_SECS));
     }
     let Some(principal) =
         auth::check_credentials(&state.ctx.store, username, &form.password).await?
     else {
-        state.login_throttle.failed(username, now);
         state
             .ctx
             .store

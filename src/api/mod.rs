@@ -149,7 +149,7 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     NotFound(String),
-    #[error("too many requests from this agent: retry in {0} s")]
+    #[error("too many requests: retry in {0} s")]
     TooManyRequests(i64),
     #[error("internal error")]
     Internal(#[from] StoreError),

@@ -103,7 +103,8 @@ impl Store {
         }
     }
 
-    /// Replaces a user's password; every session of the user ends.
+    /// Replaces a user's password; every session of the user ends and their API tokens are
+    /// revoked (whoever knew the old password may have made one).
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -114,6 +115,10 @@ impl Store {
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)")
                 .bind(username).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $2 WHERE revoked_at IS NULL \
+                 AND user_id = (SELECT id FROM users WHERE username = $1)")
+                .bind(username).bind(super::now_secs()).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         })

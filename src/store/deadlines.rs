@@ -485,10 +485,16 @@ impl Store {
     /// A department asks to release a VM (the system is no longer used).
     pub async fn request_release(&self, vm: &VmId, on: NaiveDate, reason: &str) -> Result<()> {
         let n = on_pool!(self, p => sqlx::query(
-            "UPDATE vms SET release_requested_on = $2, release_reason = $3 WHERE id = $1")
+            "UPDATE vms SET release_requested_on = $2, release_reason = $3 WHERE id = $1 AND released_on IS NULL")
             .bind(vm.as_str()).bind(day(on)).bind(reason).execute(p).await.map(|r| r.rows_affected()))?;
         if n == 0 {
-            return Err(StoreError::Invalid(format!("no VM with id {vm}")));
+            let exists: Option<(i64,)> = on_pool!(self, p => sqlx::query_as("SELECT key FROM vms WHERE id = $1")
+                .bind(vm.as_str()).fetch_optional(p).await)?;
+            return Err(StoreError::Invalid(if exists.is_some() {
+                format!("{vm} is already released")
+            } else {
+                format!("no VM with id {vm}")
+            }));
         }
         Ok(())
     }

@@ -268,18 +268,7 @@ async fn switch_language(
 ) -> Result<Response, WebError> {
     let lang = Lang::parse(&code)
         .ok_or_else(|| WebError::BadRequest(format!("unknown language {code:?}: use zh or en")))?;
-    let next = q
-        .next
-        // Browsers drop tabs and newlines from URLs and read `\` as `/`, so `/<tab>/host`
-        // would leave the site: only a plain local path is accepted.
-        .filter(|n| {
-            n.starts_with('/')
-                && !n.starts_with("//")
-                && !n
-                    .chars()
-                    .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
-        })
-        .unwrap_or_else(|| "/".into());
+    let next = crate::auth::safe_next(q.next.as_deref()).to_owned();
     let location = header::HeaderValue::from_str(&next)
         .map_err(|_| WebError::BadRequest("next is not a valid path".into()))?;
     let cookie = format!(

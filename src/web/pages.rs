@@ -170,7 +170,7 @@ pub(super) async fn department(
         deadlines => store.deadline_counts(scope, Some(&id), today).await?,
         projects => store.project_summaries(scope, filter).await?,
         candidates => store.downsize_candidates(scope, filter, CANDIDATES).await?,
-        vms => store.vm_list(scope, filter, PAGE_SIZE, (page_no - 1) * PAGE_SIZE).await?,
+        vms => store.vm_list(scope, filter, PAGE_SIZE, (page_no.min(pages(total)).max(1) - 1) * PAGE_SIZE).await?,
         page => page_no,
         pages => pages(total),
         base_path => format!("/departments/{id}"),
@@ -209,7 +209,7 @@ pub(super) async fn project(
     let page = context! {
         project => summary,
         candidates => store.downsize_candidates(scope, filter, CANDIDATES).await?,
-        vms => store.vm_list(scope, filter, PAGE_SIZE, (page_no - 1) * PAGE_SIZE).await?,
+        vms => store.vm_list(scope, filter, PAGE_SIZE, (page_no.min(pages(total)).max(1) - 1) * PAGE_SIZE).await?,
         page => page_no,
         pages => pages(total),
         base_path => format!("/projects/{id}"),
@@ -510,10 +510,12 @@ pub(super) async fn notice(
         });
     }
     for m in store.notice_mail(n.id, n.deadline_id).await? {
+        // The mail server's last error is for staff; departments see who it went to.
+        let error = m.last_error.filter(|_| viewer.is_staff());
         timeline.push(Entry {
             at: m.sent_at.unwrap_or(m.created_at),
             what: format!("mail_kind_{}", m.kind),
-            detail: m.recipients.or(m.last_error).unwrap_or_default(),
+            detail: m.recipients.or(error).unwrap_or_default(),
             state: Some(m.state),
         });
     }

@@ -486,6 +486,27 @@ async fn agent_tokens_only_ingest_and_cli_tokens_can_be_revoked() {
         list.contains("edu-user") && list.contains("department"),
         "{list}"
     );
+    // A new password ends the API tokens made with the old one.
+    let token2 = ok(app.cloudgov(&["user", "token", "edu-user", "--name", "second"]));
+    let reset = std::process::Command::new(env!("CARGO_BIN_EXE_cloudgov"))
+        .args(["--db", &app.db.url, "user", "set-password", "edu-user"])
+        .env("CLOUDGOV_PASSWORD", "another long password")
+        .output()
+        .expect("run");
+    ok(reset);
+    let revoked = c
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token2.trim())
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    let token = ok(app.cloudgov(&["user", "token", "edu-user", "--name", "third"]));
+    let token = token.trim();
+    assert_eq!(
+        app.get_json(token, "/api/v1/me").await["username"],
+        "edu-user"
+    );
     ok(app.cloudgov(&["user", "disable", "edu-user"]));
     let after = c
         .get(app.url("/api/v1/me"))

@@ -111,10 +111,10 @@ macro_rules! registry_history {
 
 /// Upserts one sighting inside a transaction, widening its interval.
 macro_rules! upsert_sighting {
-    ($tx:expr, $r:expr) => {
+    ($tx:expr, $r:expr, $first_seen:expr) => {
         sqlx::query(
             "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, interface, config, config_source, first_seen, last_seen) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
              first_seen = CASE WHEN excluded.first_seen < ip_sightings.first_seen THEN excluded.first_seen ELSE ip_sightings.first_seen END, \
              last_seen = CASE WHEN excluded.last_seen > ip_sightings.last_seen THEN excluded.last_seen ELSE ip_sightings.last_seen END, \
              config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
@@ -129,12 +129,49 @@ macro_rules! upsert_sighting {
         .bind(&$r.interface)
         .bind(&$r.config)
         .bind(&$r.config_source)
+        .bind($first_seen)
         .bind($r.seen_at)
         .execute(&mut *$tx)
         .await?
     };
 }
 pub(crate) use upsert_sighting;
+
+/// The sightings of a batch, one per (IP, MAC, kind, source): the latest occurrence (its
+/// `seen_at` is the last time seen) with the earliest time seen. Upserting these gives the
+/// same rows as upserting every occurrence in order, with one statement per pair instead of
+/// one per report.
+pub(super) fn collapse_sightings<'a>(
+    rows: impl Iterator<Item = &'a SightingRow>,
+) -> Vec<(&'a SightingRow, i64)> {
+    let mut by_key: std::collections::HashMap<(&str, &str, &str, &str), (&SightingRow, i64)> =
+        std::collections::HashMap::new();
+    let mut order = Vec::new();
+    for r in rows {
+        let key = (
+            r.ip.as_str(),
+            r.mac.as_str(),
+            r.kind.as_str(),
+            r.source.as_str(),
+        );
+        match by_key.get_mut(&key) {
+            Some((latest, first)) => {
+                *first = (*first).min(r.seen_at);
+                if r.seen_at >= latest.seen_at {
+                    *latest = r;
+                }
+            }
+            None => {
+                order.push(key);
+                by_key.insert(key, (r, r.seen_at));
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|k| by_key.remove(&k))
+        .collect()
+}
 
 impl Store {
     /// Creates or updates registry entries (by IP) in one transaction, with a history row for
@@ -292,8 +329,8 @@ impl Store {
     pub async fn record_sightings(&self, rows: &[SightingRow]) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for r in rows {
-                upsert_sighting!(tx, r);
+            for (r, first_seen) in collapse_sightings(rows.iter()) {
+                upsert_sighting!(tx, r, first_seen);
             }
             tx.commit().await?;
             Ok(())
@@ -425,5 +462,49 @@ impl Store {
                 },
             )
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sighting(ip: &str, config: &str, seen_at: i64) -> SightingRow {
+        SightingRow {
+            ip: ip.into(),
+            mac: "52:54:00:00:00:01".into(),
+            kind: SightingKind::Interface,
+            source: "vm-1".into(),
+            vm_key: Some(1),
+            interface: "eth0".into(),
+            config: config.into(),
+            config_source: None,
+            seen_at,
+        }
+    }
+
+    #[test]
+    fn a_batch_collapses_to_one_sighting_per_pair_with_first_and_last_seen() {
+        let rows = [
+            sighting("10.0.0.1", "dhcp", 200),
+            sighting("10.0.0.2", "static", 150),
+            sighting("10.0.0.1", "static", 300),
+            sighting("10.0.0.1", "dhcp", 100),
+        ];
+        let collapsed = collapse_sightings(rows.iter());
+        assert_eq!(collapsed.len(), 2);
+        let (latest, first) = collapsed[0];
+        assert_eq!(
+            (latest.ip.as_str(), latest.seen_at, first),
+            ("10.0.0.1", 300, 100)
+        );
+        assert_eq!(
+            latest.config, "static",
+            "the latest report's configuration wins"
+        );
+        assert_eq!(
+            (collapsed[1].0.ip.as_str(), collapsed[1].1),
+            ("10.0.0.2", 150)
+        );
     }
 }

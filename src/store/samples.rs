@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::network::{SightingRow, upsert_sighting};
+use super::network::{SightingRow, collapse_sightings, upsert_sighting};
 use super::{Result, Store, now_secs, on_pool};
 use crate::rules::evaluate::SamplePoint;
 
@@ -58,6 +58,33 @@ fn dirty_days<'a>(
 pub(super) const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
                              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
+/// Rows per multi-row INSERT: 5 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters.
+const SAMPLES_PER_STATEMENT: usize = 1000;
+
+/// Inserts `rows` into `samples` inside the open transaction `tx`, a multi-row statement per
+/// chunk; evaluates to how many were new (a replayed sample is skipped by the primary key).
+macro_rules! insert_sample_rows {
+    ($tx:expr, $rows:expr) => {{
+        let mut inserted = 0u64;
+        for chunk in $rows.chunks(SAMPLES_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) ",
+            );
+            query.push_values(chunk, |mut row, s: &&SampleRow| {
+                row.push_bind(s.vm_key)
+                    .push_bind(s.ts)
+                    .push_bind(s.cpu_pct)
+                    .push_bind(s.mem_pct)
+                    .push_bind(s.disk_pct);
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            inserted += query.build().execute(&mut *$tx).await?.rows_affected();
+        }
+        inserted
+    }};
+}
+
 impl Store {
     /// Inserts samples in one transaction; a sample already stored for the same VM and instant
     /// is skipped. Returns (inserted, duplicates).
@@ -66,12 +93,8 @@ impl Store {
         let dirty = dirty_days(rows.iter());
         let inserted = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut inserted = 0;
-            for r in rows {
-                inserted += sqlx::query(INSERT_SAMPLE)
-                    .bind(r.vm_key).bind(r.ts).bind(r.cpu_pct).bind(r.mem_pct).bind(r.disk_pct)
-                    .execute(&mut *tx).await?.rows_affected();
-            }
+            let refs: Vec<&SampleRow> = rows.iter().collect();
+            let inserted = insert_sample_rows!(tx, refs);
             for (vm_key, day) in &dirty {
                 sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;
             }
@@ -87,18 +110,11 @@ impl Store {
         let now = now_secs();
         let dirty = dirty_days(reports.iter().map(|r| &r.sample));
         let inserted = on_pool!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    let mut inserted = 0;
-                    for r in reports {
-                        let s = &r.sample;
-                        inserted += sqlx::query(INSERT_SAMPLE)
-                            .bind(s.vm_key).bind(s.ts).bind(s.cpu_pct).bind(s.mem_pct).bind(s.disk_pct)
-                            .execute(&mut *tx).await?.rows_affected();
-                    }
-                    for r in reports {
-                for sighting in &r.sightings {
-                    upsert_sighting!(tx, sighting);
-                }
+            let mut tx = pool.begin().await?;
+            let samples: Vec<&SampleRow> = reports.iter().map(|r| &r.sample).collect();
+            let inserted = insert_sample_rows!(tx, samples);
+            for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {
+                upsert_sighting!(tx, sighting, first_seen);
             }
             for (vm_key, day) in &dirty {
                 sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;

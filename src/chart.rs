@@ -803,15 +803,16 @@ pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::{Datelike, Timelike};
 
-    const CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
-    const LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    /// Debian's fonts (`fonts-wqy-microhei`, `fonts-dejavu-core`), which `.ci/run` installs.
+    pub(crate) const CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+    pub(crate) const LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
     /// The font's bytes, or `None` with a note (the case is then skipped).
-    fn font(path: &str) -> Option<Vec<u8>> {
+    pub(crate) fn font(path: &str) -> Option<Vec<u8>> {
         match std::fs::read(path) {
             Ok(bytes) => Some(bytes),
             Err(e) => {

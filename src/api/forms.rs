@@ -311,10 +311,11 @@ async fn complete(
     Path(id): Path<i64>,
     CsrfForm(viewer, form): CsrfForm<DayForm>,
 ) -> Response {
-    let outcome = match parse_day("on", &form.on) {
-        Ok(on) => actions::complete_notice(&s.ctx, &viewer, id, on).await,
-        Err(e) => Err(e),
-    };
+    let outcome = async {
+        let on = parse_day("on", &form.on)?;
+        actions::complete_notice(&s.ctx, &viewer, id, on).await
+    }
+    .await;
     back_to(&format!("/notices/{id}"), outcome)
 }
 
@@ -334,10 +335,11 @@ async fn deployed(
     Path(id): Path<String>,
     CsrfForm(viewer, form): CsrfForm<DayForm>,
 ) -> Response {
-    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
-        (Ok(vm), Ok(on)) => actions::mark_deployed(&s.ctx, &viewer, &vm, on).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let outcome = async {
+        let (vm, on) = (parse_vm(&id)?, parse_day("on", &form.on)?);
+        actions::mark_deployed(&s.ctx, &viewer, &vm, on).await
+    }
+    .await;
     back_to(&format!("/vms/{id}"), outcome)
 }
 
@@ -346,10 +348,11 @@ async fn release_request(
     Path(id): Path<String>,
     CsrfForm(viewer, form): CsrfForm<ReleaseForm>,
 ) -> Response {
-    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
-        (Ok(vm), Ok(on)) => actions::request_release(&s.ctx, &viewer, &vm, on, &form.reason).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let outcome = async {
+        let (vm, on) = (parse_vm(&id)?, parse_day("on", &form.on)?);
+        actions::request_release(&s.ctx, &viewer, &vm, on, &form.reason).await
+    }
+    .await;
     back_to(&format!("/vms/{id}"), outcome)
 }
 
@@ -358,10 +361,11 @@ async fn release_confirm(
     Path(id): Path<String>,
     CsrfForm(viewer, form): CsrfForm<DayForm>,
 ) -> Response {
-    let outcome = match (parse_vm(&id), parse_day("on", &form.on)) {
-        (Ok(vm), Ok(on)) => actions::confirm_release(&s.ctx, &viewer, &vm, on).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let outcome = async {
+        let (vm, on) = (parse_vm(&id)?, parse_day("on", &form.on)?);
+        actions::confirm_release(&s.ctx, &viewer, &vm, on).await
+    }
+    .await;
     back_to(&format!("/vms/{id}"), outcome)
 }
 

@@ -86,10 +86,8 @@ async fn notice(
     let notice = state
         .ctx
         .store
-        .notices_in(viewer.scope.department())
+        .notice_in(viewer.scope.department(), id)
         .await?
-        .into_iter()
-        .find(|n| n.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no notice {id}")))?;
     let contests = state.ctx.store.contests(id).await?;
     Ok(Json(NoticeWithContests { notice, contests }))

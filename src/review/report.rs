@@ -1285,19 +1285,7 @@ mod tests {
     use super::super::{ProjectYear, ScorePart, Usage};
     use super::*;
 
-    const CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
-    const LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-
-    /// The font's bytes, or `None` with a note (the case is then skipped).
-    fn font(path: &str) -> Option<Vec<u8>> {
-        match std::fs::read(path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                eprintln!("note: skipping a font case: cannot read {path}: {e}");
-                None
-            }
-        }
-    }
+    use crate::chart::tests::{CJK_FONT, LATIN_FONT, font};
 
     /// A daily point of [`VmYear::daily`].
     type Day = (String, f64, f64, f64);

@@ -260,7 +260,8 @@ impl Store {
             .map(|r| r.rows_affected()))?)
     }
 
-    /// The enabled user behind an unrevoked API token; records when it was last used.
+    /// The enabled user behind an unrevoked API token; records when it was last used, to the
+    /// minute (a script's every request need not be a write).
     pub async fn api_token_principal(
         &self,
         token_hash: &str,
@@ -274,7 +275,9 @@ impl Store {
         let Some((user_id, username, role, department)) = row else {
             return Ok(None);
         };
-        on_pool!(self, p => sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1")
+        on_pool!(self, p => sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+             AND (last_used_at IS NULL OR last_used_at < $2 - 60)")
             .bind(token_hash).bind(now).execute(p).await.map(|_| ()))?;
         Ok(Some(Principal {
             user_id,

@@ -206,6 +206,23 @@ impl Store {
 
     /// [`Store::notices`] of one department's VMs (`None`: all).
     pub async fn notices_in(&self, department: Option<&str>) -> Result<Vec<NoticeRow>> {
+        self.notices_where(department, None).await
+    }
+
+    /// One notice of one department's VMs (`None`: any); `None` if it is not there.
+    pub async fn notice_in(&self, department: Option<&str>, id: i64) -> Result<Option<NoticeRow>> {
+        Ok(self
+            .notices_where(department, Some(id))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn notices_where(
+        &self,
+        department: Option<&str>,
+        id: Option<i64>,
+    ) -> Result<Vec<NoticeRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
@@ -213,8 +230,8 @@ impl Store {
              n.approved_at IS NOT NULL \
              FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
              LEFT JOIN deadlines d ON d.notice_id = n.id \
-             WHERE $1 IS NULL OR p.department_id = $1 ORDER BY n.id DESC")
-            .bind(department).fetch_all(p).await?;
+             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR n.id = $2) ORDER BY n.id DESC")
+            .bind(department).bind(id).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
                 let direction: String = r.try_get(5)?;

@@ -98,6 +98,18 @@ impl Viewer {
     pub fn is_staff(&self) -> bool {
         self.role.is_staff()
     }
+
+    /// Someone at the daemon's own machine with its database, using the CLI: center staff with
+    /// every right, audited as `cli:NAME` (the operating-system user).
+    pub fn local_operator(os_user: &str) -> Viewer {
+        Viewer {
+            user_id: 0,
+            username: format!("cli:{os_user}"),
+            role: Role::Admin,
+            scope: Scope::All,
+            csrf: None,
+        }
+    }
 }
 
 #[cfg(test)]

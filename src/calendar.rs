@@ -863,7 +863,7 @@ mod tests {
         fn load() -> Reference {
             let path = concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/reference/cn-holidays.json"
+                "/tests/fixtures/cn-holidays.json"
             );
             let text = std::fs::read_to_string(path).expect("read cn-holidays.json");
             let json: serde_json::Value = serde_json::from_str(&text).expect("parse JSON");

@@ -2,7 +2,7 @@
 """Generate the per-year working-day calendar files (rules/calendar/YYYY.toml).
 
 Usage (from the repository root):
-    python3 rules/calendar/generate.py ../shared/reference/cn-holidays.json rules/calendar 2019 2026
+    python3 rules/calendar/generate.py tests/fixtures/cn-holidays.json rules/calendar 2019 2026
 
 Input: the JSON reference with `days_off` (date -> holiday name) and
 `adjusted_workdays` (date -> holiday name; weekend days made working days, 调休).
@@ -166,7 +166,7 @@ def main(argv):
     about = ""
     if "chinesecalendar" in about_text:
         about = "compiled from the PyPI package chinesecalendar 1.11.0"
-    source_rel = "shared/reference/" + os.path.basename(json_path)
+    source_rel = os.path.relpath(json_path).replace(os.sep, "/")
 
     per_year = {y: [] for y in range(first, last + 1)}
     for name, items in blocks(off, work):

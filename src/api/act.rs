@@ -26,8 +26,10 @@ pub struct Done {
     pub message: String,
 }
 
-fn done(message: String) -> Json<Done> {
-    Json(Done { message })
+fn done(outcome: actions::Outcome) -> Json<Done> {
+    Json(Done {
+        message: outcome.message,
+    })
 }
 
 /// A day an action happened on.

@@ -52,27 +52,41 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// The reasons a sign-in page may show (`/login?error=CODE`); any other value shows nothing.
+const LOGIN_ERRORS: &[&str] = &["expired", "wrong", "throttled"];
+
 /// The sign-in page. Its CSRF token is also set as a cookie (there is no session yet), and the
 /// form must send both (double submit).
 pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     lang: Lang,
-    uri: axum::http::Uri,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, Response> {
+    let next = auth::safe_next(q.next.as_deref()).to_owned();
+    login_form_page(&state, &headers, lang, &next, q.error.as_deref()).await
+}
+
+/// The sign-in form going back to `next`, with the reason of the last failure if it is known.
+async fn login_form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+    next: &str,
+    error: Option<&str>,
+) -> Result<Response, Response> {
     let csrf = auth::new_secret("").map_err(|e| ApiError::Internal(e).into_response())?;
-    let secure = auth::over_https(&state, &headers);
-    let path = uri.path_and_query().map_or("/login", |p| p.as_str());
+    let secure = auth::over_https(state, headers);
+    let path = format!("/login?next={}", auth::percent_encode(next));
     let page = crate::web::render_page(
         lang,
         "login.html",
         minijinja::context! {
-            ..crate::web::base_context(None, "", path),
+            ..crate::web::base_context(None, "", &path),
             ..minijinja::context! {
                 csrf => csrf.clone(),
-                next => auth::safe_next(q.next.as_deref()),
-                error => q.error,
+                next => next,
+                error => error.filter(|e| LOGIN_ERRORS.contains(e)),
             }
         },
     )
@@ -90,14 +104,15 @@ pub async fn login_page(
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    lang: Lang,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     let next = auth::safe_next(form.next.as_deref()).to_owned();
+    // The reason travels as a code; the sign-in page shows its text in the page's language.
     let retry = |error: &str| {
         Redirect::to(&format!(
-            "/login?next={}&error={}",
-            auth::percent_encode(&next),
-            auth::percent_encode(error)
+            "/login?next={}&error={error}",
+            auth::percent_encode(&next)
         ))
         .into_response()
     };
@@ -105,7 +120,7 @@ pub async fn login(
         auth::cookie(&headers, auth::LOGIN_CSRF_COOKIE),
         Some(&form.csrf),
     ) {
-        return Ok(retry("表单已过期，请重试 (the form expired: try again)"));
+        return Ok(retry("expired"));
     }
     let now = chrono::Utc::now().timestamp();
     let username = form.username.trim();
@@ -115,11 +130,19 @@ pub async fn login(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !plausible {
-        return Ok(retry("用户名或密码错误 (wrong user name or password)"));
+        return Ok(retry("wrong"));
     }
     if !state.login_throttle.try_attempt(username, now) {
         tracing::warn!(user = %username, "sign-in throttled");
-        return Err(ApiError::TooManyRequests(auth::LOGIN_WINDOW_SECS));
+        // A browser gets the sign-in page with the reason (429, Retry-After), not JSON.
+        let mut response = login_form_page(&state, &headers, lang, &next, Some("throttled"))
+            .await
+            .unwrap_or_else(|r| r);
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = header::HeaderValue::from_str(&auth::LOGIN_WINDOW_SECS.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(response);
     }
     let Some(principal) =
         auth::check_credentials(&state.ctx.store, username, &form.password).await?
@@ -129,7 +152,7 @@ pub async fn login(
             .store
             .audit(None, username, "login_failed", "session", "", now)
             .await?;
-        return Ok(retry("用户名或密码错误 (wrong user name or password)"));
+        return Ok(retry("wrong"));
     };
     state.login_throttle.succeeded(username);
     let session = auth::start_session(&state.ctx.store, &principal).await?;
@@ -269,12 +292,11 @@ impl HasCsrf for IpForm {
     }
 }
 
-/// After an action: back to the page of what was acted on, with the outcome to show.
-fn back_to(path: &str, outcome: Result<String, ActionError>) -> Response {
+/// After an action: back to the page of what was acted on, with the outcome's code (the page
+/// shows its text in its own language; no free text travels in the URL).
+fn back_to(path: &str, outcome: Result<actions::Outcome, ActionError>) -> Response {
     match outcome {
-        Ok(message) => {
-            Redirect::to(&format!("{path}?done={}", auth::percent_encode(&message))).into_response()
-        }
+        Ok(outcome) => Redirect::to(&format!("{path}?done={}", outcome.code)).into_response(),
         Err(e) => action_error_page(e),
     }
 }
@@ -288,8 +310,7 @@ pub fn action_error_page(e: ActionError) -> Response {
         status,
         format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>cloudgov</title></head><body>\
-             <p role=\"alert\" data-testid=\"action-error\">{}</p><p><a href=\"javascript:history.back()\">←</a> \
-             <a href=\"/\">cloudgov</a></p></body></html>",
+             <p role=\"alert\" data-testid=\"action-error\">{}</p><p><a href=\"/\">cloudgov</a></p></body></html>",
             crate::web::svg::escape(&message)
         ),
     )

@@ -5,7 +5,6 @@
 //! `read`: GET endpoints and CSV exports. `act`: JSON actions. `forms`: sign-in and the HTML
 //! forms' POST handlers. `openapi`: the document (utoipa) and Swagger UI.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +23,7 @@ use crate::store::{SampleRow, SightingRow, StoreError, StoredReport};
 use crate::token;
 
 mod act;
+pub mod edge;
 pub mod forms;
 mod openapi;
 mod read;
@@ -123,8 +123,8 @@ impl AppState {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `unauthenticated`, `forbidden`, `bad_request`,
-    /// `invalid_report`, `unprocessable`, `payload_too_large`, `not_found`, `rate_limited`,
-    /// `internal`.
+    /// `invalid_report`, `unprocessable`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `not_found`, `rate_limited`, `internal`, `unavailable`.
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
@@ -151,9 +151,22 @@ pub enum ApiError {
     NotFound(String),
     #[error("too many requests: retry in {0} s")]
     TooManyRequests(i64),
-    #[error("internal error")]
+    #[error("{}", internal_message(.0))]
     Internal(#[from] StoreError),
 }
+
+/// What a client is told of a store failure: that the database is unavailable (retry), or
+/// only "internal error" (details go to the log, never to the client).
+fn internal_message(e: &StoreError) -> &'static str {
+    if e.is_unavailable() {
+        "the database is unavailable: retry after the Retry-After seconds"
+    } else {
+        "internal error"
+    }
+}
+
+/// Seconds a client waits before retrying when the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 5;
 
 impl From<crate::actions::ActionError> for ApiError {
     fn from(e: crate::actions::ActionError) -> Self {
@@ -181,6 +194,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Internal(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable: answered 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -197,7 +214,12 @@ impl IntoResponse for ApiError {
                 header::HeaderValue::from_static("Bearer"),
             );
         }
-        if let ApiError::TooManyRequests(secs) = &self
+        let retry_after = match &self {
+            ApiError::TooManyRequests(secs) => Some(*secs),
+            ApiError::Internal(e) if e.is_unavailable() => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
             && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -231,8 +253,11 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(api)
         .merge(pages)
+        .fallback(edge::fallback)
         // Our own limit check gives a JSON error; axum's default limit must not cut in first.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(edge::json_errors))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .with_state(state)
 }
 
@@ -332,41 +357,38 @@ async fn record_agent_health(
     Ok(())
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme is case-insensitive
+/// (RFC 7235 section 2.1), so `bearer` and `BEARER` are accepted too.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
 
-/// `POST /api/v1/ingest`: a batch of reports from one agent. The whole batch is validated
-/// before anything is written, then stored in one transaction; the answer comes after commit.
+/// `POST /api/v1/ingest`: a batch of reports from one agent. The token is checked before the
+/// body is read (401 first, whatever the body's size); then the whole batch is validated
+/// before anything is written, and stored in one transaction; the answer comes after commit.
 #[utoipa::path(post, path = "/api/v1/ingest", tag = "agents", security(("agent_token" = [])),
     request_body = openapi::IngestBatchDoc,
     responses((status = 200, body = openapi::IngestAckDoc),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody, description = "Rate limited; see Retry-After")))]
+              (status = 429, body = ErrorBody, description = "Rate limited; see Retry-After"),
+              (status = 503, body = ErrorBody, description = "The database is unavailable; see Retry-After")))]
 async fn ingest(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Json<IngestAck>, ApiError> {
     let counters = state.counters.clone();
     IngestCounters::add(&counters.requests, 1);
-    // A body over the limit is cut off by the extractor: answer with our JSON error, not its text.
-    let result = match body {
-        Ok(body) => store_batch(state, headers, body).await,
-        Err(axum::extract::rejection::BytesRejection::FailedToBufferBody(_)) => {
-            Err(ApiError::PayloadTooLarge)
-        }
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "cannot read the request body: {e}"
-        ))),
-    };
+    let result = store_batch(state, request).await;
     match &result {
         Ok(ack) => {
             IngestCounters::add(&counters.reports, ack.accepted as u64);
@@ -380,10 +402,10 @@ async fn ingest(
 
 async fn store_batch(
     state: AppState,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<IngestAck, ApiError> {
-    let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
+    let (parts, body) = request.into_parts();
+    let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
     let (vm_key, vm_id) = state
         .ctx
         .store
@@ -395,9 +417,19 @@ async fn store_batch(
         .rate
         .check(vm_key, now, state.limits.requests_per_minute)
         .map_err(ApiError::TooManyRequests)?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
+    // Read only now, and at most the limit: an unauthenticated sender never gets the daemon to
+    // buffer its body, and an authenticated one not past MAX_BODY_BYTES.
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {e}"))
+            }
+        })?;
     let batch: IngestBatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
     if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_BATCH {

@@ -4,7 +4,9 @@
 //! route of the API appears in the document.
 
 use axum::Router;
+use axum::http::StatusCode;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -73,6 +75,97 @@ impl Modify for Security {
     }
 }
 
+/// Every operation's error answers, and a description on every response (OpenAPI requires one).
+///
+/// The handlers' annotations name their specific answers (403, 404, 422, ...). The answers any
+/// route of its kind can give are added here once, all with the [`super::ErrorBody`] JSON:
+/// 401 where a token or session is needed, 403 where a state change needs the CSRF header,
+/// 404 where a path names an object, 400/413/415/422 where a JSON body is read, 400 where
+/// a path or query is parsed, 429 for ingest, and 500/503 everywhere (503: the database does
+/// not answer; retry after the `Retry-After` seconds).
+struct ErrorResponses;
+
+/// The status codes every operation of a kind can answer with, in addition to its own.
+fn common_errors(secured: bool, writes: bool, path_params: bool, body: bool) -> Vec<StatusCode> {
+    let mut codes = Vec::new();
+    if path_params || body {
+        codes.push(StatusCode::BAD_REQUEST);
+    }
+    if secured {
+        codes.push(StatusCode::UNAUTHORIZED);
+    }
+    if secured && writes {
+        codes.push(StatusCode::FORBIDDEN);
+    }
+    if path_params {
+        codes.push(StatusCode::NOT_FOUND);
+    }
+    if body {
+        codes.extend([
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ]);
+    }
+    codes.extend([
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ]);
+    codes
+}
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error_body = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let path_params = path.contains('{');
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, writes) in operations {
+                let Some(op) = operation.as_mut() else {
+                    continue;
+                };
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let body = op.request_body.is_some();
+                for code in common_errors(secured, writes, path_params, body) {
+                    op.responses
+                        .responses
+                        .entry(code.as_u16().to_string())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(code.canonical_reason().unwrap_or("Error"))
+                                    .content("application/json", error_body())
+                                    .build(),
+                            )
+                        });
+                }
+                for (code, response) in op.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = code
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|c| StatusCode::from_u16(c).ok())
+                            .and_then(|c| c.canonical_reason())
+                            .unwrap_or("Answer")
+                            .to_owned();
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -111,7 +204,7 @@ impl Modify for Security {
         super::act::registry_remove,
     ),
     components(schemas(super::ErrorBody, IngestBatchDoc, IngestAckDoc)),
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     tags(
         (name = "operations", description = "Health, status, metrics"),
         (name = "agents", description = "What agents send"),

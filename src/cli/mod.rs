@@ -9,12 +9,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::access::Viewer;
 use crate::calendar::{Calendar, WorkingDays};
 use crate::domain::VmId;
 use crate::evaluation::{FindingOut, evaluate};
 use crate::import::{parse_arp, parse_ip_registry, parse_samples};
 use crate::inventory::Inventory;
-use crate::jobs::{JobContext, network_check, shanghai_day, sync_deadlines, tick};
+use crate::jobs::{JobContext, network_check, shanghai_day, tick};
 use crate::load;
 use crate::network::SightingKind;
 use crate::notify::smtp::SmtpSettings;
@@ -424,8 +425,23 @@ fn calendar_years_text(calendar: &Calendar) -> String {
     }
 }
 
+/// The person running the CLI, for the audit log: `cli:` and the operating-system user.
+fn local_operator() -> Viewer {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty() && u.len() <= 32 && u.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or_else(|| "operator".into());
+    Viewer::local_operator(&user)
+}
+
 async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()> {
     let store = &ctx.store;
+    let operator = local_operator();
+    let audit = |action: &'static str, target: String, detail: String| {
+        let operator = &operator;
+        async move { crate::actions::record(ctx, operator, action, &target, &detail).await }
+    };
     match command {
         Command::Serve(args) => {
             let tls = match (&args.tls_cert, &args.tls_key) {
@@ -477,7 +493,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 .apply_inventory(&inventory)
                 .await
                 .with_context(|| format!("inventory {}: nothing imported", file.display()))?;
-            println!(
+            let text = format!(
                 "imported {} departments, {} projects, {} VMs added, {} updated, {} allocation changes",
                 summary.departments,
                 summary.projects,
@@ -485,6 +501,13 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 summary.vms_updated,
                 summary.allocations_changed
             );
+            audit(
+                "import_inventory",
+                format!("file {}", file.display()),
+                text.clone(),
+            )
+            .await?;
+            println!("{text}");
             Ok(())
         }
         Command::Import(ImportCommand::Samples { file }) => {
@@ -498,7 +521,14 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             )
             .context("nothing imported")?;
             let (inserted, duplicates) = store.insert_samples(&rows).await?;
-            println!("imported {inserted} samples ({duplicates} already present)");
+            let text = format!("imported {inserted} samples ({duplicates} already present)");
+            audit(
+                "import_samples",
+                format!("file {}", file.display()),
+                text.clone(),
+            )
+            .await?;
+            println!("{text}");
             Ok(())
         }
         Command::Import(ImportCommand::IpRegistry { file }) => {
@@ -515,10 +545,17 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             let s = store
                 .apply_ip_registry(&rows, &source, shanghai_day(Utc::now()))
                 .await?;
-            println!(
+            let text = format!(
                 "ip registry: {} added, {} changed, {} unchanged",
                 s.added, s.changed, s.unchanged
             );
+            audit(
+                "import_ip_registry",
+                format!("file {}", file.display()),
+                text.clone(),
+            )
+            .await?;
+            println!("{text}");
             Ok(())
         }
         Command::Import(ImportCommand::Arp { file }) => {
@@ -541,7 +578,14 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 })
                 .collect();
             store.record_sightings(&sightings).await?;
-            println!("imported {} ARP entries", rows.len());
+            let text = format!("imported {} ARP entries", rows.len());
+            audit(
+                "import_arp",
+                format!("file {}", file.display()),
+                text.clone(),
+            )
+            .await?;
+            println!("{text}");
             Ok(())
         }
         Command::Export(ExportCommand::IpRegistry) => {
@@ -655,41 +699,25 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             gateway,
             registered_on,
         })) => {
-            if !store.department_ids().await?.contains(department.as_str()) {
-                bail!("department {department} is not in the inventory");
-            }
-            let row = crate::import::RegistryRow {
-                ip,
-                mac,
-                department,
+            let edit = crate::actions::RegistryEdit {
+                ip: ip.to_string(),
+                mac: mac.to_string(),
+                department: department.to_string(),
                 holder,
-                registered_on,
+                registered_on: registered_on.map(|d| d.to_string()),
                 note,
                 gateway,
             };
-            let s = store
-                .apply_ip_registry(&[row], "cli", shanghai_day(Utc::now()))
-                .await?;
-            println!(
-                "{ip}: {}",
-                if s.added > 0 {
-                    "registered"
-                } else if s.changed > 0 {
-                    "changed"
-                } else {
-                    "unchanged"
-                }
-            );
+            let done = crate::actions::set_registry(ctx, &operator, &edit).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Network(NetworkCommand::Registry(RegistryCommand::Remove { ip })) => {
-            if !store.remove_ip_registration(ip, "cli").await? {
-                bail!("{ip} is not registered");
-            }
-            println!("{ip}: removed");
+            let done = crate::actions::remove_registry(ctx, &operator, &ip.to_string()).await?;
+            println!("{}", done.message);
             Ok(())
         }
-        Command::User(cmd) => users::run(store, cmd).await,
+        Command::User(cmd) => users::run(ctx, &operator, cmd).await,
         Command::Network(NetworkCommand::Registry(RegistryCommand::History { ip })) => {
             print_json(&store.ip_registry_history(ip).await?)
         }
@@ -820,11 +848,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             store
                 .add_agent_token(&vm, &crate::token::hash(&token))
                 .await?;
+            audit("issue_agent_token", format!("vm {vm}"), String::new()).await?;
             println!("{token}");
             Ok(())
         }
         Command::Vm(VmCommand::RevokeTokens { vm }) => {
             let n = store.revoke_agent_tokens(&vm).await?;
+            audit(
+                "revoke_agent_tokens",
+                format!("vm {vm}"),
+                format!("{n} revoked"),
+            )
+            .await?;
             println!("revoked {n} tokens of {vm}");
             Ok(())
         }
@@ -909,26 +944,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             }
         }
         Command::Vm(VmCommand::MarkDeployed { vm, on }) => {
-            // Only this VM's deadline is touched: a full check would act as of the wall clock,
-            // which is not the instant a back-dated confirmation speaks of.
-            if let Some(deadline) = store.mark_deployed(&vm, on, "confirmed").await? {
-                store
-                    .complete_deadline(deadline, on, "confirmed", Utc::now())
-                    .await?;
-            }
-            println!("{vm} deployed on {on} (confirmed)");
+            let done = crate::actions::mark_deployed(ctx, &operator, &vm, on).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Vm(VmCommand::RequestRelease { vm, on, reason }) => {
-            store.request_release(&vm, on, &reason).await?;
-            println!(
-                "release of {vm} requested on {on}; staff confirm with `cloudgov vm confirm-release {vm} --on DATE`"
-            );
+            let done = crate::actions::request_release(ctx, &operator, &vm, on, &reason).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Vm(VmCommand::ConfirmRelease { vm, on }) => {
-            let closed = store.confirm_release(&vm, on, Utc::now()).await?;
-            println!("{vm} released on {on}; {closed} open deadlines closed");
+            let done = crate::actions::confirm_release(ctx, &operator, &vm, on).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Notices(NoticesCommand::Preview { id }) => {
@@ -947,8 +974,8 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             Ok(())
         }
         Command::Notices(NoticesCommand::Approve { ids }) => {
-            let approved = store.approve_notices(&ids, Utc::now()).await?;
-            println!("approved {} notices: {:?}", approved.len(), approved);
+            let done = crate::actions::approve_notices(ctx, &operator, &ids).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Outbox(OutboxCommand::List(f)) => {
@@ -992,19 +1019,8 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             print_json(&summary)
         }
         Command::Notices(NoticesCommand::Complete { id, on }) => {
-            sync_deadlines(ctx, Utc::now()).await?;
-            let deadline = store
-                .deadline_of_notice(id)
-                .await?
-                .with_context(|| format!("no notice {id}"))?;
-            if store
-                .complete_deadline(deadline, on, "confirmed", Utc::now())
-                .await?
-            {
-                println!("notice {id}: adjustment done on {on} (confirmed)");
-            } else {
-                println!("notice {id} was already done");
-            }
+            let done = crate::actions::complete_notice(ctx, &operator, id, on).await?;
+            println!("{}", done.message);
             Ok(())
         }
         Command::Tick(args) => {

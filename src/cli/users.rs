@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::{Format, FormatArg, print_json, print_table};
-use crate::access::Role;
+use crate::access::{Role, Viewer};
 use crate::auth;
 use crate::domain::DepartmentId;
-use crate::store::Store;
+use crate::jobs::JobContext;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -81,8 +81,13 @@ fn check_username(username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
+/// Runs an account command; every change is in the audit log under the CLI's operator.
+pub async fn run(ctx: &JobContext, operator: &Viewer, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = &ctx.store;
     let now = chrono::Utc::now().timestamp();
+    let audit = |action: &'static str, target: String, detail: String| async move {
+        crate::actions::record(ctx, operator, action, &target, &detail).await
+    };
     match cmd {
         UserCommand::Add {
             username,
@@ -100,15 +105,23 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
                     now,
                 )
                 .await?;
+            audit(
+                "add_user",
+                format!("user {username}"),
+                format!("role {role}"),
+            )
+            .await?;
             println!("user {username} added ({role})");
         }
         UserCommand::SetPassword { username } => {
             let hash = auth::hash_password(&read_password()?)?;
             store.set_password(&username, &hash).await?;
+            audit("set_password", format!("user {username}"), String::new()).await?;
             println!("password of {username} changed; their sessions ended");
         }
         UserCommand::Disable { username } => {
             store.disable_user(&username, now).await?;
+            audit("disable_user", format!("user {username}"), String::new()).await?;
             println!("user {username} disabled");
         }
         UserCommand::List(f) => {
@@ -133,6 +146,12 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             store
                 .create_api_token(&username, &name, &crate::token::hash(&token), now)
                 .await?;
+            audit(
+                "issue_api_token",
+                format!("user {username}"),
+                format!("name {name}"),
+            )
+            .await?;
             println!("{token}");
             eprintln!("API token {name:?} of {username}: shown once, keep it safe");
         }
@@ -140,6 +159,12 @@ pub async fn run(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             let n = store
                 .revoke_api_tokens(&username, name.as_deref(), now)
                 .await?;
+            audit(
+                "revoke_api_tokens",
+                format!("user {username}"),
+                format!("{n} revoked"),
+            )
+            .await?;
             println!("{n} tokens of {username} revoked");
         }
         UserCommand::Audit { limit, format } => {

@@ -9,6 +9,22 @@ use super::{Result, Store, StoreError, on_pool};
 use crate::access::Role;
 
 /// An account as listed (never with its password hash).
+/// A notice's department and issue day, for the checks of an action on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeFacts {
+    pub department: String,
+    pub issued_on: chrono::NaiveDate,
+}
+
+/// A VM's department and dates, for the checks of an action on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmFacts {
+    pub department: String,
+    pub delivered_on: chrono::NaiveDate,
+    pub release_requested_on: Option<chrono::NaiveDate>,
+    pub released_on: Option<chrono::NaiveDate>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct UserRow {
     pub id: i64,
@@ -356,18 +372,37 @@ impl Store {
         .collect())
     }
 
-    /// The department a notice's VM belongs to, if the notice exists.
-    pub async fn notice_department(&self, notice_id: i64) -> Result<Option<String>> {
-        Ok(on_pool!(self, p => sqlx::query_scalar(
-            "SELECT pr.department_id FROM notices n JOIN vms v ON v.key = n.vm_key \
+    /// What an action on a notice needs to know: its department and the day it was issued.
+    pub async fn notice_facts(&self, notice_id: i64) -> Result<Option<NoticeFacts>> {
+        let row: Option<(String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT pr.department_id, n.issued_on FROM notices n JOIN vms v ON v.key = n.vm_key \
              JOIN projects pr ON pr.id = v.project_id WHERE n.id = $1")
-            .bind(notice_id).fetch_optional(p).await)?)
+            .bind(notice_id).fetch_optional(p).await)?;
+        row.map(|(department, issued)| {
+            Ok(NoticeFacts {
+                department,
+                issued_on: super::inventory::parse_date(&issued)?,
+            })
+        })
+        .transpose()
     }
 
-    /// The department a VM belongs to, if the VM exists.
-    pub async fn vm_department(&self, vm: &str) -> Result<Option<String>> {
-        Ok(on_pool!(self, p => sqlx::query_scalar(
-            "SELECT pr.department_id FROM vms v JOIN projects pr ON pr.id = v.project_id WHERE v.id = $1")
-            .bind(vm).fetch_optional(p).await)?)
+    /// What an action on a VM needs to know: its department and the dates of its life.
+    pub async fn vm_facts(&self, vm: &str) -> Result<Option<VmFacts>> {
+        let row: Option<(String, String, Option<String>, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT pr.department_id, v.delivered_on, v.release_requested_on, v.released_on \
+             FROM vms v JOIN projects pr ON pr.id = v.project_id WHERE v.id = $1")
+            .bind(vm).fetch_optional(p).await)?;
+        row.map(|(department, delivered, requested, released)| {
+            let date =
+                |s: Option<String>| s.as_deref().map(super::inventory::parse_date).transpose();
+            Ok(VmFacts {
+                department,
+                delivered_on: super::inventory::parse_date(&delivered)?,
+                release_requested_on: date(requested)?,
+                released_on: date(released)?,
+            })
+        })
+        .transpose()
     }
 }

@@ -28,7 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use accounts::{AuditRow, ContestRow, Credentials, Principal, UserRow};
+pub use accounts::{AuditRow, ContestRow, Credentials, NoticeFacts, Principal, UserRow, VmFacts};
 pub use dashboard::{
     AlertView, AllocationRow, Candidate, DeadlineCounts, DepartmentSummary, MailEntry,
     NetworkFindingView, NoticeView, ProjectSummary, RegistryView, ReviewListRow, TimelineEvent,
@@ -76,11 +76,55 @@ pub enum StoreError {
     Connect(#[source] sqlx::Error),
     #[error("cannot migrate the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database does not answer (down, restarting, or every connection busy past the
+    /// pool's short wait): callers answer 503 with `Retry-After` instead of waiting it out.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("{0}")]
     Invalid(String),
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed: the database was unreachable or busy.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Errors that say the database is not there right now, not that the request was wrong.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: 08xxx connection exceptions, 57P01-57P03 shutdown and start-up.
+            // SQLite: 5 SQLITE_BUSY / 6 SQLITE_LOCKED once the busy timeout has passed.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "5" | "6" | "517"
+                )
+        }
+        _ => false,
+    }
+}
+
+/// How long a request waits for a pooled connection before the database counts as
+/// unavailable (503). Short on purpose: an agent told to retry spools its reports and loses
+/// nothing, while a request that hangs ties up the daemon.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(900);
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -108,7 +152,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;

@@ -277,6 +277,73 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("bad_request", "请求有误", "Bad request"),
     ("server_error", "服务器内部错误", "Internal error"),
     ("back_to_overview", "返回总览", "Back to the overview"),
+    // What an action did, shown after its redirect (`?done=CODE`, see `actions::OUTCOME_CODES`).
+    (
+        "flash_notice_approved",
+        "通知已批准，已加入邮件发送队列。",
+        "The notice is approved and queued for e-mail.",
+    ),
+    (
+        "flash_notice_completed",
+        "已确认资源调整完成。",
+        "The adjustment is confirmed as done.",
+    ),
+    (
+        "flash_notice_contested",
+        "异议已提交，中心工作人员将审阅。",
+        "The contest is recorded; center staff will review it.",
+    ),
+    (
+        "flash_vm_deployed",
+        "已确认系统部署完成。",
+        "The deployment is confirmed.",
+    ),
+    (
+        "flash_release_requested",
+        "释放申请已提交，待中心确认。",
+        "The release is requested; center staff confirm it.",
+    ),
+    (
+        "flash_vm_released",
+        "已确认资源释放。",
+        "The release is confirmed.",
+    ),
+    (
+        "flash_registry_registered",
+        "IP地址已备案。",
+        "The IP address is registered.",
+    ),
+    (
+        "flash_registry_changed",
+        "IP备案已修改。",
+        "The registration is changed.",
+    ),
+    (
+        "flash_registry_unchanged",
+        "IP备案未变化。",
+        "The registration is unchanged.",
+    ),
+    (
+        "flash_registry_removed",
+        "IP备案已删除。",
+        "The registration is removed.",
+    ),
+    // Why a sign-in failed (`/login?error=CODE`).
+    (
+        "login_error_expired",
+        "表单已过期，请重试。",
+        "The form expired: try again.",
+    ),
+    (
+        "login_error_wrong",
+        "用户名或密码错误。",
+        "Wrong user name or password.",
+    ),
+    (
+        "login_error_throttled",
+        "登录失败次数过多，请15分钟后再试。",
+        "Too many failed sign-ins: try again in 15 minutes.",
+    ),
 ];
 
 #[cfg(test)]
@@ -304,6 +371,13 @@ mod tests {
             assert!(!zh.is_empty() && !en.is_empty(), "{k} has an empty string");
         }
         assert_eq!(Lang::En.text("verdict_downsize"), "Downsize");
+        for code in crate::actions::OUTCOME_CODES {
+            let key = format!("flash_{code}");
+            assert!(
+                seen.contains(&key.as_str()),
+                "no string {key} for an action's outcome"
+            );
+        }
         assert_eq!(Lang::Zh.text("verdict_downsize"), "核减");
     }
 }

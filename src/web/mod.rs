@@ -203,11 +203,17 @@ pub fn base_context(viewer: Option<&crate::access::Viewer>, nav: &str, path: &st
         None => path.to_owned(),
     };
     let next = crate::auth::percent_encode(&path);
-    // What an action just did (the form handlers redirect here with `?done=...`).
+    // What an action just did: the form handlers redirect here with `?done=CODE`. Only known
+    // codes show, as the i18n string `flash_CODE`; any other text in the URL shows nothing.
     let flash = path.split_once('?').and_then(|(_, q)| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "done")
-            .map(|(_, v)| v.into_owned())
+            .and_then(|(_, v)| {
+                crate::actions::OUTCOME_CODES
+                    .iter()
+                    .find(|c| **c == v)
+                    .map(|c| format!("flash_{c}"))
+            })
     });
     minijinja::context! {
         viewer => viewer,
@@ -317,18 +323,21 @@ mod tests {
     #[test]
     fn login_renders_escaped_in_both_languages() {
         let ctx = minijinja::context! {
-            error => "<script>alert(1)</script>",
+            error => "wrong",
             csrf => "tok\"en",
-            next => "/vms/a",
+            next => "/vms/a\"><script>",
             ..base_context(None, "", "/login")
         };
         let zh = render_page(Lang::Zh, "login.html", ctx.clone()).expect("render");
         assert!(zh.contains("用户名") && zh.contains(r#"name="username""#));
-        assert!(!zh.contains("<script>alert"), "{zh}");
-        assert!(zh.contains("&lt;script&gt;"));
+        assert!(zh.contains("用户名或密码错误"), "{zh}");
+        assert!(!zh.contains("<script>"), "{zh}");
         assert!(zh.contains("tok&quot;en"));
         let en = render_page(Lang::En, "login.html", ctx).expect("render");
-        assert!(en.contains("User name"), "{en}");
+        assert!(
+            en.contains("User name") && en.contains("Wrong user name"),
+            "{en}"
+        );
         assert!(en.contains("lang-zh") && en.contains("zh?next="), "{en}");
     }
 

@@ -83,13 +83,13 @@ try {
     await page.fill('[data-testid=registry-form] input[name=holder]', '张三');
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=registry-form] button[type=submit]')]);
     check(await page.locator('[data-testid="registry-row-10.20.30.40"]').count() === 1, 'the registered IP is listed');
-    check((await page.locator('[data-testid=flash]').textContent()).includes('registered'), 'the outcome is shown');
+    check((await page.locator('[data-testid=flash]').textContent()).includes('IP地址已备案'), 'the outcome is shown in the page\'s language');
     const otherVm = env('OTHER_VM');
     await page.goto(`${base}/vms/${otherVm}`);
     await page.fill('[data-testid=release-request-form] input[name=reason]', '系统已迁移 (migrated)');
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-request-form] button[type=submit]')]);
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-confirm-form] button[type=submit]')]);
-    check((await page.locator('[data-testid=flash]').textContent()).includes('released'), `release confirmed (${page.url()})`);
+    check((await page.locator('[data-testid=flash]').textContent()).includes('已确认资源释放'), `release confirmed (${page.url()})`);
     seen.staff_actions = true;
     check((await status(page, '/audit')) === 200, 'staff see the audit log');
     const audit = await page.content();

@@ -380,6 +380,58 @@ impl fmt::Display for Direction {
     }
 }
 
+/// The instants a measurement may carry when it reaches the daemon, by ingest or by import:
+/// not past a small clock skew into the future, and not older than any evaluation or review
+/// will read (unless a backfill asks for history explicitly). Never the future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivalWindow {
+    earliest: chrono::DateTime<chrono::Utc>,
+    latest: chrono::DateTime<chrono::Utc>,
+}
+
+impl ArrivalWindow {
+    /// How far ahead of the daemon's clock an agent's clock may be.
+    pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+    /// How old a measurement may be without `--allow-history`.
+    pub const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(400);
+
+    /// What ingest and plain imports accept as of `now`.
+    pub fn recent(now: chrono::DateTime<chrono::Utc>) -> ArrivalWindow {
+        ArrivalWindow {
+            earliest: now - Self::MAX_AGE,
+            latest: now + Self::MAX_FUTURE_SKEW,
+        }
+    }
+
+    /// A backfill of history (`--allow-history`): anything since 2000, still not the future.
+    pub fn with_history(now: chrono::DateTime<chrono::Utc>) -> ArrivalWindow {
+        ArrivalWindow {
+            earliest: chrono::DateTime::from_timestamp(946_684_800, 0).unwrap_or(now),
+            latest: now + Self::MAX_FUTURE_SKEW,
+        }
+    }
+
+    /// `Err` with the reason when `at` lies outside the window.
+    pub fn check(&self, what: &str, at: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+        if at > self.latest {
+            return Err(format!(
+                "{what} {} is {} s in the future: check the clock (at most {} s ahead)",
+                at.to_rfc3339(),
+                (at - self.latest + Self::MAX_FUTURE_SKEW).num_seconds(),
+                Self::MAX_FUTURE_SKEW.num_seconds()
+            ));
+        }
+        if at < self.earliest {
+            return Err(format!(
+                "{what} {} is before {}: older measurements need an import with --allow-history",
+                at.to_rfc3339(),
+                self.earliest.date_naive()
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

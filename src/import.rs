@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{DepartmentId, MacAddr, Percent};
+use crate::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent};
 use crate::store::SampleRow;
 
 pub const SAMPLES_HEADER: [&str; 5] = ["vm", "ts", "cpu_pct", "mem_pct", "disk_pct"];
@@ -139,12 +139,18 @@ pub struct RegistryRow {
     pub gateway: bool,
 }
 
+/// Longest holder and note of a registry row (the same bounds as the dashboard's form).
+pub const MAX_HOLDER_CHARS: usize = 200;
+pub const MAX_NOTE_CHARS: usize = 1000;
+
 /// Parses an IP registry CSV: `ip,mac,department,holder`, optionally followed by
-/// `registered_on,note,gateway`. Every department must be in `departments`; an IP may appear once.
+/// `registered_on,note,gateway`. Every department must be in `departments`; an IP may appear
+/// once; `registered_on` is not after `today`.
 pub fn parse_ip_registry(
     origin: &str,
     input: impl std::io::Read,
     departments: &HashSet<String>,
+    today: NaiveDate,
 ) -> Result<Vec<RegistryRow>, ImportError> {
     let mut reader = open_csv(origin, input, &IP_REGISTRY_HEADER, &IP_REGISTRY_OPTIONAL)?;
     let mut rows: Vec<RegistryRow> = Vec::new();
@@ -167,15 +173,28 @@ pub fn parse_ip_registry(
             )));
         }
         let holder = field(3).to_owned();
-        if holder.is_empty() {
-            return Err(err("holder is empty".into()));
+        if holder.is_empty() || holder.chars().count() > MAX_HOLDER_CHARS {
+            return Err(err(format!(
+                "holder must have 1 to {MAX_HOLDER_CHARS} characters"
+            )));
+        }
+        if field(5).chars().count() > MAX_NOTE_CHARS {
+            return Err(err(format!(
+                "note has more than {MAX_NOTE_CHARS} characters"
+            )));
         }
         let registered_on = match field(4) {
             "" => None,
-            d => Some(
-                NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| err(format!("registered_on {d:?} is not YYYY-MM-DD")))?,
-            ),
+            d => {
+                let day = NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| err(format!("registered_on {d:?} is not YYYY-MM-DD")))?;
+                if day > today {
+                    return Err(err(format!(
+                        "registered_on {day} is in the future (today is {today})"
+                    )));
+                }
+                Some(day)
+            }
         };
         let gateway = match field(6) {
             "" | "false" | "no" | "0" => false,
@@ -204,8 +223,12 @@ pub struct ArpRow {
     pub source: String,
 }
 
-/// Parses an ARP export CSV: `ip,mac,seen_at,source` (seen_at RFC 3339).
-pub fn parse_arp(origin: &str, input: impl std::io::Read) -> Result<Vec<ArpRow>, ImportError> {
+/// Parses an ARP export CSV: `ip,mac,seen_at,source` (seen_at RFC 3339, inside `window`).
+pub fn parse_arp(
+    origin: &str,
+    input: impl std::io::Read,
+    window: ArrivalWindow,
+) -> Result<Vec<ArpRow>, ImportError> {
     let mut reader = open_csv(origin, input, &ARP_HEADER, &[])?;
     let mut rows = Vec::new();
     for record in records(origin, &mut reader) {
@@ -224,6 +247,7 @@ pub fn parse_arp(origin: &str, input: impl std::io::Read) -> Result<Vec<ArpRow>,
                 ))
             })?
             .with_timezone(&Utc);
+        window.check("seen_at", seen_at).map_err(err)?;
         let source = field(3);
         if source.is_empty() || source.len() > 128 {
             return Err(err("source must be 1 to 128 characters".into()));
@@ -238,12 +262,13 @@ pub fn parse_arp(origin: &str, input: impl std::io::Read) -> Result<Vec<ArpRow>,
     Ok(rows)
 }
 
-/// Parses a samples CSV (`vm,ts,cpu_pct,mem_pct,disk_pct`; `ts` RFC 3339 with offset; `disk_pct`
-/// may be empty). `vm_keys` maps known VM ids to their store keys.
+/// Parses a samples CSV (`vm,ts,cpu_pct,mem_pct,disk_pct`; `ts` RFC 3339 with offset, inside
+/// `window`; `disk_pct` may be empty). `vm_keys` maps known VM ids to their store keys.
 pub fn parse_samples(
     origin: &str,
     input: impl std::io::Read,
     vm_keys: &HashMap<String, i64>,
+    window: ArrivalWindow,
 ) -> Result<Vec<SampleRow>, ImportError> {
     let mut reader = open_csv(origin, input, &SAMPLES_HEADER, &[])?;
     let mut rows = Vec::new();
@@ -261,6 +286,9 @@ pub fn parse_samples(
                 field(1)
             ))
         })?;
+        window
+            .check("ts", ts.with_timezone(&Utc))
+            .map_err(row_err)?;
         let percent = |i: usize| -> Result<f64, ImportError> {
             let name = SAMPLES_HEADER[i];
             let v: f64 = field(i)
@@ -294,8 +322,46 @@ mod tests {
         HashMap::from([("vm-1".to_string(), 7)])
     }
 
+    /// What a plain import accepts as of 2026-01-01.
+    fn window() -> ArrivalWindow {
+        ArrivalWindow::recent(DateTime::from_timestamp(1_767_225_600, 0).expect("instant"))
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")
+    }
+
     fn parse(text: &str) -> Result<Vec<SampleRow>, ImportError> {
-        parse_samples("s.csv", text.as_bytes(), &keys())
+        parse_samples("s.csv", text.as_bytes(), &keys(), window())
+    }
+
+    #[test]
+    fn times_outside_the_arrival_window_are_refused_unless_history_is_asked_for() {
+        let head = "vm,ts,cpu_pct,mem_pct,disk_pct\n";
+        let future = format!("{head}vm-1,9999-01-01T00:00:00Z,1,2,3\n");
+        let err = parse(&future).expect_err("future").to_string();
+        assert!(err.contains("line 2") && err.contains("future"), "{err}");
+        let old = format!("{head}vm-1,2019-05-01T00:00:00+08:00,1,2,3\n");
+        let err = parse(&old).expect_err("old").to_string();
+        assert!(err.contains("--allow-history"), "{err}");
+        let history = ArrivalWindow::with_history(
+            DateTime::from_timestamp(1_767_225_600, 0).expect("instant"),
+        );
+        assert!(parse_samples("s.csv", old.as_bytes(), &keys(), history).is_ok());
+        assert!(parse_samples("s.csv", future.as_bytes(), &keys(), history).is_err());
+        let arp = "ip,mac,seen_at,source\n10.1.0.5,52:54:00:ab:cd:ef,9999-01-01T00:00:00Z,sw\n";
+        assert!(parse_arp("a.csv", arp.as_bytes(), window()).is_err());
+        let departments = HashSet::from(["health".to_string()]);
+        let registry = "ip,mac,department,holder,registered_on\n10.1.0.5,52:54:00:00:00:01,health,pc,9999-01-01\n";
+        let err = parse_ip_registry("r.csv", registry.as_bytes(), &departments, today())
+            .expect_err("future registration")
+            .to_string();
+        assert!(err.contains("future"), "{err}");
+        let long = format!(
+            "ip,mac,department,holder\n10.1.0.5,52:54:00:00:00:01,health,{}\n",
+            "x".repeat(MAX_HOLDER_CHARS + 1)
+        );
+        assert!(parse_ip_registry("r.csv", long.as_bytes(), &departments, today()).is_err());
     }
 
     #[test]
@@ -350,12 +416,13 @@ mod tests {
     fn registry_rows_parse_any_mac_spelling_and_refuse_bad_lines() {
         let departments = HashSet::from(["health".to_string()]);
         let text = "ip,mac,department,holder\n10.1.0.5,52-54-00-AB-CD-EF,health,PC-1\n2001:db8::5,5254.00ab.cd01,health,PC-2\n";
-        let rows = parse_ip_registry("r.csv", text.as_bytes(), &departments).expect("parses");
+        let rows =
+            parse_ip_registry("r.csv", text.as_bytes(), &departments, today()).expect("parses");
         assert_eq!(rows[0].mac.to_string(), "52:54:00:ab:cd:ef");
         assert_eq!(rows[1].ip.to_string(), "2001:db8::5");
         let with_optional = "ip,mac,department,holder,registered_on,note,gateway\n10.1.0.1,52:54:00:00:00:01,health,GW,2025-01-02,core,true\n";
-        let rows =
-            parse_ip_registry("r.csv", with_optional.as_bytes(), &departments).expect("parses");
+        let rows = parse_ip_registry("r.csv", with_optional.as_bytes(), &departments, today())
+            .expect("parses");
         assert!(rows[0].gateway && rows[0].registered_on.is_some());
         for (row, want) in [
             (
@@ -368,7 +435,7 @@ mod tests {
         ] {
             let text =
                 format!("ip,mac,department,holder\n10.1.0.5,52:54:00:00:00:09,health,a\n{row}\n");
-            let err = parse_ip_registry("r.csv", text.as_bytes(), &departments)
+            let err = parse_ip_registry("r.csv", text.as_bytes(), &departments, today())
                 .expect_err(row)
                 .to_string();
             assert!(
@@ -381,10 +448,10 @@ mod tests {
     #[test]
     fn arp_rows_parse_and_refuse_bad_times() {
         let good = "ip,mac,seen_at,source\n10.1.0.5,52:54:00:ab:cd:ef,2025-06-20T09:00:00+08:00,core-sw1\n";
-        let rows = parse_arp("a.csv", good.as_bytes()).expect("parses");
+        let rows = parse_arp("a.csv", good.as_bytes(), window()).expect("parses");
         assert_eq!(rows[0].seen_at.to_rfc3339(), "2025-06-20T01:00:00+00:00");
         let bad = "ip,mac,seen_at,source\n10.1.0.5,52:54:00:ab:cd:ef,yesterday,core-sw1\n";
-        let err = parse_arp("a.csv", bad.as_bytes())
+        let err = parse_arp("a.csv", bad.as_bytes(), window())
             .expect_err("bad time")
             .to_string();
         assert!(
@@ -405,11 +472,19 @@ mod fuzz {
         HashMap::from([("vm-1".to_string(), 1)])
     }
 
+    fn window() -> ArrivalWindow {
+        ArrivalWindow::recent(DateTime::from_timestamp(1_767_225_600, 0).expect("instant"))
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")
+    }
+
     proptest! {
         #[test]
         fn samples_parser_never_panics_and_keeps_only_valid_rows(body in "(vm-1|x|,|[0-9]{1,3}(\\.[0-9])?|2025-0[1-9]-1[0-9]T0[0-9]:00:00\\+08:00|\\r?\\n|NaN|-1){0,40}") {
             let text = format!("vm,ts,cpu_pct,mem_pct,disk_pct\n{body}");
-            if let Ok(rows) = parse_samples("f.csv", text.as_bytes(), &keys()) {
+            if let Ok(rows) = parse_samples("f.csv", text.as_bytes(), &keys(), window()) {
                 for r in rows {
                     prop_assert!((0.0..=100.0).contains(&r.cpu_pct) && (0.0..=100.0).contains(&r.mem_pct));
                     prop_assert!(r.disk_pct.is_none_or(|d| (0.0..=100.0).contains(&d)));
@@ -420,16 +495,16 @@ mod fuzz {
         #[test]
         fn any_text_is_handled_by_every_importer(text in "\\PC{0,200}") {
             let departments = HashSet::from(["health".to_string()]);
-            let _ = parse_samples("f.csv", text.as_bytes(), &keys());
-            let _ = parse_ip_registry("r.csv", text.as_bytes(), &departments);
-            let _ = parse_arp("a.csv", text.as_bytes());
+            let _ = parse_samples("f.csv", text.as_bytes(), &keys(), window());
+            let _ = parse_ip_registry("r.csv", text.as_bytes(), &departments, today());
+            let _ = parse_arp("a.csv", text.as_bytes(), window());
         }
 
         #[test]
         fn registry_rows_with_random_macs_parse_or_name_the_line(mac in "[0-9a-fA-F:.\\-]{0,20}") {
             let text = format!("ip,mac,department,holder\n10.0.0.1,{mac},health,pc\n");
             let departments = HashSet::from(["health".to_string()]);
-            match parse_ip_registry("r.csv", text.as_bytes(), &departments) {
+            match parse_ip_registry("r.csv", text.as_bytes(), &departments, today()) {
                 Ok(rows) => prop_assert_eq!(rows[0].mac.to_string().len(), 17),
                 Err(e) => prop_assert!(e.to_string().contains("line 2"), "{}", e),
             }

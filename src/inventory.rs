@@ -148,6 +148,29 @@ impl Inventory {
             vms: raw.vms,
         })
     }
+
+    /// Refuses dates after `today`: a VM is not delivered, deployed or filed in the future.
+    /// (A separate step from [`Inventory::parse`], which has no clock.)
+    pub fn check_not_future(&self, origin: &str, today: NaiveDate) -> Result<(), InventoryError> {
+        let future = |what: String, day: NaiveDate| InventoryError::Invalid {
+            origin: origin.to_owned(),
+            message: format!("{what} {day} is in the future (today is {today})"),
+        };
+        for p in &self.projects {
+            if let Some(filed) = p.filed_on.filter(|d| *d > today) {
+                return Err(future(format!("project {}: filed_on", p.id), filed));
+            }
+        }
+        for v in &self.vms {
+            if v.delivered_on > today {
+                return Err(future(format!("vm {}: delivered_on", v.id), v.delivered_on));
+            }
+            if let Some(deployed) = v.deployed_on.filter(|d| *d > today) {
+                return Err(future(format!("vm {}: deployed_on", v.id), deployed));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Dates may be written as TOML dates (`2025-09-26`) or strings (`"2025-09-26"`).

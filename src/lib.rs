@@ -24,6 +24,7 @@ pub mod rollup;
 pub mod rules;
 pub mod scheduler;
 pub mod serve;
+pub mod spreadsheet;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -15,7 +15,7 @@ use cloudgov_agent::wire::{AddressConfig, IngestAck, IngestBatch, Report};
 use serde_json::json;
 
 use crate::access::Viewer;
-use crate::domain::{MacAddr, Percent};
+use crate::domain::{ArrivalWindow, MacAddr, Percent};
 use crate::jobs::{JobContext, shanghai_day};
 use crate::metrics::IngestCounters;
 use crate::network::SightingKind;
@@ -32,10 +32,11 @@ mod read;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most reports in one batch.
 pub const MAX_REPORTS_PER_BATCH: usize = 2000;
-/// A report from further in the future than this is refused (the agent's clock is wrong).
-pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
-/// A report older than this is refused (outside any evaluation or review a daemon will run).
-pub const MAX_REPORT_AGE: TimeDelta = TimeDelta::days(400);
+
+/// Longest interface name, MAC text or filesystem type a report may carry.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest path (mount point, device, configuration file) a report may carry.
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Limits on what one agent may send.
 #[derive(Debug, Clone, Copy)]
@@ -471,20 +472,7 @@ pub fn check_report(
     };
     let cpu_pct = pct("cpu_pct", r.cpu_pct)?;
     let mem_pct = pct("mem_pct", r.mem_pct)?;
-    if r.collected_at > now + MAX_FUTURE_SKEW {
-        return Err(format!(
-            "collected_at {} is {} s in the future: check the agent's clock",
-            r.collected_at.to_rfc3339(),
-            (r.collected_at - now).num_seconds()
-        ));
-    }
-    if r.collected_at < now - MAX_REPORT_AGE {
-        return Err(format!(
-            "collected_at {} is older than {} days",
-            r.collected_at.to_rfc3339(),
-            MAX_REPORT_AGE.num_days()
-        ));
-    }
+    ArrivalWindow::recent(now).check("collected_at", r.collected_at)?;
     for (name, value, max) in [
         ("host.hostname", r.host.hostname.as_str(), 255),
         ("host.os", r.host.os.as_str(), 255),
@@ -511,17 +499,46 @@ pub fn check_report(
         if f.used_bytes > f.total_bytes {
             return Err(format!("filesystems[{i}]: used_bytes exceeds total_bytes"));
         }
-        if f.mount_point.len() > 4096 || f.device.len() > 4096 || f.fs_type.len() > 64 {
-            return Err(format!("filesystems[{i}]: a name is too long"));
+        if f.mount_point.len() > MAX_PATH_BYTES
+            || f.device.len() > MAX_PATH_BYTES
+            || f.fs_type.len() > MAX_NAME_BYTES
+        {
+            return Err(format!(
+                "filesystems[{i}]: mount point or device longer than {MAX_PATH_BYTES} bytes, or type longer than {MAX_NAME_BYTES}"
+            ));
         }
     }
     for (i, n) in r.interfaces.iter().enumerate() {
-        if n.name.len() > 64
-            || n.mac.as_ref().is_some_and(|m| m.len() > 64)
+        if n.name.len() > MAX_NAME_BYTES
+            || n.mac.as_ref().is_some_and(|m| m.len() > MAX_NAME_BYTES)
             || n.addresses.len() > 256
         {
             return Err(format!(
-                "interfaces[{i}]: name, MAC or address list too long"
+                "interfaces[{i}]: name or MAC longer than {MAX_NAME_BYTES} bytes, or more than 256 addresses"
+            ));
+        }
+        for (j, a) in n.addresses.iter().enumerate() {
+            let max_prefix = if a.ip.is_ipv4() { 32 } else { 128 };
+            if a.prefix > max_prefix {
+                return Err(format!(
+                    "interfaces[{i}].addresses[{j}].prefix {} is outside 0..={max_prefix}",
+                    a.prefix
+                ));
+            }
+            if a.config_source
+                .as_ref()
+                .is_some_and(|s| s.len() > MAX_PATH_BYTES)
+            {
+                return Err(format!(
+                    "interfaces[{i}].addresses[{j}].config_source is longer than {MAX_PATH_BYTES} bytes"
+                ));
+            }
+        }
+    }
+    for (i, n) in r.neighbours.iter().enumerate() {
+        if n.interface.len() > MAX_NAME_BYTES || n.mac.len() > MAX_NAME_BYTES {
+            return Err(format!(
+                "neighbours[{i}]: interface or MAC longer than {MAX_NAME_BYTES} bytes"
             ));
         }
     }

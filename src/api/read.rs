@@ -161,9 +161,12 @@ async fn registry(
     ))
 }
 
+/// Years a review can be asked for.
+const REVIEW_YEARS: std::ops::RangeInclusive<i32> = 2000..=2199;
+
 /// The stored annual reviews of a year (the viewer's department's projects), best first.
 #[utoipa::path(get, path = "/api/v1/reviews/{year}", tag = "read", security(("api_token" = []), ("session" = [])),
-    params(("year" = i32, Path, description = "Review year")),
+    params(("year" = i32, Path, description = "Review year, 2000 to 2199")),
     responses((status = 200, description = "One review object per project (see `cloudgov review --format json`)")))]
 async fn reviews(
     State(state): State<AppState>,
@@ -178,6 +181,13 @@ pub(super) async fn stored_review_values(
     viewer: &Viewer,
     year: i32,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
+    if !(REVIEW_YEARS).contains(&year) {
+        return Err(ApiError::BadRequest(format!(
+            "year {year} is outside {}..={}",
+            REVIEW_YEARS.start(),
+            REVIEW_YEARS.end()
+        )));
+    }
     let rows = state
         .ctx
         .store
@@ -243,7 +253,7 @@ fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Result<Response, Api
     let mut writer = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
     for row in rows {
         writer
-            .write_record(&row)
+            .write_record(crate::spreadsheet::record(&row))
             .map_err(|e| ApiError::Internal(crate::store::StoreError::Invalid(e.to_string())))?;
     }
     let body = writer

@@ -265,12 +265,23 @@ pub enum ImportCommand {
     /// Departments, projects and VMs from a TOML file (created or updated by id).
     Inventory { file: PathBuf },
     /// Samples from a CSV file with header `vm,ts,cpu_pct,mem_pct,disk_pct`.
-    Samples { file: PathBuf },
+    Samples {
+        file: PathBuf,
+        /// Accept samples older than ingest does (400 days), back to 2000: a backfill of
+        /// history. The future is refused either way.
+        #[arg(long)]
+        allow_history: bool,
+    },
     /// The IP registry from a CSV file with header `ip,mac,department,holder`
     /// (optionally `,registered_on,note,gateway`); created or updated by IP, with history.
     IpRegistry { file: PathBuf },
     /// A switch's or router's ARP/neighbour table: CSV `ip,mac,seen_at,source`.
-    Arp { file: PathBuf },
+    Arp {
+        file: PathBuf,
+        /// Accept entries older than 400 days (never the future).
+        #[arg(long)]
+        allow_history: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +436,15 @@ fn calendar_years_text(calendar: &Calendar) -> String {
     }
 }
 
+/// The instants an import accepts: as ingest does, or any past time with `--allow-history`.
+fn arrival_window(allow_history: bool) -> crate::domain::ArrivalWindow {
+    if allow_history {
+        crate::domain::ArrivalWindow::with_history(Utc::now())
+    } else {
+        crate::domain::ArrivalWindow::recent(Utc::now())
+    }
+}
+
 /// The person running the CLI, for the audit log: `cli:` and the operating-system user.
 fn local_operator() -> Viewer {
     let user = std::env::var("USER")
@@ -489,6 +509,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let inventory = Inventory::parse(&file.display().to_string(), &text)?;
+            inventory.check_not_future(&file.display().to_string(), shanghai_day(Utc::now()))?;
             let summary = store
                 .apply_inventory(&inventory)
                 .await
@@ -510,7 +531,10 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             println!("{text}");
             Ok(())
         }
-        Command::Import(ImportCommand::Samples { file }) => {
+        Command::Import(ImportCommand::Samples {
+            file,
+            allow_history,
+        }) => {
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let keys = store.vm_keys().await?;
@@ -518,6 +542,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 &file.display().to_string(),
                 std::io::BufReader::new(input),
                 &keys,
+                arrival_window(allow_history),
             )
             .context("nothing imported")?;
             let (inserted, duplicates) = store.insert_samples(&rows).await?;
@@ -539,6 +564,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 &file.display().to_string(),
                 std::io::BufReader::new(input),
                 &departments,
+                shanghai_day(Utc::now()),
             )
             .context("nothing imported")?;
             let source = format!("import {}", file.display());
@@ -558,11 +584,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             println!("{text}");
             Ok(())
         }
-        Command::Import(ImportCommand::Arp { file }) => {
+        Command::Import(ImportCommand::Arp {
+            file,
+            allow_history,
+        }) => {
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
-            let rows = parse_arp(&file.display().to_string(), std::io::BufReader::new(input))
-                .context("nothing imported")?;
+            let rows = parse_arp(
+                &file.display().to_string(),
+                std::io::BufReader::new(input),
+                arrival_window(allow_history),
+            )
+            .context("nothing imported")?;
             let sightings: Vec<SightingRow> = rows
                 .iter()
                 .map(|r| SightingRow {
@@ -596,7 +629,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                     .chain(&crate::import::IP_REGISTRY_OPTIONAL),
             )?;
             for r in store.ip_registry().await? {
-                out.write_record([
+                out.write_record(crate::spreadsheet::record([
                     &r.ip,
                     &r.mac,
                     &r.department,
@@ -604,7 +637,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                     &r.registered_on,
                     &r.note,
                     &r.gateway.to_string(),
-                ])?;
+                ]))?;
             }
             out.flush()?;
             Ok(())

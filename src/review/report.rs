@@ -290,7 +290,7 @@ pub fn summary_csv(reviews: &[ProjectReview]) -> Result<String, ReportError> {
     for r in reviews {
         let totals = Totals::of(&r.facts.vms);
         let f = &r.facts;
-        out.write_record([
+        out.write_record(crate::spreadsheet::record([
             r.year.to_string(),
             r.project.clone(),
             r.name.clone(),
@@ -308,7 +308,7 @@ pub fn summary_csv(reviews: &[ProjectReview]) -> Result<String, ReportError> {
             f.deployments_on_time.to_string(),
             f.network_findings.to_string(),
             (r.verdict == ReviewVerdict::NotFiled).to_string(),
-        ])?;
+        ]))?;
     }
     let bytes = out
         .into_inner()

@@ -356,8 +356,20 @@ pub(super) async fn vm(
         None => now,
         Some(end) => {
             let day = NaiveDate::parse_from_str(end, "%Y-%m-%d").map_err(|_| {
-                WebError::BadRequest(format!("end={end:?} is not a date (YYYY-MM-DD)"))
+                WebError::BadRequest(format!(
+                    "end={:?} is not a date (YYYY-MM-DD)",
+                    end.chars().take(40).collect::<String>()
+                ))
             })?;
+            // Charts reach back up to a year before `end`: far dates would overflow the
+            // arithmetic and show nothing anyway.
+            let earliest = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN);
+            let latest = today + chrono::TimeDelta::days(366);
+            if day < earliest || day > latest {
+                return Err(WebError::BadRequest(format!(
+                    "end={end}: use a day from {earliest} to {latest}"
+                )));
+            }
             let next = day.succ_opt().ok_or(WebError::NotFound)?;
             Shanghai
                 .from_local_datetime(&next.and_hms_opt(0, 0, 0).ok_or(WebError::NotFound)?)

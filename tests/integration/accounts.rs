@@ -23,7 +23,12 @@ async fn app_with_notices() -> TestApp {
             csv.push_str(&format!("{vm},2025-09-{day}T10:00:00+08:00,5,10,20\n"));
         }
     }
-    ok(app.cloudgov(&["import", "samples", &write_file(&app.db.dir, "s.csv", &csv)]));
+    ok(app.cloudgov(&[
+        "import",
+        "samples",
+        "--allow-history",
+        &write_file(&app.db.dir, "s.csv", &csv),
+    ]));
     ok(app.cloudgov(&["tick", "--at", "2025-09-26T16:00:00+08:00"]));
     app
 }

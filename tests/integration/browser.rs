@@ -59,7 +59,12 @@ async fn staff_and_department_users_in_chromium() {
             ));
         }
     }
-    ok(app.cloudgov(&["import", "samples", &write_file(&app.db.dir, "s.csv", &csv)]));
+    ok(app.cloudgov(&[
+        "import",
+        "samples",
+        "--allow-history",
+        &write_file(&app.db.dir, "s.csv", &csv),
+    ]));
     ok(app.cloudgov(&["tick", "--at", &now.to_rfc3339()]));
     let staff_password = app.add_user("ops", Role::Operator, None).await;
     let dept_password = app

@@ -47,7 +47,10 @@ async fn evaluate_applies_the_pingdu_thresholds_exactly() {
     let csv = write_file(&db.dir, "samples.csv", &samples_csv());
     let out = ok(cloudgov_cmd(&db.url, &["import", "inventory", &inv]));
     assert!(out.contains("5 VMs added"), "{out}");
-    let out = ok(cloudgov_cmd(&db.url, &["import", "samples", &csv]));
+    let out = ok(cloudgov_cmd(
+        &db.url,
+        &["import", "samples", "--allow-history", &csv],
+    ));
     assert!(out.contains("imported 73 samples"), "{out}");
 
     let all = findings(&ok(cloudgov_cmd(
@@ -148,7 +151,10 @@ async fn dry_run_stores_nothing() {
     let inv = write_file(&db.dir, "inventory.toml", INVENTORY);
     let csv = write_file(&db.dir, "samples.csv", &samples_csv());
     ok(cloudgov_cmd(&db.url, &["import", "inventory", &inv]));
-    ok(cloudgov_cmd(&db.url, &["import", "samples", &csv]));
+    ok(cloudgov_cmd(
+        &db.url,
+        &["import", "samples", "--allow-history", &csv],
+    ));
     let all = findings(&ok(cloudgov_cmd(
         &db.url,
         &["evaluate", "--at", AT, "--format", "json", "--dry-run"],
@@ -170,7 +176,7 @@ async fn a_bad_samples_file_names_the_line_and_imports_nothing() {
                idle-01,2025-06-30T10:00:00+08:00,10,10,10\n\
                idle-01,2025-06-30T11:00:00+08:00,10,101,10\n";
     let path = write_file(&db.dir, "bad.csv", csv);
-    let out = cloudgov_cmd(&db.url, &["import", "samples", &path]);
+    let out = cloudgov_cmd(&db.url, &["import", "samples", "--allow-history", &path]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("mem_pct"), "{err}");
@@ -180,9 +186,10 @@ async fn a_bad_samples_file_names_the_line_and_imports_nothing() {
         "unknown.csv",
         "vm,ts,cpu_pct,mem_pct,disk_pct\nghost,2025-06-30T10:00:00Z,1,1,1\n",
     );
-    let err =
-        String::from_utf8_lossy(&cloudgov_cmd(&db.url, &["import", "samples", &unknown]).stderr)
-            .to_string();
+    let err = String::from_utf8_lossy(
+        &cloudgov_cmd(&db.url, &["import", "samples", "--allow-history", &unknown]).stderr,
+    )
+    .to_string();
     assert!(
         err.contains("line 2") && err.contains("unknown VM \"ghost\""),
         "{err}"

@@ -88,7 +88,12 @@ async fn deployment_on_time_late_never_and_inferred() {
                busy,2025-10-09T12:00:00+08:00,40,50,60\n";
     cg(
         &db,
-        &["import", "samples", &write_file(&db.dir, "s.csv", csv)],
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "s.csv", csv),
+        ],
     );
 
     let all = deadlines(&db, "2025-09-26T18:00:00+08:00");
@@ -187,6 +192,7 @@ async fn adjustment_reminder_completion_and_escalation_happen_once() {
         &[
             "import",
             "samples",
+            "--allow-history",
             &write_file(&db.dir, "s.csv", &idle_samples("on-time")),
         ],
     );
@@ -370,6 +376,7 @@ async fn release_stops_evaluation_and_silent_agents_are_flagged() {
         &[
             "import",
             "samples",
+            "--allow-history",
             &write_file(&db.dir, "s.csv", &idle_samples("on-time")),
         ],
     );

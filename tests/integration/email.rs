@@ -231,6 +231,7 @@ fn setup(db: &TestDb, inventory: &str) {
         &[
             "import",
             "samples",
+            "--allow-history",
             &write_file(&db.dir, "s.csv", &samples()),
         ],
     ));

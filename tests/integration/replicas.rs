@@ -114,6 +114,7 @@ async fn killing_the_leader_hands_the_jobs_over_and_sends_nothing_twice() {
         &[
             "import",
             "samples",
+            "--allow-history",
             &write_file(&db.dir, "s1.csv", &idle_samples("idle-01")),
         ],
     ));
@@ -155,6 +156,7 @@ async fn killing_the_leader_hands_the_jobs_over_and_sends_nothing_twice() {
         &[
             "import",
             "samples",
+            "--allow-history",
             &write_file(&db.dir, "s2.csv", &idle_samples("edge-01")),
         ],
     ));

@@ -100,7 +100,12 @@ fn setup(db: &TestDb) {
     csv += &year_csv("unfiled-01", |_, _| (50.0, 50.0, 60.0));
     ok(cloudgov_cmd(
         &db.url,
-        &["import", "samples", &write_file(&db.dir, "s.csv", &csv)],
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "s.csv", &csv),
+        ],
     ));
 }
 
@@ -365,7 +370,12 @@ async fn backfilled_samples_are_rolled_up_before_retention_removes_them() {
                healthy-01,2025-10-03T10:00:00+08:00,45,50,60\n";
     ok(cloudgov_cmd(
         &db.url,
-        &["import", "samples", &write_file(&db.dir, "b.csv", csv)],
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "b.csv", csv),
+        ],
     ));
     let t: Value = serde_json::from_str(&ok(cloudgov_cmd(
         &db.url,

@@ -120,7 +120,12 @@ async fn seeded() -> Web {
     csv += &rows("new-01", 3, 5.0, 5.0, 5.0);
     ok(cloudgov_cmd(
         &db.url,
-        &["import", "samples", &write_file(&db.dir, "s.csv", &csv)],
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "s.csv", &csv),
+        ],
     ));
     ok(cloudgov_cmd(&db.url, &["tick", "--at", AT]));
     let store = Store::connect(&db.url).await.expect("open store");

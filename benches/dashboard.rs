@@ -241,6 +241,7 @@ async fn seed(url: &str, vms: usize) -> Result<Seeded> {
                 vm.vcpus, vm.memory_gib, vm.disk_gib
             ),
             findings: findings_of(i),
+            recommendations: [None; 3],
         })
         .collect();
     let written = store

@@ -15,7 +15,7 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::access::Viewer;
-use crate::domain::{DepartmentId, MacAddr, VmId};
+use crate::domain::{DepartmentId, InvalidValue, MacAddr, VmId, check_text};
 use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
 use crate::store::{StoreError, VmFacts};
 
@@ -208,11 +208,12 @@ pub async fn contest_notice(
 ) -> Result<Outcome> {
     visible_notice(ctx, viewer, id).await?;
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+    if reason.is_empty() {
         return Err(ActionError::Invalid(format!(
             "a contest needs a reason of 1 to {MAX_REASON_CHARS} characters"
         )));
     }
+    check_text("reason", reason, MAX_REASON_CHARS).map_err(invalid)?;
     ctx.store
         .add_contest(
             id,
@@ -284,11 +285,7 @@ pub async fn request_release(
             facts.delivered_on
         )));
     }
-    if reason.trim().chars().count() > MAX_REASON_CHARS {
-        return Err(ActionError::Invalid(format!(
-            "a release reason has at most {MAX_REASON_CHARS} characters"
-        )));
-    }
+    check_text("reason", reason.trim(), MAX_REASON_CHARS).map_err(invalid)?;
     ctx.store.request_release(vm, on, reason.trim()).await?;
     audit(
         ctx,
@@ -348,9 +345,7 @@ pub async fn confirm_release(
 
 /// Longest reason a contest or release request may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
-/// Longest registry holder and note.
-pub const MAX_HOLDER_CHARS: usize = 200;
-pub const MAX_NOTE_CHARS: usize = 1000;
+pub use crate::import::{MAX_HOLDER_CHARS, MAX_NOTE_CHARS};
 
 /// One IP registry entry as a person enters it.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -409,12 +404,9 @@ pub async fn set_registry(
             "holder must have 1 to {MAX_HOLDER_CHARS} characters"
         )));
     }
+    check_text("holder", holder, MAX_HOLDER_CHARS).map_err(invalid)?;
     let note = edit.note.trim();
-    if note.chars().count() > MAX_NOTE_CHARS {
-        return Err(ActionError::Invalid(format!(
-            "note has at most {MAX_NOTE_CHARS} characters"
-        )));
-    }
+    check_text("note", note, MAX_NOTE_CHARS).map_err(invalid)?;
     let registered_on = match edit.registered_on.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(d) => {
@@ -478,6 +470,10 @@ pub async fn remove_registry(ctx: &JobContext, viewer: &Viewer, ip: &str) -> Res
     }
     audit(ctx, viewer, "remove_registry", &format!("ip {ip}"), "").await?;
     outcome("registry_removed", format!("{ip}: removed"))
+}
+
+fn invalid(e: InvalidValue) -> ActionError {
+    ActionError::Invalid(e.to_string())
 }
 
 /// At most 64 characters of what someone typed, for an error message about it.

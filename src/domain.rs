@@ -380,6 +380,29 @@ impl fmt::Display for Direction {
     }
 }
 
+/// Checks free text people or agents give (names, reasons, notes): at most `max_chars`
+/// characters, and no control characters but line breaks and tabs. A NUL would not even fit in
+/// a PostgreSQL text column, and other control characters only hide what the text says.
+pub fn check_text(what: &'static str, s: &str, max_chars: usize) -> Result<(), InvalidValue> {
+    if s.chars().count() > max_chars {
+        return Err(InvalidValue::new(
+            what,
+            format!("{}…", s.chars().take(32).collect::<String>()),
+            "is too long",
+        ));
+    }
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(InvalidValue::new(
+            what,
+            s.chars().take(32).collect::<String>(),
+            "contains control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// The instants a measurement may carry when it reaches the daemon, by ingest or by import:
 /// not past a small clock skew into the future, and not older than any evaluation or review
 /// will read (unless a backfill asks for history explicitly). Never the future.
@@ -483,6 +506,15 @@ mod tests {
             let err = bad.parse::<MacAddr>().expect_err(bad);
             assert!(err.to_string().contains("MAC address"), "{err}");
         }
+    }
+
+    #[test]
+    fn free_text_refuses_control_characters_and_excess() {
+        assert!(check_text("reason", "系统已迁移\n第二行\t", 20).is_ok());
+        let nul = check_text("reason", "a\0b", 20).expect_err("NUL");
+        assert!(nul.to_string().contains("control characters"), "{nul}");
+        assert!(check_text("reason", "\u{1b}[31m", 20).is_err());
+        assert!(check_text("reason", &"x".repeat(21), 20).is_err());
     }
 
     #[test]

@@ -4,9 +4,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
-use crate::domain::Verdict;
+use crate::domain::{Resource, Verdict};
 use crate::rules::RuleSet;
 use crate::rules::evaluate::{evaluate_vm, window_bounds};
+use crate::rules::recommend::recommend;
 use crate::store::{Store, StoreError, VmFindings};
 
 /// One finding as the CLI and API show it.
@@ -75,12 +76,24 @@ pub async fn evaluate(
             .map(|t| t.with_timezone(&Utc) - chrono::TimeDelta::seconds(1))
             .map_or(from, |t| t.max(from));
         let samples = store.samples_between(vm.key, since, to).await?;
-        let result = evaluate_vm(
-            &rules.for_vm(&vm.department, &vm.project),
-            window,
-            at,
-            &samples,
-        );
+        let vm_rules = rules.for_vm(&vm.department, &vm.project);
+        let result = evaluate_vm(&vm_rules, window, at, &samples);
+        // What each notice would recommend, fixed when it is issued.
+        let recommendations = result.clone().map(|f| {
+            let direction = f.verdict.direction()?;
+            let allocated = match f.resource {
+                Resource::Cpu => vm.vcpus as f64,
+                Resource::Memory => vm.memory_gib,
+                Resource::Disk => vm.disk_gib,
+            };
+            Some(recommend(
+                f.resource,
+                vm_rules.get(f.resource),
+                direction,
+                allocated,
+                f.value?,
+            ))
+        });
         findings.extend(result.iter().map(|f| FindingOut {
             vm: vm.id.to_string(),
             project: vm.project.to_string(),
@@ -105,6 +118,7 @@ pub async fn evaluate(
             })
             .to_string(),
             findings: result,
+            recommendations,
         });
     }
     let notices_opened = if persist {

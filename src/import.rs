@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent};
+use crate::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent, check_text};
 use crate::store::SampleRow;
 
 pub const SAMPLES_HEADER: [&str; 5] = ["vm", "ts", "cpu_pct", "mem_pct", "disk_pct"];
@@ -178,11 +178,8 @@ pub fn parse_ip_registry(
                 "holder must have 1 to {MAX_HOLDER_CHARS} characters"
             )));
         }
-        if field(5).chars().count() > MAX_NOTE_CHARS {
-            return Err(err(format!(
-                "note has more than {MAX_NOTE_CHARS} characters"
-            )));
-        }
+        check_text("holder", &holder, MAX_HOLDER_CHARS).map_err(|e| err(e.to_string()))?;
+        check_text("note", field(5), MAX_NOTE_CHARS).map_err(|e| err(e.to_string()))?;
         let registered_on = match field(4) {
             "" => None,
             d => {
@@ -252,6 +249,7 @@ pub fn parse_arp(
         if source.is_empty() || source.len() > 128 {
             return Err(err("source must be 1 to 128 characters".into()));
         }
+        check_text("source", source, 128).map_err(|e| err(e.to_string()))?;
         rows.push(ArpRow {
             ip,
             mac,

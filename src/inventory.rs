@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{DepartmentId, Email, ProjectId, VmId};
+use crate::domain::{DepartmentId, Email, ProjectId, VmId, check_text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -102,6 +102,8 @@ impl Inventory {
             if d.name.trim().is_empty() {
                 return Err(invalid(format!("department {}: name is empty", d.id)));
             }
+            check_text("name", &d.name, 200)
+                .map_err(|e| invalid(format!("department {}: {e}", d.id)))?;
             if !seen.insert(("department", d.id.as_str())) {
                 return Err(invalid(format!("department {} is listed twice", d.id)));
             }
@@ -110,6 +112,8 @@ impl Inventory {
             if p.name.trim().is_empty() {
                 return Err(invalid(format!("project {}: name is empty", p.id)));
             }
+            check_text("name", &p.name, 200)
+                .map_err(|e| invalid(format!("project {}: {e}", p.id)))?;
             if !seen.insert(("project", p.id.as_str())) {
                 return Err(invalid(format!("project {} is listed twice", p.id)));
             }

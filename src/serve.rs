@@ -310,7 +310,7 @@ async fn hold_leadership(
 async fn deliver_emails(
     ctx: JobContext,
     mut shutdown: watch::Receiver<bool>,
-    leader: watch::Receiver<bool>,
+    mut leader: watch::Receiver<bool>,
 ) {
     if !ctx.notifier.smtp_configured() {
         tracing::warn!("CLOUDGOV_SMTP_URL is not set: notices wait in the outbox");
@@ -318,7 +318,10 @@ async fn deliver_emails(
     loop {
         // Only the leader sends, so two replicas never deliver the same job.
         let result = if *leader.borrow() {
-            Some(crate::notify::deliver_pending(&ctx, false).await)
+            let still_leading = leader.clone();
+            Some(
+                crate::notify::deliver_pending(&ctx, false, &move || *still_leading.borrow()).await,
+            )
         } else {
             None
         };
@@ -336,8 +339,10 @@ async fn deliver_emails(
             Some(Ok(_)) => {}
             Some(Err(e)) => tracing::error!(error = %e, "outbox run failed"),
         }
+        // A replica that becomes the leader sends what is pending at once.
         tokio::select! {
             _ = tokio::time::sleep(OUTBOX_POLL) => {}
+            _ = leader.changed() => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {

@@ -490,6 +490,47 @@ pub fn check_report(
     if r.host.hostname.is_empty() {
         return Err("host.hostname is empty".into());
     }
+    // No stored string may carry a NUL (PostgreSQL text cannot) or other control characters.
+    let texts = [
+        ("host.hostname", r.host.hostname.as_str()),
+        ("host.os", r.host.os.as_str()),
+        ("host.agent_version", r.host.agent_version.as_str()),
+        (
+            "host.machine_id",
+            r.host.machine_id.as_deref().unwrap_or(""),
+        ),
+    ]
+    .into_iter()
+    .chain(
+        r.interfaces
+            .iter()
+            .map(|n| ("interfaces[].name", n.name.as_str())),
+    )
+    .chain(r.interfaces.iter().flat_map(|n| {
+        n.addresses.iter().map(|a| {
+            (
+                "interfaces[].addresses[].config_source",
+                a.config_source.as_deref().unwrap_or(""),
+            )
+        })
+    }))
+    .chain(
+        r.neighbours
+            .iter()
+            .map(|n| ("neighbours[].interface", n.interface.as_str())),
+    )
+    .chain(r.filesystems.iter().flat_map(|f| {
+        [
+            ("filesystems[].mount_point", f.mount_point.as_str()),
+            ("filesystems[].device", f.device.as_str()),
+            ("filesystems[].fs_type", f.fs_type.as_str()),
+        ]
+    }));
+    for (name, text) in texts {
+        if text.chars().any(|c| c.is_control()) {
+            return Err(format!("{name} contains control characters"));
+        }
+    }
     if r.filesystems.len() > 256 || r.interfaces.len() > 256 || r.neighbours.len() > 4096 {
         return Err(
             "too many filesystems (max 256), interfaces (max 256) or neighbours (max 4096)".into(),

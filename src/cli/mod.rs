@@ -1048,7 +1048,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             if !ctx.notifier.smtp_configured() {
                 bail!("CLOUDGOV_SMTP_URL is not set: e-mails stay in the outbox");
             }
-            let summary = deliver_pending(ctx, true).await?;
+            let summary = deliver_pending(ctx, true, &|| true).await?;
             print_json(&summary)
         }
         Command::Notices(NoticesCommand::Complete { id, on }) => {

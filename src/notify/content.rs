@@ -4,9 +4,10 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::{DepartmentId, ProjectId, Resource};
+use crate::domain::{DepartmentId, Direction, ProjectId, Resource};
 use crate::jobs::{JobContext, shanghai_day};
 use crate::rules::ResourceRules;
+use crate::rules::recommend::{NoRecommendation, recommend, size_text, smallest};
 use crate::store::{DeadlineRow, DepartmentContact, NoticeDetail};
 
 pub fn zh_date(d: NaiveDate) -> String {
@@ -64,26 +65,17 @@ fn comparison_zh(comparison: &str) -> String {
     format!("{op}{}%", rest.trim())
 }
 
-/// The size that brings the statistic to `target` percent: `current * value / target`, rounded
-/// up to whole vCPUs, whole GiB of memory or 10 GiB of disk, and at least one step in the asked
-/// direction.
-pub fn recommend(resource: Resource, downsize: bool, current: f64, value: f64, target: f64) -> f64 {
-    let step = match resource {
-        Resource::Cpu | Resource::Memory => 1.0,
-        Resource::Disk => 10.0,
-    };
-    let ideal = (current * value / target / step).ceil() * step;
-    if downsize {
-        ideal.min(current - step).max(step)
-    } else {
-        ideal.max(current + step)
-    }
-}
-
-fn size_text(resource: Resource, v: f64) -> String {
-    match resource {
-        Resource::Cpu => format!("{v} vCPU"),
-        Resource::Memory | Resource::Disk => format!("{v} GiB"),
+/// Why no size is recommended, in formal Chinese.
+fn note_zh(note: NoRecommendation, resource: Resource) -> String {
+    match note {
+        NoRecommendation::BelowSmallestSize => format!(
+            "无可建议的配置:即使调整为最小配置({}),使用率仍处于核减范围。建议评估该系统是否可整合或释放资源。",
+            size_text(resource, smallest(resource))
+        ),
+        NoRecommendation::NoSizeInBand => {
+            "无可建议的配置:按现有调整步长,无法使使用率落入规则的合理区间。".into()
+        }
+        NoRecommendation::NoAllocation => "无可建议的配置:未登记该资源的配置。".into(),
     }
 }
 
@@ -115,7 +107,12 @@ pub struct NoticeContext {
     pub comparison: String,
     pub rule_zh: String,
     pub current: String,
+    /// The recommended size, empty where no size settles (then the note says why).
     pub recommended: String,
+    /// The statistic at the recommended size, `48.0`.
+    pub projected: String,
+    pub recommendation_note_zh: String,
+    pub recommendation_note_en: String,
     pub due: String,
     pub due_zh: String,
     #[serde(skip)]
@@ -136,8 +133,23 @@ impl NoticeContext {
             Resource::Memory => "memory_gib",
             Resource::Disk => "disk_gib",
         };
-        let current = allocation[field].as_f64().unwrap_or(0.0);
-        let target = ctx.rules.notices().target_utilisation.get();
+        // The recommendation fixed at issue; notices issued before it was stored get it now.
+        let direction = if downsize {
+            Direction::Downsize
+        } else {
+            Direction::Expand
+        };
+        let recommendation = n.recommendation.unwrap_or_else(|| {
+            let rules = rules_for_notice(ctx, n);
+            recommend(
+                resource,
+                rules.get(resource),
+                direction,
+                allocation[field].as_f64().unwrap_or(0.0),
+                n.value,
+            )
+        });
+        let current = recommendation.allocated;
         // The due date is computed the way the deadline job stores it, so an e-mail sent before
         // that job ran says the same date.
         let (due, provisional) = match n.due_on {
@@ -175,10 +187,22 @@ impl NoticeContext {
             comparison: n.comparison.clone(),
             rule_zh: format!("{rule_kind}为“{}”", comparison_zh(&n.comparison)),
             current: size_text(resource, current),
-            recommended: size_text(
-                resource,
-                recommend(resource, downsize, current, n.value, target),
-            ),
+            recommended: recommendation
+                .recommended
+                .map(|s| size_text(resource, s))
+                .unwrap_or_default(),
+            projected: recommendation
+                .projected
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default(),
+            recommendation_note_zh: recommendation
+                .note
+                .map(|note| note_zh(note, resource))
+                .unwrap_or_default(),
+            recommendation_note_en: recommendation
+                .note
+                .map(|note| note.text(resource))
+                .unwrap_or_default(),
             due: due.to_string(),
             due_zh: zh_date(due),
             due_date: due,
@@ -322,18 +346,6 @@ impl DeadlineContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recommendations_move_at_least_one_step_the_asked_way() {
-        // p95 CPU 12% of 8 vCPUs at a 50% target: 8 * 12 / 50 = 1.92 -> 2 vCPUs.
-        assert_eq!(recommend(Resource::Cpu, true, 8.0, 12.0, 50.0), 2.0);
-        // Disk 49% of 500 GiB: ideal 490 GiB, a step below the current size.
-        assert_eq!(recommend(Resource::Disk, true, 500.0, 49.9, 50.0), 490.0);
-        // Never below one step.
-        assert_eq!(recommend(Resource::Memory, true, 4.0, 1.0, 50.0), 1.0);
-        // Memory peak 90% of 8 GiB: 8 * 90 / 50 = 14.4 -> 15 GiB.
-        assert_eq!(recommend(Resource::Memory, false, 8.0, 90.0, 50.0), 15.0);
-    }
 
     #[test]
     fn words_follow_the_article() {

@@ -352,10 +352,13 @@ pub fn backoff(attempts: i64) -> TimeDelta {
 }
 
 /// Delivers pending jobs once. `ignore_backoff` (for `tick`) tries every pending job now.
-/// A transport error stops the run: the next jobs would meet the same server.
+/// A transport error stops the run: the next jobs would meet the same server. `keep_going` is
+/// asked before each job: a daemon that lost its leadership stops at once, and the new leader
+/// sends the rest.
 pub async fn deliver_pending(
     ctx: &JobContext,
     ignore_backoff: bool,
+    keep_going: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<DeliverySummary, NotifyError> {
     let mut summary = DeliverySummary::default();
     ctx.store.outbox_requeue_no_recipient().await?;
@@ -367,10 +370,20 @@ pub async fn deliver_pending(
     if let Some(mailer) = &ctx.notifier.mailer {
         let from = &ctx.notifier.from;
         for job in &jobs {
-            // Claim the job first, so a second sender (a `tick` beside the daemon) skips it.
+            if !keep_going() {
+                tracing::warn!(
+                    outbox = job.id,
+                    "e-mail run stopped: this sender no longer leads"
+                );
+                break;
+            }
+            // Claim the job first, so a second sender (a `tick` or `outbox send` beside the
+            // daemon, or a new leader) skips it. The claim runs from the moment it is taken,
+            // not from the start of the run: a long run's later jobs are not claimed already
+            // expired.
             if !ctx
                 .store
-                .outbox_claim(job.id, now.timestamp(), claim_secs())
+                .outbox_claim(job.id, Utc::now().timestamp(), claim_secs())
                 .await?
             {
                 continue;

@@ -165,11 +165,8 @@ pub async fn gather_year(
             .filter(|f| vm_of_ip.get(&f.ip).is_some_and(|vm| mine(vm)))
             .count() as u32;
         let first_deployed = project_vms.iter().filter_map(|v| v.deployed_on).min();
-        let filing_due = first_deployed.map(|d| {
-            ctx.calendar
-                .add_workdays(d, ctx.rules.deadlines().filing)
-                .value
-        });
+        let filing_due =
+            first_deployed.map(|d| ctx.calendar.add_workdays(d, ctx.rules.deadlines().filing));
         out.push(ProjectYear {
             project: id,
             name,
@@ -177,7 +174,8 @@ pub async fn gather_year(
             department_name,
             filed_on: filed_on.map(|d| d.to_string()),
             first_deployed_on: first_deployed.map(|d| d.to_string()),
-            filing_due: filing_due.map(|d| d.to_string()),
+            filing_due: filing_due.map(|d| d.value.to_string()),
+            filing_due_provisional: filing_due.is_some_and(|d| d.provisional),
             vms: years,
             notices_received: received,
             notices_done_on_time: n_on_time,

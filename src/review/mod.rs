@@ -56,6 +56,9 @@ pub struct ProjectYear {
     pub first_deployed_on: Option<String>,
     /// The last day the project could be filed on time (first deployment + the rules' working days).
     pub filing_due: Option<String>,
+    /// `filing_due` was counted into a year without calendar data (Monday-Friday assumed).
+    #[serde(default)]
+    pub filing_due_provisional: bool,
     pub vms: Vec<VmYear>,
     pub notices_received: u32,
     pub notices_done_on_time: u32,

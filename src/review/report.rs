@@ -428,7 +428,7 @@ const PROJECT_TEMPLATE: &str = r#"{% extends "base.html" %}
     <tr><th>项目编号</th><td>{{ project }}</td><th>评价年度</th><td>{{ year }}年度</td></tr>
     <tr><th>项目名称</th><td colspan="3">{{ name }}</td></tr>
     <tr><th>主管部门</th><td colspan="3">{{ department_name }}<span class="muted">（{{ department }}）</span></td></tr>
-    <tr><th>备案日期</th><td>{{ filing.filed_on }}</td><th>备案期限</th><td>{{ filing.due }}</td></tr>
+    <tr><th>备案日期</th><td>{{ filing.filed_on }}</td><th>备案期限</th><td>{{ filing.due }}{% if filing.provisional %}(暂定){% endif %}</td></tr>
     <tr><th>首台部署</th><td colspan="3">{{ filing.first_deployed_on }}</td></tr>
   </table>
   <div class="result v-{{ verdict.code }}">
@@ -614,6 +614,7 @@ fn percent(x: Option<f64>) -> String {
 struct FilingView<'a> {
     filed_on: &'a str,
     due: &'a str,
+    provisional: bool,
     first_deployed_on: &'a str,
 }
 
@@ -677,6 +678,7 @@ pub fn project_html(review: &ProjectReview, chart_file: &str) -> Result<String, 
         filing: FilingView {
             filed_on: f.filed_on.as_deref().unwrap_or("未备案"),
             due: f.filing_due.as_deref().unwrap_or("—"),
+            provisional: f.filing_due_provisional,
             first_deployed_on: f.first_deployed_on.as_deref().unwrap_or("未部署"),
         },
         explanation: &review.explanation,
@@ -1407,6 +1409,7 @@ mod tests {
             filed_on: filed_on.map(str::to_owned),
             first_deployed_on: Some(deployed.0.to_owned()),
             filing_due: Some(deployed.1.to_owned()),
+            filing_due_provisional: false,
             vms,
             notices_received: notices[0],
             notices_done_on_time: notices[1],
@@ -1587,6 +1590,34 @@ mod tests {
             ],
         );
         vec![keep, cancel, not_filed]
+    }
+
+    #[test]
+    fn a_provisional_filing_due_date_is_marked_in_the_verdict_and_the_page() {
+        let mut f = reviews().remove(0).facts;
+        f.filed_on = None;
+        f.filing_due_provisional = true;
+        let rules = crate::review::rules::ReviewRules::builtin().expect("review rules");
+        let r = crate::review::score::review(2025, f, &rules);
+        assert!(
+            r.explanation.iter().any(|l| l.contains("暂定")),
+            "{:?}",
+            r.explanation
+        );
+        let page = project_html(&r, "chart.png").expect("page");
+        assert!(page.contains("(暂定)"), "the page marks the due date");
+    }
+
+    #[test]
+    fn spreadsheet_formulas_in_names_are_text_in_the_csv() {
+        let mut reviews = reviews();
+        reviews[0].name = "=HYPERLINK(\"http://x\",\"y\")".into();
+        reviews[0].department_name = "@SUM(1+1)".into();
+        let text = summary_csv(&reviews).expect("csv");
+        assert!(
+            text.contains("'=HYPERLINK") && text.contains("'@SUM(1+1)"),
+            "{text}"
+        );
     }
 
     #[test]

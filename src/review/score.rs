@@ -6,6 +6,9 @@ use chrono::NaiveDate;
 use super::rules::ReviewRules;
 use super::{ProjectReview, ProjectYear, ReviewVerdict, ScorePart, VmYear};
 
+/// Marks a date counted into a year without calendar data (Monday-Friday assumed).
+pub const PROVISIONAL_ZH: &str = "(暂定:该年度节假日安排尚未公布,按周一至周五计算)";
+
 fn pct(part: f64, whole: f64) -> Option<f64> {
     (whole > 0.0).then(|| 100.0 * part / whole)
 }
@@ -174,6 +177,11 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         "闲置资源:按 p95 使用率达到 {target}% 计,闲置 {idle_vcpus:.1} vCPU、{idle_memory:.1} GiB 内存、{idle_disk:.0} GiB 硬盘,折合费用 {idle_cost:.0} 元"
     ));
 
+    if facts.filing_due_provisional
+        && let Some(due) = &facts.filing_due
+    {
+        explanation.push(format!("备案期限 {due}{PROVISIONAL_ZH}"));
+    }
     let verdict = if !filed_in_time(&facts) {
         explanation.push(match (&facts.filed_on, &facts.filing_due) {
             (None, _) => format!(
@@ -181,8 +189,13 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
                 facts.first_deployed_on.as_deref().unwrap_or("-")
             ),
             (Some(filed), due) => format!(
-                "结论:项目备案于 {filed},晚于备案期限 {},依第十条停止安排运维经费",
-                due.as_deref().unwrap_or("-")
+                "结论:项目备案于 {filed},晚于备案期限 {}{},依第十条停止安排运维经费",
+                due.as_deref().unwrap_or("-"),
+                if facts.filing_due_provisional {
+                    PROVISIONAL_ZH
+                } else {
+                    ""
+                }
             ),
         });
         ReviewVerdict::NotFiled

@@ -6,6 +6,7 @@
 //! or lettre; callers hand them text and samples.
 
 pub mod evaluate;
+pub mod recommend;
 
 use std::fmt;
 use std::str::FromStr;
@@ -212,6 +213,16 @@ pub struct ResourceRule {
     pub statistic: Statistic,
     pub downsize: Threshold,
     pub expand: Threshold,
+    /// The utilisation a recommended new size aims at: inside the ok band (neither downsize
+    /// nor expand), checked when the rules are read.
+    pub target: Percent,
+}
+
+impl ResourceRule {
+    /// Whether a statistic of `v` is in neither downsize nor expansion territory.
+    pub fn in_band(&self, v: f64) -> bool {
+        !self.downsize.matches(v) && !self.expand.matches(v)
+    }
 }
 
 /// The rules for the three resources, as they apply to one VM.
@@ -310,7 +321,8 @@ pub struct NoticeRules {
     /// Hold new notices until staff approve them (`cloudgov notices approve`).
     pub require_approval: bool,
     pub language: Language,
-    /// The utilisation a recommended new size aims at.
+    /// The utilisation a recommended new size aims at, for resources whose rule names no
+    /// `target_pct` of its own.
     pub target_utilisation: Percent,
 }
 
@@ -407,8 +419,12 @@ impl RuleSet {
                 window.min_days_with_samples, window.days
             )));
         }
+        let default_target = raw.notices.target_utilisation_pct;
         let resource = |name: &str, r: RawResource| -> Result<ResourceRule, RulesError> {
+            let target = r.target_pct.unwrap_or(default_target);
             let rule = ResourceRule {
+                target: Percent::try_from(target)
+                    .map_err(|e| invalid(format!("[{name}] target_pct: {e}")))?,
                 statistic: r
                     .statistic
                     .parse()
@@ -575,8 +591,22 @@ impl RuleSet {
     }
 }
 
-/// A VM must never be told to downsize and expand at once.
+/// A VM must never be told to downsize and expand at once; downsize is a "below" comparison
+/// and expand an "above" one (the article's words), and the target lies between them.
 fn check_rule(rule: &ResourceRule) -> Result<(), String> {
+    if !matches!(rule.downsize.op(), CmpOp::Lt | CmpOp::Le) {
+        return Err(format!(
+            "downsize ({}) must be a < or <= comparison",
+            rule.downsize
+        ));
+    }
+    if !matches!(rule.expand.op(), CmpOp::Gt | CmpOp::Ge) {
+        return Err(format!(
+            "expand ({}) must be a > or >= comparison",
+            rule.expand
+        ));
+    }
+
     for v in (0..=10_000).map(|i| f64::from(i) / 100.0) {
         if rule.downsize.matches(v) && rule.expand.matches(v) {
             return Err(format!(
@@ -584,6 +614,12 @@ fn check_rule(rule: &ResourceRule) -> Result<(), String> {
                 rule.downsize, rule.expand
             ));
         }
+    }
+    if !rule.in_band(rule.target.get()) {
+        return Err(format!(
+            "target_pct = {} must lie between downsize ({}) and expand ({})",
+            rule.target, rule.downsize, rule.expand
+        ));
     }
     Ok(())
 }
@@ -659,6 +695,8 @@ struct RawResource {
     statistic: String,
     downsize: String,
     expand: String,
+    /// Default: `[notices] target_utilisation_pct`.
+    target_pct: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -677,6 +715,7 @@ struct RawPatch {
     statistic: Option<String>,
     downsize: Option<String>,
     expand: Option<String>,
+    target_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -684,6 +723,7 @@ struct RawResourcePatch {
     statistic: Option<Statistic>,
     downsize: Option<Threshold>,
     expand: Option<Threshold>,
+    target: Option<Percent>,
 }
 
 impl RawPatch {
@@ -700,6 +740,11 @@ impl RawPatch {
                 .map(|s| s.parse())
                 .transpose()
                 .map_err(|e| format!("expand: {e}"))?,
+            target: self
+                .target_pct
+                .map(Percent::try_from)
+                .transpose()
+                .map_err(|e| format!("target_pct: {e}"))?,
         })
     }
 }
@@ -714,6 +759,9 @@ impl RawResourcePatch {
         }
         if let Some(t) = self.expand {
             rule.expand = t;
+        }
+        if let Some(t) = self.target {
+            rule.target = t;
         }
     }
 }
@@ -843,6 +891,20 @@ mod tests {
             .expect_err("overlap")
             .to_string();
         assert!(err.contains("[cpu]") && err.contains("overlap"), "{err}");
+
+        let outside = BUILTIN_RULES.replacen("target_pct = 60", "target_pct = 45", 1);
+        let err = RuleSet::parse("f.toml", &outside)
+            .expect_err("target outside the band")
+            .to_string();
+        assert!(
+            err.contains("[disk]") && err.contains("target_pct"),
+            "{err}"
+        );
+        let upward = BUILTIN_RULES.replacen("downsize = \"< 50\"", "downsize = \"> 90\"", 1);
+        let err = RuleSet::parse("f.toml", &upward)
+            .expect_err("downsize must look down")
+            .to_string();
+        assert!(err.contains("< or <="), "{err}");
 
         let both = format!("{BUILTIN_RULES}\n[[override]]\ndepartment = \"a\"\nproject = \"b\"\n");
         let err = RuleSet::parse("f.toml", &both)

@@ -189,6 +189,12 @@ pub struct NoticeView {
     pub provisional: bool,
     pub done_on: Option<String>,
     pub done_source: Option<String>,
+    /// The allocation at issue and what the notice recommends (see `rules::recommend`).
+    pub allocated: Option<f64>,
+    pub recommended: Option<f64>,
+    pub projected: Option<f64>,
+    /// `below_smallest_size`, `no_size_in_band` or `no_allocation` where nothing is recommended.
+    pub recommendation_note: Option<String>,
 }
 
 /// An e-mail job as a timeline shows it.
@@ -284,7 +290,7 @@ fn day(d: NaiveDate) -> String {
 const NOTICE_COLUMNS: &str = "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
      n.closed_at IS NULL, n.issued_at, n.issued_on, n.value, n.threshold, n.comparison, n.statistic, \
      n.allocation, n.approved_at, n.closed_at, n.closed_reason, d.id, d.due_on, d.provisional, d.done_on, \
-     d.done_source \
+     d.done_source, n.allocated, n.recommended, n.projected, n.recommendation_note \
      FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
      LEFT JOIN deadlines d ON d.notice_id = n.id ";
 
@@ -313,6 +319,10 @@ macro_rules! notice_view {
             provisional: $r.try_get::<Option<bool>, _>(19)?.unwrap_or(false),
             done_on: $r.try_get(20)?,
             done_source: $r.try_get(21)?,
+            allocated: $r.try_get(22)?,
+            recommended: $r.try_get(23)?,
+            projected: $r.try_get(24)?,
+            recommendation_note: $r.try_get(25)?,
         }
     };
 }

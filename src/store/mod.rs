@@ -109,12 +109,13 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // PostgreSQL: 08xxx connection exceptions, 57P01-57P03 shutdown and start-up.
-            // SQLite: 5 SQLITE_BUSY / 6 SQLITE_LOCKED once the busy timeout has passed.
+            // PostgreSQL: 08xxx connection exceptions, 57P01-57P03 shutdown and start-up,
+            // 53300 too many connections. SQLite: 5 SQLITE_BUSY / 6 SQLITE_LOCKED (517
+            // SQLITE_BUSY_SNAPSHOT) once the busy timeout has passed.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "5" | "6" | "517"
+                    "57P01" | "57P02" | "57P03" | "53300" | "5" | "6" | "517"
                 )
         }
         _ => false,

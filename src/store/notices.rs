@@ -5,8 +5,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, now_secs, on_pool};
-use crate::domain::Direction;
+use crate::domain::{Direction, Resource};
 use crate::rules::evaluate::Finding;
+use crate::rules::recommend::{NoRecommendation, Recommendation};
 
 /// A stored finding, joined with its VM's place in the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -47,6 +48,18 @@ pub struct NoticeRow {
     pub due: Option<String>,
     /// Approved for sending (always, unless the rules require approval).
     pub approved: bool,
+    /// The allocation when the notice was issued, in `unit`.
+    pub allocated: Option<f64>,
+    /// The recommended allocation, in `unit`: the size whose projected statistic lies inside
+    /// the rule's ok band, nearest its target; `null` where no size can (see
+    /// `recommendation_note`).
+    pub recommended: Option<f64>,
+    /// The statistic at the recommended allocation, in percent.
+    pub projected: Option<f64>,
+    /// `vcpu` (CPU) or `gib` (memory, disk).
+    pub unit: String,
+    /// Why nothing is recommended, where nothing is.
+    pub recommendation_note: Option<String>,
 }
 
 /// One VM's findings from an evaluation, with what the notices need to know of the VM.
@@ -57,6 +70,8 @@ pub struct VmFindings {
     /// The allocation when evaluated, stored with each notice as its baseline (JSON).
     pub allocation_json: String,
     pub findings: [Finding; 3],
+    /// What a notice of each finding recommends (`None` for findings that open none).
+    pub recommendations: [Option<Recommendation>; 3],
 }
 
 /// What one evaluation wrote.
@@ -119,7 +134,7 @@ impl Store {
             let mut opened = 0;
             let mut new_by_department: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
             for vm in vms {
-                for f in &vm.findings {
+                for (f, recommendation) in vm.findings.iter().zip(&vm.recommendations) {
                     sqlx::query(
                         "INSERT INTO findings (vm_key, resource, evaluation_id, verdict, value, threshold, \
                          comparison, statistic, samples, days_with_samples) \
@@ -137,12 +152,18 @@ impl Store {
                         (f.verdict.direction(), f.value, f.threshold, &f.comparison) else { continue };
                     let notice: Option<(i64,)> = sqlx::query_as(
                         "INSERT INTO notices (vm_key, resource, direction, evaluation_id, issued_at, issued_on, \
-                         value, threshold, comparison, statistic, allocation, approved_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING id")
+                         value, threshold, comparison, statistic, allocation, approved_at, \
+                         allocated, recommended, projected, recommendation_note) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                         ON CONFLICT DO NOTHING RETURNING id")
                         .bind(vm.vm_key).bind(f.resource.as_str()).bind(direction.as_str())
                         .bind(evaluation_id).bind(at.timestamp()).bind(&issued_on)
                         .bind(value).bind(threshold).bind(comparison).bind(&f.statistic)
                         .bind(&vm.allocation_json).bind(approve_now.then_some(at.timestamp()))
+                        .bind(recommendation.map(|r| r.allocated))
+                        .bind(recommendation.and_then(|r| r.recommended))
+                        .bind(recommendation.and_then(|r| r.projected))
+                        .bind(recommendation.and_then(|r| r.note).map(|n| n.as_str()))
                         .fetch_optional(&mut *tx).await?;
                     if let Some((id,)) = notice {
                         opened += 1;
@@ -227,7 +248,7 @@ impl Store {
             let rows = sqlx::query(
             "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
              n.closed_at IS NULL, n.issued_on, n.value, n.threshold, n.comparison, n.statistic, d.due_on, \
-             n.approved_at IS NOT NULL \
+             n.approved_at IS NOT NULL, n.allocated, n.recommended, n.projected, n.recommendation_note \
              FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
              LEFT JOIN deadlines d ON d.notice_id = n.id \
              WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR n.id = $2) ORDER BY n.id DESC")
@@ -238,6 +259,10 @@ impl Store {
                 direction
                     .parse::<Direction>()
                     .map_err(|e| StoreError::Invalid(format!("stored {e}")))?;
+                let resource: Resource = r.try_get::<String, _>(4)?
+                    .parse()
+                    .map_err(|e| StoreError::Invalid(format!("stored {e}")))?;
+                let note: Option<String> = r.try_get(17)?;
                 Ok(NoticeRow {
                     id: r.try_get(0)?,
                     vm: r.try_get(1)?,
@@ -253,6 +278,18 @@ impl Store {
                     statistic: r.try_get(11)?,
                     due: r.try_get(12)?,
                     approved: r.try_get(13)?,
+                    allocated: r.try_get(14)?,
+                    recommended: r.try_get(15)?,
+                    projected: r.try_get(16)?,
+                    unit: match resource {
+                        Resource::Cpu => "vcpu",
+                        Resource::Memory | Resource::Disk => "gib",
+                    }
+                    .to_owned(),
+                    recommendation_note: note
+                        .as_deref()
+                        .and_then(NoRecommendation::parse)
+                        .map(|n| n.text(resource)),
                 })
             })
             .collect()

@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::inventory::parse_date;
 use super::notices::enqueue_digest;
 use super::{Result, Store, StoreError, now_secs, on_pool};
+use crate::rules::recommend::{NoRecommendation, Recommendation};
 
 /// An outbox job due for delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +58,8 @@ pub struct NoticeDetail {
     pub provisional: bool,
     pub closed: bool,
     pub approved: bool,
+    /// The recommendation stored at issue (`None` for notices issued before it was stored).
+    pub recommendation: Option<Recommendation>,
 }
 
 /// A department's name and addresses.
@@ -240,7 +243,8 @@ impl Store {
                 let r = sqlx::query(
                     "SELECT n.id, v.key, v.id, pr.id, pr.name, pr.department_id, n.resource, n.direction, n.value, \
                      n.threshold, n.comparison, n.statistic, n.allocation, n.issued_at, n.issued_on, d.due_on, \
-                     d.provisional, n.closed_at IS NOT NULL, n.approved_at IS NOT NULL \
+                     d.provisional, n.closed_at IS NOT NULL, n.approved_at IS NOT NULL, \
+                     n.allocated, n.recommended, n.projected, n.recommendation_note \
                      FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects pr ON pr.id = v.project_id \
                      LEFT JOIN deadlines d ON d.notice_id = n.id WHERE n.id = $1")
                     .bind(id).fetch_optional(p).await?;
@@ -265,6 +269,14 @@ impl Store {
                         provisional: r.try_get::<Option<bool>, _>(16)?.unwrap_or(false),
                         closed: r.try_get(17)?,
                         approved: r.try_get(18)?,
+                        recommendation: r.try_get::<Option<f64>, _>(19)?.map(|allocated| -> Result<Recommendation> {
+                            Ok(Recommendation {
+                                allocated,
+                                recommended: r.try_get(20)?,
+                                projected: r.try_get(21)?,
+                                note: r.try_get::<Option<String>, _>(22)?.as_deref().and_then(NoRecommendation::parse),
+                            })
+                        }).transpose()?,
                     })
                 })
                 .transpose()

@@ -277,6 +277,24 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("bad_request", "请求有误", "Bad request"),
     ("server_error", "服务器内部错误", "Internal error"),
     ("back_to_overview", "返回总览", "Back to the overview"),
+    // A notice's recommendation.
+    ("recommended", "建议配置", "Recommended"),
+    ("projected", "调整后预计使用率", "Projected use"),
+    (
+        "recommendation_note_below_smallest_size",
+        "无可建议配置:最小配置下使用率仍处于核减范围,建议评估整合或释放",
+        "No valid size: even the smallest allocation stays in downsize territory; consider consolidating or releasing",
+    ),
+    (
+        "recommendation_note_no_size_in_band",
+        "无可建议配置:按调整步长无法落入合理区间",
+        "No valid size: no step lands inside the band",
+    ),
+    (
+        "recommendation_note_no_allocation",
+        "无可建议配置:未登记配置",
+        "No valid size: the allocation is not known",
+    ),
     // What an action did, shown after its redirect (`?done=CODE`, see `actions::OUTCOME_CODES`).
     (
         "flash_notice_approved",

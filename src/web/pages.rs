@@ -148,6 +148,8 @@ pub(super) async fn department(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Page {
+    // Something that cannot be an id is simply not there (and never reaches a query).
+    DepartmentId::try_from(id.as_str()).map_err(|_| WebError::NotFound)?;
     let store = &state.ctx.store;
     let scope = viewer.scope.department();
     let today = shanghai_day(Utc::now());
@@ -192,6 +194,7 @@ pub(super) async fn project(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Page {
+    ProjectId::try_from(id.as_str()).map_err(|_| WebError::NotFound)?;
     let store = &state.ctx.store;
     let scope = viewer.scope.department();
     let filter = VmFilter {
@@ -342,6 +345,7 @@ pub(super) async fn vm(
     Path(id): Path<String>,
     Query(q): Query<VmQuery>,
 ) -> Page {
+    crate::domain::VmId::try_from(id.as_str()).map_err(|_| WebError::NotFound)?;
     let store = &state.ctx.store;
     let scope = viewer.scope.department();
     let days = q.days.unwrap_or(30);

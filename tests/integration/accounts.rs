@@ -33,7 +33,7 @@ async fn app_with_notices() -> TestApp {
     app
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     crate::helpers::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -42,7 +42,7 @@ fn client() -> reqwest::Client {
 }
 
 /// The `name=value` of a `Set-Cookie` header named `name`, with its attributes.
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -51,14 +51,14 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).expect("hidden field") + marker.len();
     html[start..start + html[start..].find('"').expect("end quote")].to_owned()
 }
 
 /// Signs in through the form; returns the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, user: &str, password: &str) -> String {
     let c = client();
     let page = c
         .get(app.url("/login?next=/api/v1/me"))
@@ -529,6 +529,7 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     app.add_user("bob", Role::Admin, None).await;
     let c = client();
     let mut statuses = Vec::new();
+    let mut last = (String::new(), false, String::new());
     for _ in 0..(cloudgov::auth::LOGIN_FAILURES_ALLOWED + 1) {
         let page = c.get(app.url("/login")).send().await.expect("page");
         let cookie = set_cookie(&page, "cloudgov_login_csrf").expect("cookie");
@@ -545,6 +546,15 @@ async fn sign_in_is_throttled_after_repeated_failures() {
             .await
             .expect("post");
         statuses.push(resp.status());
+        last = (
+            resp.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+            resp.headers().contains_key(reqwest::header::RETRY_AFTER),
+            resp.text().await.expect("body"),
+        );
     }
     assert!(
         statuses[..statuses.len() - 1]
@@ -552,6 +562,14 @@ async fn sign_in_is_throttled_after_repeated_failures() {
             .all(|s| *s == StatusCode::SEE_OTHER)
     );
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    // A browser gets the sign-in page again, with the reason, not JSON.
+    let (content_type, retry_after, body) = last;
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(retry_after, "429 carries Retry-After");
+    assert!(
+        body.contains("登录失败次数过多") && body.contains("name=\"username\""),
+        "{body}"
+    );
     app.stop().await;
 }
 

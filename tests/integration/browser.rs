@@ -17,7 +17,7 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(
         path.exists(),
-        "{} not found: install Debian's chromium (apt-get install chromium; .ci/run does)",
+        "{} not found: run tests/run, which installs Debian's chromium (apt-get install chromium)",
         path.display()
     );
     path
@@ -27,7 +27,7 @@ fn e2e_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     assert!(
         dir.join("node_modules/playwright-core").exists(),
-        "playwright-core missing: run `npm ci` in tests/e2e (.ci/run does)"
+        "playwright-core missing: run tests/run, which runs `npm ci` in tests/e2e"
     );
     dir
 }

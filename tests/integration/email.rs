@@ -26,7 +26,7 @@ fn python() -> String {
         }
     }
     panic!(
-        "no python3 with aiosmtpd (apt-get install python3-aiosmtpd, or pip install aiosmtpd); tried {candidates:?}"
+        "no python3 with aiosmtpd: run tests/run, which installs it (or pip install aiosmtpd, and set CLOUDGOV_TEST_PYTHON); tried {candidates:?}"
     );
 }
 
@@ -44,6 +44,8 @@ pub(crate) struct SmtpSink {
     _stdout: Option<std::process::ChildStdout>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Seconds the server waits before answering each message.
+    delay: f64,
 }
 
 pub(crate) struct Received {
@@ -57,11 +59,17 @@ pub(crate) struct Received {
 
 impl SmtpSink {
     pub(crate) fn start() -> SmtpSink {
+        SmtpSink::start_slow(0.0)
+    }
+
+    /// A server that answers each message only after `delay` seconds.
+    pub(crate) fn start_slow(delay: f64) -> SmtpSink {
         let mut sink = SmtpSink {
             child: None,
             _stdout: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("dir"),
+            delay,
         };
         sink.restart();
         sink
@@ -73,6 +81,7 @@ impl SmtpSink {
             .arg(script)
             .arg(self.port.to_string())
             .arg(self.dir.path())
+            .arg(self.delay.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start SMTP sink");
@@ -450,6 +459,118 @@ async fn a_crash_after_the_server_accepted_loses_nothing_and_keeps_the_message_i
     );
     tick(&db, &sink.url(), "2025-09-26T17:00:00+08:00");
     assert_eq!(sink.received().len(), 3, "nothing after that");
+}
+
+/// 14 departments, each with one idle VM: one digest each.
+fn fourteen_departments() -> (String, String) {
+    let mut inventory = String::from("[center]\nemails = [\"ops@bigdata.example.cn\"]\n");
+    let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
+    for d in 1..=14 {
+        inventory.push_str(&format!(
+            "\n[[department]]\nid = \"d{d}\"\nname = \"部门{d}\"\nemails = [\"it@d{d}.example.cn\"]\n\
+             \n[[project]]\nid = \"p{d}\"\nname = \"项目{d}\"\ndepartment = \"d{d}\"\nfiled_on = 2025-01-01\n\
+             \n[[vm]]\nid = \"vm-{d}\"\nproject = \"p{d}\"\nvcpus = 8\nmemory_gib = 32\ndisk_gib = 500\n\
+             delivered_on = 2025-01-06\ndeployed_on = 2025-01-10\n"
+        ));
+        for day in 17..=26 {
+            csv.push_str(&format!("vm-{d},2025-09-{day}T10:00:00+08:00,5,20,30\n"));
+        }
+    }
+    (inventory, csv)
+}
+
+/// A daemon's sender and `cloudgov outbox send` beside it, against a server that takes 1 s per
+/// message with a 4 s claim: each digest goes out exactly once. (A claim stamped with the
+/// start of the run expired before its message was sent, and the second sender sent it again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_beside_each_other_deliver_each_digest_exactly_once() {
+    let db = fresh_db().await;
+    let (inventory, csv) = fourteen_departments();
+    ok(crate::helpers::cloudgov_cmd(
+        &db.url,
+        &[
+            "import",
+            "inventory",
+            &write_file(&db.dir, "inv.toml", &inventory),
+        ],
+    ));
+    ok(crate::helpers::cloudgov_cmd(
+        &db.url,
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "s.csv", &csv),
+        ],
+    ));
+    // Evaluated with no SMTP configured: the digests wait in the outbox.
+    ok(crate::helpers::cloudgov_cmd(
+        &db.url,
+        &["tick", "--at", "2025-09-26T16:00:00+08:00"],
+    ));
+    let sink = SmtpSink::start_slow(1.0);
+    let sender = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudgov"));
+        cmd.arg("--db")
+            .arg(&db.url)
+            .args(args)
+            .env("CLOUDGOV_SMTP_URL", sink.url())
+            .env("CLOUDGOV_SMTP_FROM", "cloudgov@bigdata.example.cn")
+            .env("CLOUDGOV_OUTBOX_CLAIM_SECS", "4")
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    let daemon = crate::helpers::KillOnDrop(
+        sender(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    // Let the daemon's sender get going, then start the second one beside it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.received().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sink.received().len() >= 2, "the daemon sends");
+    let beside = sender(&["outbox", "send"]).output().expect("outbox send");
+    assert!(
+        beside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&beside.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sent = || -> usize {
+        serde_json::from_str::<Value>(&ok(crate::helpers::cloudgov_cmd(
+            &db.url,
+            &["outbox", "list", "--format", "json"],
+        )))
+        .expect("outbox JSON")
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|o| o["state"] == "sent")
+        .count()
+    };
+    while sent() < 14 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // A moment more, so a second delivery in flight would arrive too.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(daemon);
+    let mail = sink.received();
+    let ids: BTreeSet<&str> = mail.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 14, "every digest arrived");
+    assert_eq!(
+        mail.len(),
+        14,
+        "and none twice: {:?}",
+        mail.iter().map(|m| &m.message_id).collect::<Vec<_>>()
+    );
+    let by_cli: Value = serde_json::from_slice(&beside.stdout).expect("summary JSON");
+    assert!(
+        by_cli["sent"].as_u64().is_some_and(|n| n > 0),
+        "the second sender took part: {by_cli}"
+    );
 }
 
 #[tokio::test]

@@ -380,6 +380,23 @@ impl fmt::Display for Direction {
     }
 }
 
+/// The language of e-mails and other text for people: formal Chinese or English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    Zh,
+    En,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Zh => "zh",
+            Language::En => "en",
+        }
+    }
+}
+
 /// Checks free text people or agents give (names, reasons, notes): at most `max_chars`
 /// characters, and no control characters but line breaks and tabs. A NUL would not even fit in
 /// a PostgreSQL text column, and other control characters only hide what the text says.

@@ -19,6 +19,7 @@ pub mod load;
 pub mod metrics;
 pub mod network;
 pub mod notify;
+pub mod obligations;
 pub mod review;
 pub mod rollup;
 pub mod rules;

@@ -298,22 +298,7 @@ pub struct Retention {
     pub rollup_days: u32,
 }
 
-/// The language of notice e-mails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    Zh,
-    En,
-}
-
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Zh => "zh",
-            Language::En => "en",
-        }
-    }
-}
+pub use crate::domain::Language;
 
 /// How notices reach departments.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, on_pool};
 use crate::access::Role;
 
 /// An account as listed (never with its password hash).
@@ -107,7 +107,7 @@ impl Store {
     /// revoked (whoever knew the old password may have made one).
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let updated = sqlx::query("UPDATE users SET password_hash = $2 WHERE username = $1")
                 .bind(username).bind(password_hash).execute(&mut *tx).await?.rows_affected();
             if updated == 0 {
@@ -127,7 +127,7 @@ impl Store {
     /// Disables an account: its sessions end and its API tokens stop working.
     pub async fn disable_user(&self, username: &str, now: i64) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE users SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")
                 .bind(username).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -187,7 +187,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                 .bind(now).execute(&mut *tx).await?;
             sqlx::query(

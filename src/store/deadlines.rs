@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::deadlines::DeadlineKind;
 use crate::domain::VmId;
 
@@ -173,7 +173,7 @@ impl Store {
     ) -> Result<u64> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut created = 0;
             for d in new {
                 let id: Option<(i64,)> = sqlx::query_as(
@@ -303,7 +303,7 @@ impl Store {
     ) -> Result<bool> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let inserted = insert_event!(&mut *tx, deadline_id, event, at, on, detail)?;
             // The e-mail that announces a reminder or an escalation is written with it.
             if inserted && (event == "reminder" || event == "escalation") {
@@ -328,7 +328,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE deadlines SET done_on = $2, done_source = $3 WHERE id = $1 AND done_on IS NULL")
                 .bind(deadline_id).bind(day(done_on)).bind(source)
                 .execute(&mut *tx).await?.rows_affected() == 1;
@@ -360,7 +360,7 @@ impl Store {
         source: &str,
     ) -> Result<Option<i64>> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row: Option<(i64, String, Option<String>)> = sqlx::query_as("SELECT key, delivered_on, deployed_source FROM vms WHERE id = $1")
                 .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
             let Some((key, delivered, current_source)) = row else {
@@ -508,7 +508,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let key: Option<(i64,)> = sqlx::query_as("SELECT key FROM vms WHERE id = $1")
                 .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
             let Some((key,)) = key else {

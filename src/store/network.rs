@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::domain::MacAddr;
 use crate::import::RegistryRow;
 use crate::network::{NetworkFinding, RegistryEntry, Sighting, SightingKind};
@@ -184,7 +184,7 @@ impl Store {
     ) -> Result<RegistrySummary> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut summary = RegistrySummary::default();
             for r in rows {
                 let ip = r.ip.to_string();
@@ -239,7 +239,7 @@ impl Store {
         };
         let before = listing_json(&current)?;
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM ip_registry WHERE ip = $1").bind(&ip).execute(&mut *tx).await?;
             registry_history!(tx, &ip, "removed", Some(before), None::<String>, source, now);
             tx.commit().await?;
@@ -328,7 +328,7 @@ impl Store {
     /// first/last seen interval.
     pub async fn record_sightings(&self, rows: &[SightingRow]) -> Result<()> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (r, first_seen) in collapse_sightings(rows.iter()) {
                 upsert_sighting!(tx, r, first_seen);
             }
@@ -386,7 +386,7 @@ impl Store {
         let now = now_secs();
         let at = at.timestamp();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let open: Vec<(i64, String, String, String)> = sqlx::query_as(
                 "SELECT id, kind, ip, mac FROM network_findings WHERE cleared_at IS NULL")
                 .fetch_all(&mut *tx).await?;

@@ -5,7 +5,7 @@ use chrono_tz::Asia::Shanghai;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Backend, Result, Store, StoreError, on_pool};
+use super::{Backend, BeginWrite, Result, Store, StoreError, on_pool};
 use crate::rollup::{DayRollup, Histogram, roll_up};
 
 /// The first instant of a Shanghai day, as Unix seconds.
@@ -43,7 +43,7 @@ impl Store {
         let samples = self.samples_between(vm_key, start, end).await?;
         let days = roll_up(&samples);
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for d in &days {
                 sqlx::query(
                     "INSERT INTO sample_days (vm_key, day, samples, cpu_sum, cpu_max, cpu_p95, cpu_hist, mem_sum, mem_max, \
@@ -117,7 +117,7 @@ impl Store {
             Backend::Sqlite(_) => 0,
         };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Only rolled-up samples go: a VM with a day still waiting for its rollup keeps its
             // raw samples, so nothing is lost to retention.
             let samples = sqlx::query(
@@ -147,7 +147,7 @@ impl Store {
         at: i64,
     ) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut queued = 0;
             for (project, department, score, grade, verdict, json) in reviews {
                 let (id,): (i64,) = sqlx::query_as(

@@ -34,6 +34,20 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::clear_dirty`] of several days in one transaction (after rolling up a run of
+    /// days together), each against its own `marked_at`.
+    pub async fn clear_dirty_days(&self, days: &[(i64, NaiveDate, i64)]) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for (vm_key, day, marked_at) in days {
+                sqlx::query("DELETE FROM rollup_dirty WHERE vm_key = $1 AND day = $2 AND marked_at <= $3")
+                    .bind(vm_key).bind(day.to_string()).bind(marked_at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Rolls up a VM's raw samples of the days `from..=to` (replacing those days' rollups) in
     /// one transaction. Returns the days written.
     pub async fn roll_up_days(&self, vm_key: i64, from: NaiveDate, to: NaiveDate) -> Result<usize> {

@@ -10,6 +10,7 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::access::Viewer;
+use crate::details::AuditFacts;
 use crate::domain::{DepartmentId, MacAddr, VmId};
 use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
 use crate::store::StoreError;
@@ -55,12 +56,14 @@ async fn visible_notice(ctx: &JobContext, viewer: &Viewer, id: i64) -> Result<St
         .ok_or_else(|| ActionError::NotFound(format!("no notice {id}")))
 }
 
+/// Writes the audit entry: `detail` in English (CLI, API), `facts` for the audit page.
 async fn audit(
     ctx: &JobContext,
     viewer: &Viewer,
     action: &str,
     target: &str,
     detail: &str,
+    facts: AuditFacts,
 ) -> Result<()> {
     ctx.store
         .audit(
@@ -69,6 +72,7 @@ async fn audit(
             action,
             target,
             detail,
+            Some(&facts),
             Utc::now().timestamp(),
         )
         .await?;
@@ -86,7 +90,15 @@ pub async fn approve_notice(ctx: &JobContext, viewer: &Viewer, id: i64) -> Resul
             "notice {id} is already approved or closed"
         )));
     }
-    audit(ctx, viewer, "approve_notice", &format!("notice {id}"), "").await?;
+    audit(
+        ctx,
+        viewer,
+        "approve_notice",
+        &format!("notice {id}"),
+        "",
+        AuditFacts::default(),
+    )
+    .await?;
     Ok(format!("notice {id} approved and queued for e-mail"))
 }
 
@@ -121,6 +133,10 @@ pub async fn complete_notice(
         "complete_notice",
         &format!("notice {id}"),
         &format!("done on {on}"),
+        AuditFacts {
+            on: Some(on),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!("notice {id}: adjustment done on {on}"))
@@ -155,6 +171,10 @@ pub async fn contest_notice(
         "contest_notice",
         &format!("notice {id}"),
         reason,
+        AuditFacts {
+            reason: Some(reason.to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!("notice {id} contested"))
@@ -182,6 +202,10 @@ pub async fn mark_deployed(
         "mark_deployed",
         &format!("vm {vm}"),
         &format!("deployed on {on}"),
+        AuditFacts {
+            on: Some(on),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!("{vm} deployed on {on} (confirmed)"))
@@ -209,6 +233,11 @@ pub async fn request_release(
         "request_release",
         &format!("vm {vm}"),
         &format!("on {on}: {}", reason.trim()),
+        AuditFacts {
+            on: Some(on),
+            reason: Some(reason.trim().to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!("release of {vm} requested on {on}"))
@@ -230,6 +259,11 @@ pub async fn confirm_release(
         "confirm_release",
         &format!("vm {vm}"),
         &format!("released on {on}; {closed} deadlines closed"),
+        AuditFacts {
+            on: Some(on),
+            deadlines_closed: Some(closed),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!(
@@ -317,6 +351,12 @@ pub async fn set_registry(
             "{outcome}: mac {mac}, department {}",
             edit.department.trim()
         ),
+        AuditFacts {
+            outcome: Some(outcome.to_owned()),
+            mac: Some(mac.to_string()),
+            department: Some(edit.department.trim().to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(format!("{ip}: {outcome}"))
@@ -336,7 +376,15 @@ pub async fn remove_registry(ctx: &JobContext, viewer: &Viewer, ip: &str) -> Res
     {
         return Err(ActionError::NotFound(format!("{ip} is not registered")));
     }
-    audit(ctx, viewer, "remove_registry", &format!("ip {ip}"), "").await?;
+    audit(
+        ctx,
+        viewer,
+        "remove_registry",
+        &format!("ip {ip}"),
+        "",
+        AuditFacts::default(),
+    )
+    .await?;
     Ok(format!("{ip}: removed"))
 }
 

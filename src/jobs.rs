@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::calendar::{Calendar, WorkingDays};
 use crate::deadlines::{Action, DeadlineKind, action_due, due_date};
+use crate::details::{AlertFacts, DeadlineFacts};
 use crate::evaluation::evaluate;
 use crate::network::NetworkFinding;
 use crate::notify::{DeliverySummary, Notifier, NotifyError, deliver_pending};
@@ -327,33 +328,27 @@ async fn remind_and_escalate(
         if d.done_on.is_some_and(|done| done <= today) {
             continue;
         }
-        let provisional = if d.provisional { " (provisional)" } else { "" };
-        match action_due(&ctx.calendar, d.due_on, before, today) {
-            Some(Action::Remind) => {
-                let left = ctx.calendar.between(today, d.due_on).value;
-                let detail = format!(
-                    "{} of {} due {}{provisional}: {left} working days left",
-                    d.kind, d.vm, d.due_on
-                );
-                reminders += u64::from(
-                    ctx.store
-                        .record_deadline_event(d.id, "reminder", at, today, &detail)
-                        .await?,
-                );
-            }
-            Some(Action::Escalate) => {
-                let late = ctx.calendar.between(d.due_on, today).value;
-                let detail = format!(
-                    "{} of {} was due {}{provisional}: overdue by {late} working days; escalated to the center",
-                    d.kind, d.vm, d.due_on
-                );
-                escalations += u64::from(
-                    ctx.store
-                        .record_deadline_event(d.id, "escalation", at, today, &detail)
-                        .await?,
-                );
-            }
-            None => {}
+        let facts = match action_due(&ctx.calendar, d.due_on, before, today) {
+            Some(Action::Remind) => DeadlineFacts::Reminder {
+                due_on: d.due_on,
+                provisional: d.provisional,
+                working_days_left: ctx.calendar.between(today, d.due_on).value,
+            },
+            Some(Action::Escalate) => DeadlineFacts::Escalation {
+                due_on: d.due_on,
+                provisional: d.provisional,
+                working_days_late: ctx.calendar.between(d.due_on, today).value,
+            },
+            None => continue,
+        };
+        let detail = facts.english(d.kind.as_str(), &d.vm);
+        let recorded = ctx
+            .store
+            .record_deadline_event(d.id, &facts, &detail, at, today)
+            .await?;
+        match facts {
+            DeadlineFacts::Reminder { .. } => reminders += u64::from(recorded),
+            _ => escalations += u64::from(recorded),
         }
     }
     Ok((reminders, escalations))
@@ -379,20 +374,13 @@ async fn flag_unfiled_projects(ctx: &JobContext, at: DateTime<Utc>) -> Result<u6
         let filed = filed_on.is_some_and(|f| f <= today);
         for vm in &mine {
             if !filed && today > due.value {
-                let detail = format!(
-                    "project {project} deployed on {first} is not filed; filing was due {}{} (art. 10)",
-                    due.value,
-                    if due.provisional {
-                        " (provisional)"
-                    } else {
-                        ""
-                    }
-                );
-                raised += u64::from(
-                    ctx.store
-                        .raise_alert(vm.key, "not_filed", at, today, &detail)
-                        .await?,
-                );
+                let facts = AlertFacts::NotFiled {
+                    project: project.clone(),
+                    first_deployed_on: first,
+                    filing_due: due.value,
+                    provisional: due.provisional,
+                };
+                raised += u64::from(ctx.store.raise_alert(vm.key, &facts, at, today).await?);
             } else if filed {
                 ctx.store.clear_alert(vm.key, "not_filed", at).await?;
             }
@@ -414,17 +402,12 @@ async fn flag_silent_agents(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, 
             .unwrap_or(deployed_on);
         let silent = ctx.calendar.between(last_day, today).value;
         if silent >= limit {
-            let detail = match last {
-                Some(_) => format!("no agent report since {last_day}: {silent} working days"),
-                None => format!(
-                    "no agent report since deployment on {deployed_on}: {silent} working days"
-                ),
+            let facts = AlertFacts::SilentAgent {
+                last_report_on: last.is_some().then_some(last_day),
+                deployed_on,
+                working_days: silent,
             };
-            raised += u64::from(
-                ctx.store
-                    .raise_alert(vm_key, "silent_agent", at, today, &detail)
-                    .await?,
-            );
+            raised += u64::from(ctx.store.raise_alert(vm_key, &facts, at, today).await?);
         } else {
             ctx.store.clear_alert(vm_key, "silent_agent", at).await?;
         }

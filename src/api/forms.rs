@@ -127,7 +127,7 @@ pub async fn login(
         state
             .ctx
             .store
-            .audit(None, username, "login_failed", "session", "", now)
+            .audit(None, username, "login_failed", "session", "", None, now)
             .await?;
         return Ok(retry("用户名或密码错误 (wrong user name or password)"));
     };
@@ -142,6 +142,7 @@ pub async fn login(
             "login",
             "session",
             "",
+            None,
             now,
         )
         .await?;
@@ -269,11 +270,13 @@ impl HasCsrf for IpForm {
     }
 }
 
-/// After an action: back to the page of what was acted on, with the outcome to show.
-fn back_to(path: &str, outcome: Result<String, ActionError>) -> Response {
+/// After an action: back to the page of what was acted on, which says in its own language
+/// that `action` was done (the English message is for the JSON API and the log).
+fn back_to(path: &str, action: &str, outcome: Result<String, ActionError>) -> Response {
     match outcome {
         Ok(message) => {
-            Redirect::to(&format!("{path}?done={}", auth::percent_encode(&message))).into_response()
+            tracing::debug!(action, message, "form action done");
+            Redirect::to(&format!("{path}?done={action}")).into_response()
         }
         Err(e) => action_error_page(e),
     }
@@ -302,6 +305,7 @@ async fn approve(
 ) -> Response {
     back_to(
         &format!("/notices/{id}"),
+        "approve_notice",
         actions::approve_notice(&s.ctx, &viewer, id).await,
     )
 }
@@ -316,7 +320,7 @@ async fn complete(
         actions::complete_notice(&s.ctx, &viewer, id, on).await
     }
     .await;
-    back_to(&format!("/notices/{id}"), outcome)
+    back_to(&format!("/notices/{id}"), "complete_notice", outcome)
 }
 
 async fn contest(
@@ -326,6 +330,7 @@ async fn contest(
 ) -> Response {
     back_to(
         &format!("/notices/{id}"),
+        "contest_notice",
         actions::contest_notice(&s.ctx, &viewer, id, &form.reason).await,
     )
 }
@@ -340,7 +345,7 @@ async fn deployed(
         actions::mark_deployed(&s.ctx, &viewer, &vm, on).await
     }
     .await;
-    back_to(&format!("/vms/{id}"), outcome)
+    back_to(&format!("/vms/{id}"), "mark_deployed", outcome)
 }
 
 async fn release_request(
@@ -353,7 +358,7 @@ async fn release_request(
         actions::request_release(&s.ctx, &viewer, &vm, on, &form.reason).await
     }
     .await;
-    back_to(&format!("/vms/{id}"), outcome)
+    back_to(&format!("/vms/{id}"), "request_release", outcome)
 }
 
 async fn release_confirm(
@@ -366,7 +371,7 @@ async fn release_confirm(
         actions::confirm_release(&s.ctx, &viewer, &vm, on).await
     }
     .await;
-    back_to(&format!("/vms/{id}"), outcome)
+    back_to(&format!("/vms/{id}"), "confirm_release", outcome)
 }
 
 async fn registry_set(
@@ -384,6 +389,7 @@ async fn registry_set(
     };
     back_to(
         "/network",
+        "set_registry",
         actions::set_registry(&s.ctx, &viewer, &edit).await,
     )
 }
@@ -394,6 +400,7 @@ async fn registry_remove(
 ) -> Response {
     back_to(
         "/network",
+        "remove_registry",
         actions::remove_registry(&s.ctx, &viewer, &form.ip).await,
     )
 }
@@ -414,6 +421,18 @@ async fn audit_page(
         .audit_log(500)
         .await
         .map_err(|e| ApiError::Internal(e).into_response())?;
+    // Target and detail in the page's language, from each entry's facts.
+    let rows: Vec<minijinja::Value> = rows
+        .iter()
+        .map(|r| {
+            let (target, detail) = crate::web::describe::audit(lang, r);
+            minijinja::context! {
+                target => target,
+                detail => detail,
+                ..minijinja::Value::from_serialize(r)
+            }
+        })
+        .collect();
     let path = uri.path_and_query().map_or("/audit", |p| p.as_str());
     let page = crate::web::render_page(
         lang,

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::{BeginWrite, Result, Store, StoreError, on_pool};
 use crate::access::Role;
+use crate::details::AuditFacts;
 
 /// An account as listed (never with its password hash).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -49,6 +50,9 @@ pub struct AuditRow {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// [`AuditFacts`] as JSON, for the audit page (not part of the API's answer).
+    #[serde(skip)]
+    pub facts: Option<String>,
 }
 
 /// A department's objection to a notice.
@@ -288,7 +292,9 @@ impl Store {
         }))
     }
 
-    /// Records a staff or department action.
+    /// Records a staff or department action: `detail` in English for the CLI and the API,
+    /// `facts` (if any) for the audit page in its own language.
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub async fn audit(
         &self,
         user_id: Option<i64>,
@@ -296,12 +302,14 @@ impl Store {
         action: &str,
         target: &str,
         detail: &str,
+        facts: Option<&AuditFacts>,
         now: i64,
     ) -> Result<()> {
+        let facts = facts.map(super::deadlines::facts_json).transpose()?;
         on_pool!(self, p => sqlx::query(
-            "INSERT INTO audit_log (at, user_id, username, action, target, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(now).bind(user_id).bind(username).bind(action).bind(target).bind(detail)
+            "INSERT INTO audit_log (at, user_id, username, action, target, detail, facts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(now).bind(user_id).bind(username).bind(action).bind(target).bind(detail).bind(&facts)
             .execute(p).await.map(|_| ()))?;
         Ok(())
     }
@@ -309,16 +317,17 @@ impl Store {
     /// The newest `limit` audit entries, newest first.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT id, at, username, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+            "SELECT id, at, username, action, target, detail, facts FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(limit).fetch_all(p).await)?
         .into_iter()
-        .map(|(id, at, username, action, target, detail)| AuditRow {
+        .map(|(id, at, username, action, target, detail, facts)| AuditRow {
             id,
             at,
             username,
             action,
             target,
             detail,
+            facts,
         })
         .collect())
     }

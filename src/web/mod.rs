@@ -6,6 +6,7 @@
 //! Templates are embedded and autoescaped; the only markup inserted unescaped is the SVG that
 //! [`svg`] builds, which escapes its own text.
 
+pub mod describe;
 pub mod i18n;
 mod pages;
 pub mod svg;
@@ -159,6 +160,8 @@ fn environment(lang: Lang) -> Environment<'static> {
     env.add_filter("zhdate", zhdate_filter);
     env.add_filter("pct", pct_filter);
     env.add_filter("num", num_filter);
+    // Where a date or allocation came from (inventory, confirmed, inferred, ...), in words.
+    env.add_filter("source", move |s: String| describe::source(lang, &s));
     env
 }
 
@@ -203,11 +206,14 @@ pub fn base_context(viewer: Option<&crate::access::Viewer>, nav: &str, path: &st
         None => path.to_owned(),
     };
     let next = crate::auth::percent_encode(&path);
-    // What an action just did (the form handlers redirect here with `?done=...`).
+    // What an action just did: the form handlers redirect here with `?done=ACTION`, and the
+    // page says it in its own language (`done_ACTION`). Anything else is not shown, so a link
+    // cannot put words on the page.
     let flash = path.split_once('?').and_then(|(_, q)| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "done")
-            .map(|(_, v)| v.into_owned())
+            .map(|(_, v)| format!("done_{v}"))
+            .filter(|key| Lang::Zh.lookup(key).is_some())
     });
     minijinja::context! {
         viewer => viewer,

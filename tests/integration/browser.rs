@@ -178,8 +178,9 @@ async fn the_demo_in_chromium_every_page_in_both_languages() {
     let answered_late = notice("vaccine-web-01", "closed", None);
     let contested = notice("his-app-02", "open", Some("cpu"));
     let year = crate::demo::RunningDemo::review_year().to_string();
+    // Relative to the repository (the browser script runs in tests/e2e).
     let screenshots = std::env::var_os("CLOUDGOV_SCREENSHOTS")
-        .map(PathBuf::from)
+        .map(|dir| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir))
         .unwrap_or_else(|| demo.dir().join("screenshots"));
     let (admin, health) = (&demo.logins[0], &demo.logins[1]);
     let run = tokio::process::Command::new("node")

@@ -15,6 +15,7 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::access::Viewer;
+use crate::details::AuditFacts;
 use crate::domain::{DepartmentId, InvalidValue, MacAddr, VmId, check_text};
 use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
 use crate::store::{StoreError, VmFacts};
@@ -98,15 +99,17 @@ pub async fn record(
     target: &str,
     detail: &str,
 ) -> Result<()> {
-    audit(ctx, viewer, action, target, detail).await
+    audit(ctx, viewer, action, target, detail, AuditFacts::default()).await
 }
 
+/// Writes the audit entry: `detail` in English (CLI, API), `facts` for the audit page.
 async fn audit(
     ctx: &JobContext,
     viewer: &Viewer,
     action: &str,
     target: &str,
     detail: &str,
+    facts: AuditFacts,
 ) -> Result<()> {
     ctx.store
         .audit(
@@ -115,6 +118,7 @@ async fn audit(
             action,
             target,
             detail,
+            Some(&facts),
             Utc::now().timestamp(),
         )
         .await?;
@@ -135,7 +139,15 @@ pub async fn approve_notices(ctx: &JobContext, viewer: &Viewer, ids: &[i64]) -> 
         )));
     }
     for id in &approved {
-        audit(ctx, viewer, "approve_notice", &format!("notice {id}"), "").await?;
+        audit(
+            ctx,
+            viewer,
+            "approve_notice",
+            &format!("notice {id}"),
+            "",
+            AuditFacts::default(),
+        )
+        .await?;
     }
     outcome(
         "notice_approved",
@@ -191,6 +203,10 @@ pub async fn complete_notice(
         "complete_notice",
         &format!("notice {id}"),
         &format!("done on {on}"),
+        AuditFacts {
+            on: Some(on),
+            ..Default::default()
+        },
     )
     .await?;
     outcome(
@@ -229,6 +245,10 @@ pub async fn contest_notice(
         "contest_notice",
         &format!("notice {id}"),
         reason,
+        AuditFacts {
+            reason: Some(reason.to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     outcome("notice_contested", format!("notice {id} contested"))
@@ -263,6 +283,10 @@ pub async fn mark_deployed(
         "mark_deployed",
         &format!("vm {vm}"),
         &format!("deployed on {on}"),
+        AuditFacts {
+            on: Some(on),
+            ..Default::default()
+        },
     )
     .await?;
     outcome("vm_deployed", format!("{vm} deployed on {on} (confirmed)"))
@@ -293,6 +317,11 @@ pub async fn request_release(
         "request_release",
         &format!("vm {vm}"),
         &format!("on {on}: {}", reason.trim()),
+        AuditFacts {
+            on: Some(on),
+            reason: Some(reason.trim().to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     outcome(
@@ -335,6 +364,11 @@ pub async fn confirm_release(
         "confirm_release",
         &format!("vm {vm}"),
         &format!("released on {on}; {closed} deadlines closed"),
+        AuditFacts {
+            on: Some(on),
+            deadlines_closed: Some(closed),
+            ..Default::default()
+        },
     )
     .await?;
     outcome(
@@ -446,6 +480,12 @@ pub async fn set_registry(
         "set_registry",
         &format!("ip {ip}"),
         &format!("{what}: mac {mac}, department {}", edit.department.trim()),
+        AuditFacts {
+            outcome: Some(what.to_owned()),
+            mac: Some(mac.to_string()),
+            department: Some(edit.department.trim().to_owned()),
+            ..Default::default()
+        },
     )
     .await?;
     outcome(code, format!("{ip}: {what}"))
@@ -468,7 +508,15 @@ pub async fn remove_registry(ctx: &JobContext, viewer: &Viewer, ip: &str) -> Res
     if !ctx.store.remove_ip_registration(ip, &source).await? {
         return Err(ActionError::NotFound(format!("{ip} is not registered")));
     }
-    audit(ctx, viewer, "remove_registry", &format!("ip {ip}"), "").await?;
+    audit(
+        ctx,
+        viewer,
+        "remove_registry",
+        &format!("ip {ip}"),
+        "",
+        AuditFacts::default(),
+    )
+    .await?;
     outcome("registry_removed", format!("{ip}: removed"))
 }
 

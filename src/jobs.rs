@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::calendar::{Calendar, WorkingDays};
 use crate::deadlines::{Action, DeadlineKind, action_due, due_date};
+use crate::details::{AlertFacts, DeadlineFacts};
 use crate::evaluation::evaluate;
 use crate::network::NetworkFinding;
 use crate::notify::{DeliverySummary, Notifier, NotifyError, deliver_pending};
@@ -76,15 +77,40 @@ pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, Jo
     Ok(summary)
 }
 
+/// Most days rolled up together: one read of their samples and one transaction instead of one
+/// per day (a backfill brings hundreds), with the samples held in memory bounded (a quarter of one VM).
+const ROLLUP_RUN_DAYS: usize = 92;
+
 /// Rolls up every day whose samples changed since its last rollup (new reports, backfill,
 /// replays: the samples' own transaction marked them). Returns the days written.
 pub async fn roll_up(ctx: &JobContext, _at: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut written = 0;
-    for (vm_key, day, marked_at) in ctx.store.dirty_days().await? {
-        written += ctx.store.roll_up_days(vm_key, day, day).await? as u64;
-        ctx.store.clear_dirty(vm_key, day, marked_at).await?;
+    for run in consecutive_days(&ctx.store.dirty_days().await?) {
+        let (Some(&(vm_key, first, _)), Some(&(_, last, _))) = (run.first(), run.last()) else {
+            continue;
+        };
+        written += ctx.store.roll_up_days(vm_key, first, last).await? as u64;
+        ctx.store.clear_dirty_days(run).await?;
     }
     Ok(written)
+}
+
+/// Dirty days (ordered by VM, then day) cut into runs of one VM's consecutive days, each at
+/// most [`ROLLUP_RUN_DAYS`] long.
+fn consecutive_days(dirty: &[(i64, NaiveDate, i64)]) -> Vec<&[(i64, NaiveDate, i64)]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=dirty.len() {
+        let ends = i == dirty.len()
+            || dirty[i].0 != dirty[i - 1].0
+            || dirty[i - 1].1.succ_opt() != Some(dirty[i].1)
+            || i - start == ROLLUP_RUN_DAYS;
+        if ends {
+            runs.push(&dirty[start..i]);
+            start = i;
+        }
+    }
+    runs
 }
 
 /// Rolls up, keeps the samples' partitions (PostgreSQL), then applies the rules' retention: raw
@@ -302,33 +328,27 @@ async fn remind_and_escalate(
         if d.done_on.is_some_and(|done| done <= today) {
             continue;
         }
-        let provisional = if d.provisional { " (provisional)" } else { "" };
-        match action_due(&ctx.calendar, d.due_on, before, today) {
-            Some(Action::Remind) => {
-                let left = ctx.calendar.between(today, d.due_on).value;
-                let detail = format!(
-                    "{} of {} due {}{provisional}: {left} working days left",
-                    d.kind, d.vm, d.due_on
-                );
-                reminders += u64::from(
-                    ctx.store
-                        .record_deadline_event(d.id, "reminder", at, today, &detail)
-                        .await?,
-                );
-            }
-            Some(Action::Escalate) => {
-                let late = ctx.calendar.between(d.due_on, today).value;
-                let detail = format!(
-                    "{} of {} was due {}{provisional}: overdue by {late} working days; escalated to the center",
-                    d.kind, d.vm, d.due_on
-                );
-                escalations += u64::from(
-                    ctx.store
-                        .record_deadline_event(d.id, "escalation", at, today, &detail)
-                        .await?,
-                );
-            }
-            None => {}
+        let facts = match action_due(&ctx.calendar, d.due_on, before, today) {
+            Some(Action::Remind) => DeadlineFacts::Reminder {
+                due_on: d.due_on,
+                provisional: d.provisional,
+                working_days_left: ctx.calendar.between(today, d.due_on).value,
+            },
+            Some(Action::Escalate) => DeadlineFacts::Escalation {
+                due_on: d.due_on,
+                provisional: d.provisional,
+                working_days_late: ctx.calendar.between(d.due_on, today).value,
+            },
+            None => continue,
+        };
+        let detail = facts.english(d.kind.as_str(), &d.vm);
+        let recorded = ctx
+            .store
+            .record_deadline_event(d.id, &facts, &detail, at, today)
+            .await?;
+        match facts {
+            DeadlineFacts::Reminder { .. } => reminders += u64::from(recorded),
+            _ => escalations += u64::from(recorded),
         }
     }
     Ok((reminders, escalations))
@@ -354,20 +374,13 @@ async fn flag_unfiled_projects(ctx: &JobContext, at: DateTime<Utc>) -> Result<u6
         let filed = filed_on.is_some_and(|f| f <= today);
         for vm in &mine {
             if !filed && today > due.value {
-                let detail = format!(
-                    "project {project} deployed on {first} is not filed; filing was due {}{} (art. 10)",
-                    due.value,
-                    if due.provisional {
-                        " (provisional)"
-                    } else {
-                        ""
-                    }
-                );
-                raised += u64::from(
-                    ctx.store
-                        .raise_alert(vm.key, "not_filed", at, today, &detail)
-                        .await?,
-                );
+                let facts = AlertFacts::NotFiled {
+                    project: project.clone(),
+                    first_deployed_on: first,
+                    filing_due: due.value,
+                    provisional: due.provisional,
+                };
+                raised += u64::from(ctx.store.raise_alert(vm.key, &facts, at, today).await?);
             } else if filed {
                 ctx.store.clear_alert(vm.key, "not_filed", at).await?;
             }
@@ -389,20 +402,39 @@ async fn flag_silent_agents(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64, 
             .unwrap_or(deployed_on);
         let silent = ctx.calendar.between(last_day, today).value;
         if silent >= limit {
-            let detail = match last {
-                Some(_) => format!("no agent report since {last_day}: {silent} working days"),
-                None => format!(
-                    "no agent report since deployment on {deployed_on}: {silent} working days"
-                ),
+            let facts = AlertFacts::SilentAgent {
+                last_report_on: last.is_some().then_some(last_day),
+                deployed_on,
+                working_days: silent,
             };
-            raised += u64::from(
-                ctx.store
-                    .raise_alert(vm_key, "silent_agent", at, today, &detail)
-                    .await?,
-            );
+            raised += u64::from(ctx.store.raise_alert(vm_key, &facts, at, today).await?);
         } else {
             ctx.store.clear_alert(vm_key, "silent_agent", at).await?;
         }
     }
     Ok(raised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_days_roll_up_in_runs_of_one_vms_consecutive_days() {
+        let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2025, m, day).expect("date");
+        let mut dirty = vec![(1, d(1, 30), 5), (1, d(1, 31), 6), (1, d(2, 1), 7)];
+        dirty.push((1, d(2, 3), 8)); // a gap
+        dirty.push((2, d(2, 4), 9)); // another VM
+        let runs = consecutive_days(&dirty);
+        let lengths: Vec<usize> = runs.iter().map(|r| r.len()).collect();
+        assert_eq!(lengths, [3, 1, 1]);
+        assert_eq!(runs[0].last().map(|r| r.1), Some(d(2, 1)));
+        // A long run is cut, so one read never holds more than a quarter of samples.
+        let year: Vec<_> = (0..100)
+            .map(|i| (3, d(1, 1) + chrono::TimeDelta::days(i), 1))
+            .collect();
+        let lengths: Vec<usize> = consecutive_days(&year).iter().map(|r| r.len()).collect();
+        assert_eq!(lengths, [92, 8]);
+        assert!(consecutive_days(&[]).is_empty());
+    }
 }

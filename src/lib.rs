@@ -9,6 +9,7 @@ pub mod chart;
 pub mod cli;
 pub mod deadlines;
 pub mod demo;
+pub mod details;
 pub mod domain;
 pub mod evaluation;
 pub mod import;

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Asia::Shanghai;
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, WorkingDays};
 use crate::domain::MacAddr;
@@ -34,7 +34,7 @@ pub struct RegistryEntry {
     pub mac_since: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SightingKind {
     /// An agent's own interface address.
@@ -147,7 +147,147 @@ pub struct NetworkFinding {
     /// The MAC concerned; several joined by `,` for a conflict; absent where none applies.
     pub mac: Option<String>,
     pub department: Option<String>,
+    /// What the finding rests on, in English (`facts` as a sentence).
     pub evidence: String,
+    /// The same as data, for readers in other languages.
+    pub facts: Evidence,
+}
+
+impl NetworkFinding {
+    fn new(
+        kind: NetworkFindingKind,
+        ip: String,
+        mac: Option<String>,
+        department: Option<String>,
+        facts: Evidence,
+    ) -> NetworkFinding {
+        NetworkFinding {
+            evidence: facts.english(&ip, mac.as_deref().unwrap_or("")),
+            kind,
+            ip,
+            mac,
+            department,
+            facts,
+        }
+    }
+}
+
+/// One sighting source of an address: how it was seen and by whom (an agent's VM id, or an
+/// ARP export's source).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeenBy {
+    pub kind: SightingKind,
+    pub source: String,
+}
+
+/// What a network finding rests on, as data. The store keeps it beside the English
+/// [`NetworkFinding::evidence`], so the dashboard says the same in the page's language.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "evidence", rename_all = "snake_case")]
+pub enum Evidence {
+    /// The address is not registered.
+    Unregistered {
+        seen_by: Vec<SeenBy>,
+        last_seen: DateTime<Utc>,
+    },
+    /// The address is registered to `bound_mac` (of `holder`) but was seen with another MAC.
+    OtherMac {
+        bound_mac: String,
+        holder: String,
+        seen_by: Vec<SeenBy>,
+        last_seen: DateTime<Utc>,
+    },
+    /// `macs` used the address at the same time within the window.
+    Conflict { macs: Vec<String>, window_days: u32 },
+    /// The address of VM `vm` is configured by DHCP (read from `config_source`).
+    Dhcp {
+        vm: String,
+        config_source: Option<String>,
+    },
+    /// One MAC answers for all of `addresses`.
+    ManyAddresses { addresses: Vec<String> },
+    /// The MAC's OUI belongs to `maker`, a consumer router maker.
+    RouterMaker { maker: String, oui: String },
+    /// Registered to `holder` on `registered_on`, not seen for `working_days` (last seen at
+    /// `last_seen`, or never).
+    Stale {
+        holder: String,
+        registered_on: NaiveDate,
+        last_seen: Option<DateTime<Utc>>,
+        working_days: u32,
+    },
+}
+
+/// Sorted like their English text, so the sentence lists sources in a stable order.
+fn seen_by(seen: &[&Sighting]) -> Vec<SeenBy> {
+    let mut out: Vec<SeenBy> = seen
+        .iter()
+        .map(|s| SeenBy {
+            kind: s.kind,
+            source: s.source.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| (a.kind.as_str(), &a.source).cmp(&(b.kind.as_str(), &b.source)));
+    out.dedup();
+    out
+}
+
+impl Evidence {
+    /// The English sentence the CLI, the API and e-mails carry; `ip` and `mac` are the
+    /// finding's.
+    pub fn english(&self, ip: &str, mac: &str) -> String {
+        let sources = |seen: &[SeenBy]| {
+            seen.iter()
+                .map(|s| format!("{} {}", s.kind.as_str(), s.source))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Evidence::Unregistered { seen_by, last_seen } => format!(
+                "{ip} with MAC {mac} is not in the IP registry; seen by {} until {}",
+                sources(seen_by),
+                when(*last_seen)
+            ),
+            Evidence::OtherMac {
+                bound_mac,
+                holder,
+                seen_by,
+                last_seen,
+            } => format!(
+                "{ip} is bound to {bound_mac} ({holder}) but was seen with {mac} by {} until {}",
+                sources(seen_by),
+                when(*last_seen)
+            ),
+            Evidence::Conflict { macs, window_days } => format!(
+                "{ip} was in use by {} at the same time within the last {window_days} days",
+                macs.join(" and ")
+            ),
+            Evidence::Dhcp { vm, config_source } => format!(
+                "VM {vm} interface {mac} gets {ip} by DHCP ({}); art. 14 requires a static address",
+                config_source.as_deref().unwrap_or("source unknown")
+            ),
+            Evidence::ManyAddresses { addresses } => format!(
+                "{mac} answers for {} addresses ({}): a router or NAT device behind one port",
+                addresses.len(),
+                addresses.join(", ")
+            ),
+            Evidence::RouterMaker { maker, oui } => {
+                format!("{mac} belongs to {maker} (OUI {oui}), a maker of consumer routers")
+            }
+            Evidence::Stale {
+                holder,
+                registered_on,
+                last_seen,
+                working_days,
+            } => {
+                let seen = match last_seen {
+                    Some(t) => format!("last seen {}", when(*t)),
+                    None => format!("never seen since registration on {registered_on}"),
+                };
+                format!("{ip} ({holder}) {seen}: {working_days} working days")
+            }
+        }
+    }
 }
 
 impl NetworkRules {
@@ -219,29 +359,20 @@ pub fn check(
     for (&ip, macs) in &per_ip {
         let all: Vec<&Sighting> = macs.values().flatten().copied().collect();
         let department = department_of(ip, &all);
-        let sources = |seen: &[&Sighting]| {
-            seen.iter()
-                .map(|s| format!("{} {}", s.kind.as_str(), s.source))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         match by_ip.get(&ip) {
             None => {
                 for (mac, seen) in macs {
                     let last = seen.iter().map(|s| s.last_seen).max().unwrap_or(at);
-                    findings.insert(NetworkFinding {
-                        kind: NetworkFindingKind::UnregisteredIp,
-                        ip: ip.to_string(),
-                        mac: Some(mac.to_string()),
-                        department: department.clone(),
-                        evidence: format!(
-                            "{ip} with MAC {mac} is not in the IP registry; seen by {} until {}",
-                            sources(seen),
-                            when(last)
-                        ),
-                    });
+                    findings.insert(NetworkFinding::new(
+                        NetworkFindingKind::UnregisteredIp,
+                        ip.to_string(),
+                        Some(mac.to_string()),
+                        department.clone(),
+                        Evidence::Unregistered {
+                            seen_by: seen_by(seen),
+                            last_seen: last,
+                        },
+                    ));
                 }
             }
             Some(entry) => {
@@ -250,19 +381,18 @@ pub fn check(
                     if entry.mac_since.is_some_and(|since| last < since) {
                         continue;
                     }
-                    findings.insert(NetworkFinding {
-                        kind: NetworkFindingKind::MacMismatch,
-                        ip: ip.to_string(),
-                        mac: Some(mac.to_string()),
-                        department: Some(entry.department.clone()),
-                        evidence: format!(
-                            "{ip} is bound to {} ({}) but was seen with {mac} by {} until {}",
-                            entry.mac,
-                            entry.holder,
-                            sources(seen),
-                            when(last)
-                        ),
-                    });
+                    findings.insert(NetworkFinding::new(
+                        NetworkFindingKind::MacMismatch,
+                        ip.to_string(),
+                        Some(mac.to_string()),
+                        Some(entry.department.clone()),
+                        Evidence::OtherMac {
+                            bound_mac: entry.mac.to_string(),
+                            holder: entry.holder.clone(),
+                            seen_by: seen_by(seen),
+                            last_seen: last,
+                        },
+                    ));
                 }
             }
         }
@@ -286,17 +416,16 @@ pub fn check(
         }
         if fighting.len() >= 2 {
             let macs: Vec<String> = fighting.iter().map(MacAddr::to_string).collect();
-            findings.insert(NetworkFinding {
-                kind: NetworkFindingKind::IpConflict,
-                ip: ip.to_string(),
-                mac: Some(macs.join(",")),
+            findings.insert(NetworkFinding::new(
+                NetworkFindingKind::IpConflict,
+                ip.to_string(),
+                Some(macs.join(",")),
                 department,
-                evidence: format!(
-                    "{ip} was in use by {} at the same time within the last {} days",
-                    macs.join(" and "),
-                    rules.window_days
-                ),
-            });
+                Evidence::Conflict {
+                    macs,
+                    window_days: rules.window_days,
+                },
+            ));
         }
     }
 
@@ -304,19 +433,16 @@ pub fn check(
         .iter()
         .filter(|s| s.kind == SightingKind::Interface && s.config == "dhcp")
     {
-        findings.insert(NetworkFinding {
-            kind: NetworkFindingKind::DhcpAddress,
-            ip: s.ip.to_string(),
-            mac: Some(s.mac.to_string()),
-            department: s.department.clone(),
-            evidence: format!(
-                "VM {} interface {} gets {} by DHCP ({}); art. 14 requires a static address",
-                s.source,
-                s.mac,
-                s.ip,
-                s.config_source.as_deref().unwrap_or("source unknown")
-            ),
-        });
+        findings.insert(NetworkFinding::new(
+            NetworkFindingKind::DhcpAddress,
+            s.ip.to_string(),
+            Some(s.mac.to_string()),
+            s.department.clone(),
+            Evidence::Dhcp {
+                vm: s.source.clone(),
+                config_source: s.config_source.clone(),
+            },
+        ));
     }
 
     // Private routers: a MAC answering for many IPv4 addresses, or a consumer router maker's MAC.
@@ -340,29 +466,26 @@ pub fn check(
             .iter()
             .find_map(|ip| by_ip.get(ip).map(|r| r.department.clone()));
         if ips.len() >= rules.router_min_ips {
-            let list: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
-            findings.insert(NetworkFinding {
-                kind: NetworkFindingKind::SuspectedRouter,
-                ip: first_ip.to_string(),
-                mac: Some(mac.to_string()),
-                department: department.clone(),
-                evidence: format!(
-                    "{mac} answers for {} addresses ({}): a router or NAT device behind one port",
-                    ips.len(),
-                    list.join(", ")
-                ),
-            });
+            findings.insert(NetworkFinding::new(
+                NetworkFindingKind::SuspectedRouter,
+                first_ip.to_string(),
+                Some(mac.to_string()),
+                department.clone(),
+                Evidence::ManyAddresses {
+                    addresses: ips.iter().map(IpAddr::to_string).collect(),
+                },
+            ));
         } else if let Some(maker) = rules.router_ouis.get(&mac.oui()) {
-            findings.insert(NetworkFinding {
-                kind: NetworkFindingKind::SuspectedRouter,
-                ip: first_ip.to_string(),
-                mac: Some(mac.to_string()),
+            findings.insert(NetworkFinding::new(
+                NetworkFindingKind::SuspectedRouter,
+                first_ip.to_string(),
+                Some(mac.to_string()),
                 department,
-                evidence: format!(
-                    "{mac} belongs to {maker} (OUI {}), a maker of consumer routers",
-                    mac.oui()
-                ),
-            });
+                Evidence::RouterMaker {
+                    maker: maker.clone(),
+                    oui: mac.oui(),
+                },
+            ));
         }
     }
 
@@ -384,17 +507,18 @@ pub fn check(
             .max(r.registered_on);
         let idle = calendar.between(since, today).value;
         if idle >= rules.stale_after.get() {
-            let seen = match last_seen.get(&r.ip) {
-                Some(t) => format!("last seen {}", when(*t)),
-                None => format!("never seen since registration on {}", r.registered_on),
-            };
-            findings.insert(NetworkFinding {
-                kind: NetworkFindingKind::StaleRegistration,
-                ip: r.ip.to_string(),
-                mac: Some(r.mac.to_string()),
-                department: Some(r.department.clone()),
-                evidence: format!("{} ({}) {seen}: {idle} working days", r.ip, r.holder),
-            });
+            findings.insert(NetworkFinding::new(
+                NetworkFindingKind::StaleRegistration,
+                r.ip.to_string(),
+                Some(r.mac.to_string()),
+                Some(r.department.clone()),
+                Evidence::Stale {
+                    holder: r.holder.clone(),
+                    registered_on: r.registered_on,
+                    last_seen: last_seen.get(&r.ip).copied(),
+                    working_days: idle,
+                },
+            ));
         }
     }
     findings.into_iter().collect()
@@ -566,6 +690,42 @@ mod tests {
                 .any(|f| f.kind == NetworkFindingKind::SuspectedRouter
                     && f.evidence.contains("TP-Link")),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn each_finding_carries_its_evidence_as_data_and_as_the_english_sentence() {
+        let f = run(
+            &[entry("10.1.0.5", "52:54:00:00:00:01")],
+            &[
+                seen("10.1.0.5", "52:54:00:00:00:01", t(14, 9), t(20, 9)),
+                seen("10.1.0.5", "52:54:00:00:00:02", t(17, 9), t(17, 10)),
+            ],
+        );
+        for finding in &f {
+            // The sentence is the facts', and the facts survive the store's JSON.
+            let mac = finding.mac.as_deref().unwrap_or("");
+            assert_eq!(finding.evidence, finding.facts.english(&finding.ip, mac));
+            let json = serde_json::to_string(&finding.facts).expect("json");
+            assert_eq!(
+                serde_json::from_str::<Evidence>(&json).expect("parse"),
+                finding.facts
+            );
+        }
+        let mismatch = f
+            .iter()
+            .find(|f| f.kind == NetworkFindingKind::MacMismatch)
+            .expect("mismatch");
+        assert_eq!(
+            mismatch.evidence,
+            "10.1.0.5 is bound to 52:54:00:00:00:01 (PC-1) but was seen with 52:54:00:00:00:02 \
+             by arp core-switch until 2025-06-17 10:00"
+        );
+        assert!(
+            matches!(&mismatch.facts, Evidence::OtherMac { holder, seen_by, .. }
+                if holder == "PC-1" && seen_by.len() == 1 && seen_by[0].kind == SightingKind::Arp),
+            "{:?}",
+            mismatch.facts
         );
     }
 

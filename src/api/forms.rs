@@ -150,7 +150,7 @@ pub async fn login(
         state
             .ctx
             .store
-            .audit(None, username, "login_failed", "session", "", now)
+            .audit(None, username, "login_failed", "session", "", None, now)
             .await?;
         return Ok(retry("wrong"));
     };
@@ -165,6 +165,7 @@ pub async fn login(
             "login",
             "session",
             "",
+            None,
             now,
         )
         .await?;
@@ -435,6 +436,18 @@ async fn audit_page(
         .audit_log(500)
         .await
         .map_err(|e| ApiError::Internal(e).into_response())?;
+    // Target and detail in the page's language, from each entry's facts.
+    let rows: Vec<minijinja::Value> = rows
+        .iter()
+        .map(|r| {
+            let (target, detail) = crate::web::describe::audit(lang, r);
+            minijinja::context! {
+                target => target,
+                detail => detail,
+                ..minijinja::Value::from_serialize(r)
+            }
+        })
+        .collect();
     let path = uri.path_and_query().map_or("/audit", |p| p.as_str());
     let page = crate::web::render_page(
         lang,

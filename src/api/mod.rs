@@ -15,6 +15,7 @@ use cloudgov_agent::wire::{AddressConfig, IngestAck, IngestBatch, Report};
 use serde_json::json;
 
 use crate::access::Viewer;
+use crate::details::AlertFacts;
 use crate::domain::{ArrivalWindow, MacAddr, Percent};
 use crate::jobs::{JobContext, shanghai_day};
 use crate::metrics::IngestCounters;
@@ -325,20 +326,11 @@ async fn record_agent_health(
         let offset = now - sent_at;
         store.set_clock_offset(vm_key, offset.num_seconds()).await?;
         if offset.abs() > state.limits.max_clock_skew {
-            let detail = format!(
-                "agent clock is {} s {} the daemon's (limit {} s): fix NTP on the VM",
-                offset.num_seconds().abs(),
-                if offset.num_seconds() > 0 {
-                    "behind"
-                } else {
-                    "ahead of"
-                },
-                state.limits.max_clock_skew.num_seconds()
-            );
-            if store
-                .raise_alert(vm_key, "clock_skew", now, today, &detail)
-                .await?
-            {
+            let facts = AlertFacts::ClockSkew {
+                offset_secs: offset.num_seconds(),
+                limit_secs: state.limits.max_clock_skew.num_seconds(),
+            };
+            if store.raise_alert(vm_key, &facts, now, today).await? {
                 tracing::warn!(vm = %vm_id, offset_secs = offset.num_seconds(), "agent clock skew");
             }
         } else {
@@ -347,13 +339,10 @@ async fn record_agent_health(
     }
     if batch.dropped_reports > 0 {
         tracing::warn!(vm = %vm_id, dropped = batch.dropped_reports, "agent dropped reports");
-        let detail = format!(
-            "the agent dropped {} reports (queue or spool full)",
-            batch.dropped_reports
-        );
-        store
-            .raise_alert(vm_key, "reports_dropped", now, today, &detail)
-            .await?;
+        let facts = AlertFacts::ReportsDropped {
+            reports: batch.dropped_reports,
+        };
+        store.raise_alert(vm_key, &facts, now, today).await?;
     }
     Ok(())
 }

@@ -17,7 +17,6 @@ use crate::import::{parse_arp, parse_ip_registry, parse_samples};
 use crate::inventory::Inventory;
 use crate::jobs::{JobContext, network_check, shanghai_day, tick};
 use crate::load;
-use crate::network::SightingKind;
 use crate::notify::smtp::SmtpSettings;
 use crate::notify::templates::Templates;
 use crate::notify::{Notifier, deliver_pending, preview_notice};
@@ -596,20 +595,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 arrival_window(allow_history),
             )
             .context("nothing imported")?;
-            let sightings: Vec<SightingRow> = rows
-                .iter()
-                .map(|r| SightingRow {
-                    ip: r.ip.to_string(),
-                    mac: r.mac.to_string(),
-                    kind: SightingKind::Arp,
-                    source: r.source.clone(),
-                    vm_key: None,
-                    interface: String::new(),
-                    config: "unknown".into(),
-                    config_source: None,
-                    seen_at: r.seen_at.timestamp(),
-                })
-                .collect();
+            let sightings: Vec<SightingRow> = rows.iter().map(SightingRow::from).collect();
             store.record_sightings(&sightings).await?;
             let text = format!("imported {} ARP entries", rows.len());
             audit(

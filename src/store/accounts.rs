@@ -5,8 +5,9 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, on_pool};
 use crate::access::Role;
+use crate::details::AuditFacts;
 
 /// An account as listed (never with its password hash).
 /// A notice's department and issue day, for the checks of an action on it.
@@ -65,6 +66,9 @@ pub struct AuditRow {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// [`AuditFacts`] as JSON, for the audit page (not part of the API's answer).
+    #[serde(skip)]
+    pub facts: Option<String>,
 }
 
 /// A department's objection to a notice.
@@ -123,7 +127,7 @@ impl Store {
     /// revoked (whoever knew the old password may have made one).
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let updated = sqlx::query("UPDATE users SET password_hash = $2 WHERE username = $1")
                 .bind(username).bind(password_hash).execute(&mut *tx).await?.rows_affected();
             if updated == 0 {
@@ -143,7 +147,7 @@ impl Store {
     /// Disables an account: its sessions end and its API tokens stop working.
     pub async fn disable_user(&self, username: &str, now: i64) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE users SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")
                 .bind(username).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -203,7 +207,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<()> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                 .bind(now).execute(&mut *tx).await?;
             sqlx::query(
@@ -304,7 +308,9 @@ impl Store {
         }))
     }
 
-    /// Records a staff or department action.
+    /// Records a staff or department action: `detail` in English for the CLI and the API,
+    /// `facts` (if any) for the audit page in its own language.
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub async fn audit(
         &self,
         user_id: Option<i64>,
@@ -312,12 +318,14 @@ impl Store {
         action: &str,
         target: &str,
         detail: &str,
+        facts: Option<&AuditFacts>,
         now: i64,
     ) -> Result<()> {
+        let facts = facts.map(super::deadlines::facts_json).transpose()?;
         on_pool!(self, p => sqlx::query(
-            "INSERT INTO audit_log (at, user_id, username, action, target, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(now).bind(user_id).bind(username).bind(action).bind(target).bind(detail)
+            "INSERT INTO audit_log (at, user_id, username, action, target, detail, facts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(now).bind(user_id).bind(username).bind(action).bind(target).bind(detail).bind(&facts)
             .execute(p).await.map(|_| ()))?;
         Ok(())
     }
@@ -325,16 +333,17 @@ impl Store {
     /// The newest `limit` audit entries, newest first.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT id, at, username, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+            "SELECT id, at, username, action, target, detail, facts FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(limit).fetch_all(p).await)?
         .into_iter()
-        .map(|(id, at, username, action, target, detail)| AuditRow {
+        .map(|(id, at, username, action, target, detail, facts)| AuditRow {
             id,
             at,
             username,
             action,
             target,
             detail,
+            facts,
         })
         .collect())
     }

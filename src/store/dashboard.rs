@@ -216,7 +216,10 @@ pub struct TimelineEvent {
     pub event: String,
     pub at: i64,
     pub on: String,
+    /// The English sentence.
     pub detail: String,
+    /// [`crate::details::DeadlineFacts`] as JSON; `None` for rows older than the facts.
+    pub facts: Option<String>,
 }
 
 /// A VM's deadline (deployment or adjustment) as its page lists it.
@@ -237,7 +240,10 @@ pub struct VmDeadline {
 pub struct AlertView {
     pub kind: String,
     pub raised_on: String,
+    /// The English sentence.
     pub detail: String,
+    /// [`crate::details::AlertFacts`] as JSON; `None` for rows older than the facts.
+    pub facts: Option<String>,
     pub open: bool,
 }
 
@@ -249,7 +255,10 @@ pub struct NetworkFindingView {
     pub ip: String,
     pub mac: String,
     pub department: Option<String>,
+    /// The English sentence.
     pub evidence: String,
+    /// [`crate::network::Evidence`] as JSON; `None` for rows older than the facts.
+    pub facts: Option<String>,
     pub raised_at: i64,
     pub last_raised_at: i64,
     pub open: bool,
@@ -704,16 +713,17 @@ impl Store {
 
     /// A VM's alerts, open first, newest first.
     pub async fn vm_alerts(&self, vm_key: i64) -> Result<Vec<AlertView>> {
-        let rows: Vec<(String, String, String, bool)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT kind, raised_on, detail, cleared_at IS NULL FROM alerts WHERE vm_key = $1 \
+        let rows: Vec<(String, String, String, bool, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT kind, raised_on, detail, cleared_at IS NULL, facts FROM alerts WHERE vm_key = $1 \
              ORDER BY cleared_at IS NULL DESC, id DESC")
             .bind(vm_key).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
-            .map(|(kind, raised_on, detail, open)| AlertView {
+            .map(|(kind, raised_on, detail, open, facts)| AlertView {
                 kind,
                 raised_on,
                 detail,
+                facts,
                 open,
             })
             .collect())
@@ -841,16 +851,17 @@ impl Store {
 
     /// The timeline of one deadline, in order.
     pub async fn deadline_timeline(&self, deadline_id: i64) -> Result<Vec<TimelineEvent>> {
-        let rows: Vec<(String, i64, String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT event, at, on_date, detail FROM deadline_events WHERE deadline_id = $1 ORDER BY id")
+        let rows: Vec<(String, i64, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT event, at, on_date, detail, facts FROM deadline_events WHERE deadline_id = $1 ORDER BY id")
             .bind(deadline_id).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
-            .map(|(event, at, on, detail)| TimelineEvent {
+            .map(|(event, at, on, detail, facts)| TimelineEvent {
                 event,
                 at,
                 on,
                 detail,
+                facts,
             })
             .collect())
     }
@@ -864,7 +875,7 @@ impl Store {
     ) -> Result<Vec<NetworkFindingView>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT id, kind, ip, mac, department_id, evidence, raised_at, last_raised_at, cleared_at IS NULL \
+                "SELECT id, kind, ip, mac, department_id, evidence, raised_at, last_raised_at, cleared_at IS NULL, facts \
                  FROM network_findings WHERE ($1 IS NULL OR department_id = $1) \
                  ORDER BY cleared_at IS NULL DESC, id DESC LIMIT $2")
                 .bind(scope).bind(limit).fetch_all(p).await?;
@@ -876,6 +887,7 @@ impl Store {
                     mac: r.try_get(3)?,
                     department: r.try_get(4)?,
                     evidence: r.try_get(5)?,
+                    facts: r.try_get(9)?,
                     raised_at: r.try_get(6)?,
                     last_raised_at: r.try_get(7)?,
                     open: r.try_get(8)?,

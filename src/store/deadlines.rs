@@ -5,8 +5,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::deadlines::DeadlineKind;
+use crate::details::{AlertFacts, DeadlineFacts};
 use crate::domain::VmId;
 
 /// A stored deadline with its VM's place in the inventory.
@@ -79,24 +80,35 @@ pub struct AlertRow {
     pub open: bool,
 }
 
-/// Inserts a timeline event once per deadline and event kind; evaluates to `Result<bool>`,
-/// true if inserted. A macro, so the one statement compiles against either backend's connection.
+/// Inserts a timeline event (its English sentence for the CLI and API, its facts as JSON for
+/// the pages) once per deadline and event kind; evaluates to `Result<bool>`, true if inserted.
+/// A macro, so the one statement compiles against either backend's connection.
 macro_rules! insert_event {
-    ($conn:expr, $deadline_id:expr, $event:expr, $at:expr, $on:expr, $detail:expr) => {
-        sqlx::query(
-            "INSERT INTO deadline_events (deadline_id, event, at, on_date, detail) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind($deadline_id)
-        .bind($event)
-        .bind($at.timestamp())
-        .bind(day($on))
-        .bind($detail)
-        .execute($conn)
-        .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(StoreError::from)
-    };
+    ($conn:expr, $deadline_id:expr, $facts:expr, $detail:expr, $at:expr, $on:expr) => {{
+        let facts: &DeadlineFacts = $facts;
+        match facts_json(facts) {
+            Err(e) => Err(e),
+            Ok(json) => sqlx::query(
+                "INSERT INTO deadline_events (deadline_id, event, at, on_date, detail, facts) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind($deadline_id)
+            .bind(facts.event())
+            .bind($at.timestamp())
+            .bind(day($on))
+            .bind($detail)
+            .bind(json)
+            .execute($conn)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(StoreError::from),
+        }
+    }};
+}
+
+/// Facts as the JSON a `facts` column holds.
+pub(super) fn facts_json(facts: &impl Serialize) -> Result<String> {
+    serde_json::to_string(facts).map_err(|e| StoreError::Invalid(format!("facts: {e}")))
 }
 
 fn day(d: NaiveDate) -> String {
@@ -173,7 +185,7 @@ impl Store {
     ) -> Result<u64> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut created = 0;
             for d in new {
                 let id: Option<(i64,)> = sqlx::query_as(
@@ -186,15 +198,20 @@ impl Store {
                     .fetch_optional(&mut *tx).await?;
                 let Some((id,)) = id else { continue };
                 created += 1;
-                let detail = format!(
-                    "{} working days after {}: due {}{}",
-                    d.working_days, d.start_on, d.due_on,
-                    if d.provisional { " (provisional: counted past the calendar data)" } else { "" }
-                );
-                insert_event!(&mut *tx, id, "created", at, on, &detail)?;
+                let facts = DeadlineFacts::Created {
+                    working_days: d.working_days,
+                    start_on: d.start_on,
+                    due_on: d.due_on,
+                    provisional: d.provisional,
+                };
+                // Created and done sentences name neither kind nor VM.
+                insert_event!(&mut *tx, id, &facts, &facts.english("", ""), at, on)?;
                 if let Some(done) = d.done_on {
-                    let source = d.done_source.as_deref().unwrap_or("inventory");
-                    insert_event!(&mut *tx, id, "done", at, on, &format!("done on {done} ({source})"))?;
+                    let facts = DeadlineFacts::Done {
+                        done_on: done,
+                        source: d.done_source.clone().unwrap_or_else(|| "inventory".into()),
+                    };
+                    insert_event!(&mut *tx, id, &facts, &facts.english("", ""), at, on)?;
                 }
             }
             tx.commit().await?;
@@ -291,20 +308,22 @@ impl Store {
         })
     }
 
-    /// Records `event` for a deadline unless it was recorded before; true if this call did.
-    /// A reminder or escalation also writes its e-mail job in the same transaction.
+    /// Records the event `facts` describe for a deadline unless it was recorded before; true if
+    /// this call did. `detail` is its English sentence. A reminder or escalation also writes its
+    /// e-mail job in the same transaction.
     pub async fn record_deadline_event(
         &self,
         deadline_id: i64,
-        event: &str,
+        facts: &DeadlineFacts,
+        detail: &str,
         at: DateTime<Utc>,
         on: NaiveDate,
-        detail: &str,
     ) -> Result<bool> {
         let now = now_secs();
+        let event = facts.event();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let inserted = insert_event!(&mut *tx, deadline_id, event, at, on, detail)?;
+            let mut tx = pool.begin_write().await?;
+            let inserted = insert_event!(&mut *tx, deadline_id, facts, detail, at, on)?;
             // The e-mail that announces a reminder or an escalation is written with it.
             if inserted && (event == "reminder" || event == "escalation") {
                 sqlx::query(
@@ -328,7 +347,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE deadlines SET done_on = $2, done_source = $3 WHERE id = $1 AND done_on IS NULL")
                 .bind(deadline_id).bind(day(done_on)).bind(source)
                 .execute(&mut *tx).await?.rows_affected() == 1;
@@ -337,7 +356,8 @@ impl Store {
                              AND id = (SELECT notice_id FROM deadlines WHERE id = $1)")
                     .bind(deadline_id).bind(at.timestamp()).bind(format!("completed ({source})"))
                     .execute(&mut *tx).await?;
-                insert_event!(&mut *tx, deadline_id, "done", at, done_on, &format!("done on {done_on} ({source})"))?;
+                let facts = DeadlineFacts::Done { done_on, source: source.to_owned() };
+                insert_event!(&mut *tx, deadline_id, &facts, &facts.english("", ""), at, done_on)?;
             }
             tx.commit().await?;
             Ok(done)
@@ -360,7 +380,7 @@ impl Store {
         source: &str,
     ) -> Result<Option<i64>> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row: Option<(i64, String, Option<String>)> = sqlx::query_as("SELECT key, delivered_on, deployed_source FROM vms WHERE id = $1")
                 .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
             let Some((key, delivered, current_source)) = row else {
@@ -508,7 +528,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let key: Option<(i64,)> = sqlx::query_as("SELECT key FROM vms WHERE id = $1")
                 .bind(vm.as_str()).fetch_optional(&mut *tx).await?;
             let Some((key,)) = key else {
@@ -523,7 +543,8 @@ impl Store {
             for (id,) in &open {
                 sqlx::query("UPDATE deadlines SET done_on = $2, done_source = 'released' WHERE id = $1")
                     .bind(id).bind(day(on)).execute(&mut *tx).await?;
-                insert_event!(&mut *tx, *id, "done", at, on, &format!("VM released on {on}"))?;
+                let facts = DeadlineFacts::Released { released_on: on };
+                insert_event!(&mut *tx, *id, &facts, &facts.english("", ""), at, on)?;
             }
             sqlx::query("UPDATE alerts SET cleared_at = $2 WHERE vm_key = $1 AND cleared_at IS NULL")
                 .bind(key).bind(at.timestamp()).execute(&mut *tx).await?;
@@ -546,18 +567,20 @@ impl Store {
         })
     }
 
-    /// Raises an alert unless one of the kind is open for the VM; true if raised now.
+    /// Raises the alert `facts` describe unless one of its kind is open for the VM, with its
+    /// English sentence and its facts; true if raised now.
     pub async fn raise_alert(
         &self,
         vm_key: i64,
-        kind: &str,
+        facts: &AlertFacts,
         at: DateTime<Utc>,
         on: NaiveDate,
-        detail: &str,
     ) -> Result<bool> {
+        let json = facts_json(facts)?;
         let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO alerts (vm_key, kind, raised_at, raised_on, detail) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
-            .bind(vm_key).bind(kind).bind(at.timestamp()).bind(day(on)).bind(detail)
+            "INSERT INTO alerts (vm_key, kind, raised_at, raised_on, detail, facts) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING")
+            .bind(vm_key).bind(facts.kind()).bind(at.timestamp()).bind(day(on)).bind(facts.english()).bind(&json)
             .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::domain::{DepartmentId, ProjectId, VmId};
 use crate::inventory::Inventory;
 
@@ -72,7 +72,7 @@ impl Store {
         let file_projects: HashSet<&str> = inv.projects.iter().map(|p| p.id.as_str()).collect();
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for p in &inv.projects {
                 if !file_departments.contains(p.department.as_str()) {
                     let known: Option<(String,)> = sqlx::query_as("SELECT id FROM departments WHERE id = $1")

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::samples::{INSERT_SAMPLE, MARK_DIRTY};
-use super::{Result, Store, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, now_secs, on_pool};
 use crate::domain::{DepartmentId, ProjectId, VmId};
 
 /// A workload as the store keeps it (mapped and summed by `kubernetes::model`).
@@ -53,7 +53,7 @@ impl Store {
             .to_string();
         let agent_version = concat!("cloudgov-kubernetes-discovery/", env!("CARGO_PKG_VERSION"));
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut written = DiscoveryWritten::default();
             for v in vms {
                 let department: Option<(String,)> = sqlx::query_as("SELECT id FROM departments WHERE id = $1")

@@ -214,6 +214,38 @@ async fn open_sqlite(path: &str) -> Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes cannot upgrade once
+/// another connection (an agent's ingest, say) has committed since its read, and fails with
+/// "database is locked" whatever the busy timeout. Taking the lock first makes it wait for the
+/// other writer instead. PostgreSQL locks rows as it goes and needs nothing of the kind.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send
+    {
+        self.begin()
+    }
+}
+
 /// Current time as stored: Unix seconds.
 pub(crate) fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()

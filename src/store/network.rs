@@ -7,9 +7,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::domain::MacAddr;
-use crate::import::RegistryRow;
+use crate::import::{ArpRow, RegistryRow};
 use crate::network::{NetworkFinding, RegistryEntry, Sighting, SightingKind};
 
 /// A sighting to record: (ip, mac) seen at `seen_at` by `source`.
@@ -24,6 +24,23 @@ pub struct SightingRow {
     pub config: String,
     pub config_source: Option<String>,
     pub seen_at: i64,
+}
+
+impl From<&ArpRow> for SightingRow {
+    /// An ARP export's entry: seen by a switch, so no VM and no address configuration.
+    fn from(r: &ArpRow) -> SightingRow {
+        SightingRow {
+            ip: r.ip.to_string(),
+            mac: r.mac.to_string(),
+            kind: SightingKind::Arp,
+            source: r.source.clone(),
+            vm_key: None,
+            interface: String::new(),
+            config: "unknown".into(),
+            config_source: None,
+            seen_at: r.seen_at.timestamp(),
+        }
+    }
 }
 
 /// A registry entry as listed and exported.
@@ -184,7 +201,7 @@ impl Store {
     ) -> Result<RegistrySummary> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut summary = RegistrySummary::default();
             for r in rows {
                 let ip = r.ip.to_string();
@@ -239,7 +256,7 @@ impl Store {
         };
         let before = listing_json(&current)?;
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM ip_registry WHERE ip = $1").bind(&ip).execute(&mut *tx).await?;
             registry_history!(tx, &ip, "removed", Some(before), None::<String>, source, now);
             tx.commit().await?;
@@ -328,7 +345,7 @@ impl Store {
     /// first/last seen interval.
     pub async fn record_sightings(&self, rows: &[SightingRow]) -> Result<()> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (r, first_seen) in collapse_sightings(rows.iter()) {
                 upsert_sighting!(tx, r, first_seen);
             }
@@ -386,25 +403,26 @@ impl Store {
         let now = now_secs();
         let at = at.timestamp();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let open: Vec<(i64, String, String, String)> = sqlx::query_as(
                 "SELECT id, kind, ip, mac FROM network_findings WHERE cleared_at IS NULL")
                 .fetch_all(&mut *tx).await?;
             let mut opened: std::collections::BTreeMap<Option<String>, Vec<i64>> = Default::default();
             let mut still = std::collections::HashSet::new();
             for f in findings {
+                let facts = super::deadlines::facts_json(&f.facts)?;
                 let mac = f.mac.clone().unwrap_or_default();
                 let key = (f.kind.as_str().to_owned(), f.ip.clone(), mac.clone());
                 still.insert(key.clone());
                 if let Some((id, ..)) = open.iter().find(|(_, k, i, m)| (k, i, m) == (&key.0, &key.1, &key.2)) {
-                    sqlx::query("UPDATE network_findings SET last_raised_at = $2, evidence = $3 WHERE id = $1")
-                        .bind(id).bind(at).bind(&f.evidence).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE network_findings SET last_raised_at = $2, evidence = $3, facts = $4 WHERE id = $1")
+                        .bind(id).bind(at).bind(&f.evidence).bind(&facts).execute(&mut *tx).await?;
                     continue;
                 }
                 let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO network_findings (kind, ip, mac, department_id, evidence, raised_at, last_raised_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
-                    .bind(&key.0).bind(&f.ip).bind(&mac).bind(&f.department).bind(&f.evidence).bind(at)
+                    "INSERT INTO network_findings (kind, ip, mac, department_id, evidence, raised_at, last_raised_at, facts) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id")
+                    .bind(&key.0).bind(&f.ip).bind(&mac).bind(&f.department).bind(&f.evidence).bind(at).bind(&facts)
                     .fetch_one(&mut *tx).await?;
                 opened.entry(f.department.clone()).or_default().push(id);
             }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::domain::{Direction, Resource};
 use crate::rules::evaluate::Finding;
 use crate::rules::recommend::{NoRecommendation, Recommendation};
@@ -126,7 +126,7 @@ impl Store {
         let ran_at = now_secs();
         let issued_on = issued_on.format("%Y-%m-%d").to_string();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (evaluation_id,): (i64,) = sqlx::query_as(
                 "INSERT INTO evaluations (at, ran_at, vms, notices_opened) VALUES ($1, $2, $3, 0) RETURNING id")
                 .bind(at.timestamp()).bind(ran_at).bind(vms.len() as i64)

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::inventory::parse_date;
 use super::notices::enqueue_digest;
-use super::{Result, Store, StoreError, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::rules::recommend::{NoRecommendation, Recommendation};
 
 /// An outbox job due for delivery.
@@ -323,7 +323,7 @@ impl Store {
     pub async fn approve_notices(&self, ids: &[i64], at: DateTime<Utc>) -> Result<Vec<i64>> {
         let now = now_secs();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut by_department: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
             for &id in ids {
                 let row: Option<(String,)> = sqlx::query_as(

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use sqlx::PgPool;
 
-use super::{Backend, Result, Store};
+use super::{Backend, BeginWrite, Result, Store};
 
 /// Months created ahead of the current one, so a month's partition exists before its first sample.
 pub const MONTHS_AHEAD: u32 = 2;
@@ -154,7 +154,7 @@ async fn list(pool: &PgPool) -> Result<Vec<SamplePartition>> {
 /// same transaction (attaching a range the default partition still has rows of would fail).
 /// Returns the rows moved, or `None` if another process created it first.
 async fn create(pool: &PgPool, p: &SamplePartition) -> Result<Option<u64>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_write().await?;
     // Serializes with other creators and with inserts routed to the default partition, so no
     // row of this month can arrive there between the move and the attach. Inserts into the other
     // partitions go on.
@@ -209,7 +209,7 @@ pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
         let (rows,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {}", p.name))
             .fetch_one(pool)
             .await?;
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         // Ingest and reads queue behind this lock, so it is not waited for long: a busy moment
         // leaves the month for the next pass.
         sqlx::query("SET LOCAL lock_timeout = '5s'")

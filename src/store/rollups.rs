@@ -5,7 +5,7 @@ use chrono_tz::Asia::Shanghai;
 use sqlx::Row;
 
 use super::inventory::parse_date;
-use super::{Backend, Result, Store, StoreError, on_pool};
+use super::{Backend, BeginWrite, Result, Store, StoreError, on_pool};
 use crate::rollup::{DayRollup, Histogram, roll_up};
 
 /// The first instant of a Shanghai day, as Unix seconds.
@@ -34,6 +34,20 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::clear_dirty`] of several days in one transaction (after rolling up a run of
+    /// days together), each against its own `marked_at`.
+    pub async fn clear_dirty_days(&self, days: &[(i64, NaiveDate, i64)]) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for (vm_key, day, marked_at) in days {
+                sqlx::query("DELETE FROM rollup_dirty WHERE vm_key = $1 AND day = $2 AND marked_at <= $3")
+                    .bind(vm_key).bind(day.to_string()).bind(marked_at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Rolls up a VM's raw samples of the days `from..=to` (replacing those days' rollups) in
     /// one transaction. Returns the days written.
     pub async fn roll_up_days(&self, vm_key: i64, from: NaiveDate, to: NaiveDate) -> Result<usize> {
@@ -43,7 +57,7 @@ impl Store {
         let samples = self.samples_between(vm_key, start, end).await?;
         let days = roll_up(&samples);
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for d in &days {
                 sqlx::query(
                     "INSERT INTO sample_days (vm_key, day, samples, cpu_sum, cpu_max, cpu_p95, cpu_hist, mem_sum, mem_max, \
@@ -117,7 +131,7 @@ impl Store {
             Backend::Sqlite(_) => 0,
         };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Only rolled-up samples go: a VM with a day still waiting for its rollup keeps its
             // raw samples, so nothing is lost to retention.
             let samples = sqlx::query(
@@ -147,7 +161,7 @@ impl Store {
         at: i64,
     ) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut queued = 0;
             for (project, department, score, grade, verdict, json) in reviews {
                 let (id,): (i64,) = sqlx::query_as(

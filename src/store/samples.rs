@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::network::{SightingRow, collapse_sightings, upsert_sighting};
-use super::{Result, Store, now_secs, on_pool};
+use super::{BeginWrite, Result, Store, now_secs, on_pool};
 use crate::rules::evaluate::SamplePoint;
 
 /// One measurement of one VM, ready to store. Percentages were validated at the boundary.
@@ -92,7 +92,7 @@ impl Store {
         let now = now_secs();
         let dirty = dirty_days(rows.iter());
         let inserted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let refs: Vec<&SampleRow> = rows.iter().collect();
             let inserted = insert_sample_rows!(tx, refs);
             for (vm_key, day) in &dirty {
@@ -110,7 +110,7 @@ impl Store {
         let now = now_secs();
         let dirty = dirty_days(reports.iter().map(|r| &r.sample));
         let inserted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let samples: Vec<&SampleRow> = reports.iter().map(|r| &r.sample).collect();
             let inserted = insert_sample_rows!(tx, samples);
             for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {

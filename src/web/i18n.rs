@@ -56,6 +56,27 @@ impl Lang {
             .unwrap_or("?")
     }
 
+    /// The string `key` in this language, if the table has it.
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        STRINGS
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(_, zh, en)| match self {
+                Lang::Zh => *zh,
+                Lang::En => *en,
+            })
+    }
+
+    /// The sentence `key` with each `{name}` replaced by its value: how details are said in
+    /// the page's language from their figures.
+    pub fn fill(self, key: &str, values: &[(&str, String)]) -> String {
+        let mut out = self.text(key).to_owned();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+
     /// Every string of this language, for the template context.
     pub fn table(self) -> std::collections::BTreeMap<&'static str, &'static str> {
         STRINGS
@@ -361,6 +382,213 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "login_error_throttled",
         "登录失败次数过多，请15分钟后再试。",
         "Too many failed sign-ins: try again in 15 minutes.",
+    ),
+    // Details, said from their figures (web::describe). `{name}` is filled in.
+    ("list_sep", "、", ", "),
+    ("and_sep", "与", " and "),
+    ("clause_sep", "；", "; "),
+    ("provisional_short", "（暂定）", " (provisional)"),
+    (
+        "detail_created",
+        "{start}起{n}个工作日，{due}截止",
+        "{n} working days after {start}: due {due}",
+    ),
+    (
+        "detail_reminder",
+        "{due}截止，还剩{n}个工作日",
+        "due {due}: {n} working days left",
+    ),
+    (
+        "detail_escalation",
+        "已于{due}到期，逾期{n}个工作日，已上报中心",
+        "was due {due}: overdue by {n} working days; escalated to the center",
+    ),
+    (
+        "detail_done",
+        "{on}完成（{source}）",
+        "done on {on} ({source})",
+    ),
+    ("detail_released", "虚拟机于{on}释放", "VM released on {on}"),
+    ("source_confirmed", "人工确认", "confirmed"),
+    ("source_inventory", "资源清单", "inventory"),
+    (
+        "source_inferred",
+        "据监测数据推断",
+        "inferred from agent data",
+    ),
+    ("source_agent", "代理上报的配置", "agent-reported capacity"),
+    ("source_released", "资源释放", "released"),
+    ("source_kubernetes", "Kubernetes", "Kubernetes"),
+    ("closed_released", "虚拟机已释放", "VM released"),
+    (
+        "closed_completed",
+        "调整已完成（{source}）",
+        "adjustment done ({source})",
+    ),
+    ("alert_kind_silent_agent", "代理长期未上报", "Silent agent"),
+    ("alert_kind_not_filed", "项目未备案", "Project not filed"),
+    ("alert_kind_clock_skew", "代理时钟偏差", "Agent clock skew"),
+    (
+        "alert_kind_reports_dropped",
+        "代理丢弃上报",
+        "Reports dropped",
+    ),
+    (
+        "alert_silent_since",
+        "自{since}起无代理上报，已{n}个工作日",
+        "no agent report since {since}: {n} working days",
+    ),
+    (
+        "alert_silent_never",
+        "自{deployed}部署以来从未收到代理上报，已{n}个工作日",
+        "no agent report since deployment on {deployed}: {n} working days",
+    ),
+    (
+        "alert_not_filed",
+        "项目{project}于{first}部署，未按期备案（备案期限{due}，第十条）",
+        "project {project} deployed on {first} is not filed; filing was due {due} (art. 10)",
+    ),
+    (
+        "alert_clock_behind",
+        "代理时钟比服务器慢{n}秒（上限{limit}秒），请校准该虚拟机的NTP",
+        "agent clock is {n} s behind the daemon's (limit {limit} s): fix NTP on the VM",
+    ),
+    (
+        "alert_clock_ahead",
+        "代理时钟比服务器快{n}秒（上限{limit}秒），请校准该虚拟机的NTP",
+        "agent clock is {n} s ahead of the daemon's (limit {limit} s): fix NTP on the VM",
+    ),
+    (
+        "alert_reports_dropped",
+        "代理丢弃了{n}条上报（队列或缓存已满）",
+        "the agent dropped {n} reports (queue or spool full)",
+    ),
+    (
+        "netkind_unregistered_ip",
+        "IP地址未备案",
+        "Unregistered address",
+    ),
+    ("netkind_mac_mismatch", "IP与MAC绑定不符", "MAC mismatch"),
+    ("netkind_ip_conflict", "IP地址冲突", "Address conflict"),
+    (
+        "netkind_dhcp_address",
+        "未使用静态IP（DHCP）",
+        "DHCP address",
+    ),
+    (
+        "netkind_suspected_router",
+        "疑似私接路由设备",
+        "Suspected router",
+    ),
+    (
+        "netkind_stale_registration",
+        "备案IP长期未使用",
+        "Stale registration",
+    ),
+    ("sighting_arp", "交换机ARP表", "arp"),
+    ("sighting_interface", "虚拟机网卡", "interface"),
+    ("sighting_neighbour", "虚拟机邻居表", "neighbour"),
+    ("config_source_unknown", "配置来源未知", "source unknown"),
+    (
+        "evidence_unregistered",
+        "{ip}（MAC {mac}）不在IP登记表中；{seen}发现，最近一次{last}",
+        "{ip} with MAC {mac} is not in the IP registry; seen by {seen} until {last}",
+    ),
+    (
+        "evidence_other_mac",
+        "{ip}登记绑定{bound}（{holder}），但{seen}发现其MAC为{mac}，最近一次{last}",
+        "{ip} is bound to {bound} ({holder}) but was seen with {mac} by {seen} until {last}",
+    ),
+    (
+        "evidence_conflict",
+        "近{days}天内{macs}同时使用{ip}",
+        "{ip} was in use by {macs} at the same time within the last {days} days",
+    ),
+    (
+        "evidence_dhcp",
+        "虚拟机{vm}的网卡{mac}通过DHCP获取{ip}（{source}）；第十四条要求配置静态IP",
+        "VM {vm} interface {mac} gets {ip} by DHCP ({source}); art. 14 requires a static address",
+    ),
+    (
+        "evidence_many_addresses",
+        "{mac}应答{n}个地址（{list}）：疑似一个端口后接路由或NAT设备",
+        "{mac} answers for {n} addresses ({list}): a router or NAT device behind one port",
+    ),
+    (
+        "evidence_router_maker",
+        "{mac}属于消费级路由器厂商{maker}（OUI {oui}）",
+        "{mac} belongs to {maker} (OUI {oui}), a maker of consumer routers",
+    ),
+    (
+        "evidence_stale_seen",
+        "{ip}（{holder}）最近一次出现于{last}，已{n}个工作日未见",
+        "{ip} ({holder}) last seen {last}: {n} working days",
+    ),
+    (
+        "evidence_stale_never",
+        "{ip}（{holder}）自{registered}登记以来从未出现，已{n}个工作日",
+        "{ip} ({holder}) never seen since registration on {registered}: {n} working days",
+    ),
+    ("audit_action_login", "登录", "Sign-in"),
+    ("audit_action_login_failed", "登录失败", "Failed sign-in"),
+    ("audit_action_approve_notice", "审批通知", "Approve notice"),
+    (
+        "audit_action_complete_notice",
+        "确认调整完成",
+        "Confirm adjustment",
+    ),
+    (
+        "audit_action_contest_notice",
+        "对通知提出异议",
+        "Contest notice",
+    ),
+    (
+        "audit_action_mark_deployed",
+        "确认部署",
+        "Confirm deployment",
+    ),
+    (
+        "audit_action_request_release",
+        "申请释放",
+        "Request release",
+    ),
+    (
+        "audit_action_confirm_release",
+        "确认释放",
+        "Confirm release",
+    ),
+    ("audit_action_set_registry", "登记IP", "Register IP"),
+    (
+        "audit_action_remove_registry",
+        "删除IP登记",
+        "Remove IP registration",
+    ),
+    ("target_vm", "虚拟机", "VM"),
+    ("target_notice", "通知", "notice"),
+    ("target_ip", "IP", "IP"),
+    ("target_session", "会话", "session"),
+    ("audit_on", "日期 {on}", "on {on}"),
+    ("audit_reason", "理由：{reason}", "reason: {reason}"),
+    (
+        "audit_deadlines_closed",
+        "关闭期限 {n} 项",
+        "{n} deadlines closed",
+    ),
+    (
+        "audit_binding",
+        "MAC {mac}，部门 {department}",
+        "MAC {mac}, department {department}",
+    ),
+    ("audit_outcome_registered", "新登记", "registered"),
+    ("audit_outcome_changed", "已修改", "changed"),
+    ("audit_outcome_unchanged", "无变化", "unchanged"),
+    ("review_verdict_keep", "保留", "Keep"),
+    ("review_verdict_consolidate", "整合", "Consolidate"),
+    ("review_verdict_cancel", "取消", "Cancel"),
+    (
+        "review_verdict_not_filed",
+        "未备案（停止运维经费）",
+        "Not filed (budget stops)",
     ),
 ];
 

@@ -6,6 +6,7 @@
 //! Templates are embedded and autoescaped; the only markup inserted unescaped is the SVG that
 //! [`svg`] builds, which escapes its own text.
 
+pub mod describe;
 pub mod i18n;
 mod pages;
 pub mod svg;
@@ -159,6 +160,8 @@ fn environment(lang: Lang) -> Environment<'static> {
     env.add_filter("zhdate", zhdate_filter);
     env.add_filter("pct", pct_filter);
     env.add_filter("num", num_filter);
+    // Where a date or allocation came from (inventory, confirmed, inferred, ...), in words.
+    env.add_filter("source", move |s: String| describe::source(lang, &s));
     env
 }
 

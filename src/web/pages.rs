@@ -10,7 +10,7 @@ use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
 use super::svg::{Chart, Line, ThresholdLine};
-use super::{Lang, WebError, base_context, render_page};
+use super::{Lang, WebError, base_context, describe, render_page};
 use crate::access::Viewer;
 use crate::api::AppState;
 use crate::deadlines::state as deadline_state;
@@ -418,7 +418,12 @@ pub(super) async fn vm(
         findings => store.vm_findings(vm.key).await?,
         allocations => store.vm_allocations(vm.key).await?,
         deadlines => deadlines,
-        alerts => store.vm_alerts(vm.key).await?,
+        alerts => store
+            .vm_alerts(vm.key)
+            .await?
+            .into_iter()
+            .map(|a| context! { detail => describe::alert(lang, &a), ..Value::from_serialize(&a) })
+            .collect::<Vec<_>>(),
         notices => store.notice_list(scope, None, Some(&id), LIST_LIMIT).await?,
         today => today.to_string(),
     };
@@ -540,16 +545,26 @@ pub(super) async fn notice(
             timeline.push(Entry {
                 at: e.at,
                 what: format!("event_{}", e.event),
-                detail: format!("{} {}", e.on, e.detail),
+                detail: describe::deadline_event(lang, &e),
                 state: None,
             });
         }
     }
     if let Some(at) = n.closed_at {
+        // The stored reason is `released` or `completed (SOURCE)`; the deadline has the source.
+        let detail = match (n.closed_reason.as_deref(), n.done_source.as_deref()) {
+            (Some("released"), _) => lang.text("closed_released").to_owned(),
+            (_, Some(source)) => lang.fill(
+                "closed_completed",
+                &[("source", describe::source(lang, source))],
+            ),
+            // Every close writes one of the two; nothing else to say.
+            (_, None) => String::new(),
+        };
         timeline.push(Entry {
             at,
             what: "event_closed".into(),
-            detail: n.closed_reason.clone().unwrap_or_default(),
+            detail,
             state: None,
         });
     }
@@ -584,8 +599,19 @@ pub(super) async fn network(
 ) -> Page {
     let store = &state.ctx.store;
     let scope = viewer.scope.department();
+    let findings: Vec<Value> = store
+        .network_finding_list(scope, LIST_LIMIT)
+        .await?
+        .into_iter()
+        .map(|f| {
+            context! {
+                detail => describe::network_evidence(lang, &f),
+                ..Value::from_serialize(&f)
+            }
+        })
+        .collect();
     let page = context! {
-        findings => store.network_finding_list(scope, LIST_LIMIT).await?,
+        findings => findings,
         registry => store.registry_list(scope, LIST_LIMIT).await?,
         limit => LIST_LIMIT,
         today => shanghai_day(Utc::now()).to_string(),

@@ -3,37 +3,14 @@
 //   CLOUDGOV_URL, STAFF_USER, STAFF_PASSWORD, DEPT_USER, DEPT_PASSWORD, OWN_VM, OTHER_VM,
 //   OTHER_NOTICE, OWN_NOTICE, SCREENSHOT_DIR, CHROMIUM (path to the browser).
 // Prints one JSON line of what it saw; exits non-zero on the first failed check.
-import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import { env, check, run, signIn as signInAt } from './browser.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('CLOUDGOV_URL');
 const shots = env('SCREENSHOT_DIR');
 mkdirSync(shots, { recursive: true });
 const seen = {};
-
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
-
-async function signIn(browser, user, password) {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
-  const page = await context.newPage();
-  const first = await page.goto(`${base}/`);
-  check(page.url().includes('/login'), `unauthenticated / redirects to /login (at ${page.url()}, ${first.status()})`);
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', password);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  check(!page.url().includes('/login'), `${user} signed in (at ${page.url()})`);
-  const cookies = await context.cookies();
-  const session = cookies.find((c) => c.name === 'cloudgov_session');
-  check(session && session.httpOnly && session.sameSite === 'Strict', 'session cookie is HttpOnly and SameSite=Strict');
-  return { context, page };
-}
+const signIn = (browser, user, password) => signInAt(browser, base, user, password);
 
 async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
@@ -44,12 +21,7 @@ async function status(page, path) {
   return resp.status();
 }
 
-const browser = await chromium.launch({
-  executablePath: env('CHROMIUM'),
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-try {
+await run(seen, async (browser) => {
   // Center staff: every page, every department.
   {
     const { context, page } = await signIn(browser, env('STAFF_USER'), env('STAFF_PASSWORD'));
@@ -83,13 +55,15 @@ try {
     await page.fill('[data-testid=registry-form] input[name=holder]', '张三');
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=registry-form] button[type=submit]')]);
     check(await page.locator('[data-testid="registry-row-10.20.30.40"]').count() === 1, 'the registered IP is listed');
-    check((await page.locator('[data-testid=flash]').textContent()).includes('IP地址已备案'), 'the outcome is shown in the page\'s language');
+    // The outcome, said in the page's language (Chinese here).
+    check(await page.locator('[data-testid=flash][data-done=flash_registry_registered]').count() === 1, 'the outcome is shown');
+    check((await page.locator('[data-testid=flash]').textContent()).includes('IP地址已备案'), 'the outcome is in Chinese');
     const otherVm = env('OTHER_VM');
     await page.goto(`${base}/vms/${otherVm}`);
     await page.fill('[data-testid=release-request-form] input[name=reason]', '系统已迁移 (migrated)');
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-request-form] button[type=submit]')]);
     await Promise.all([page.waitForNavigation(), page.click('[data-testid=release-confirm-form] button[type=submit]')]);
-    check((await page.locator('[data-testid=flash]').textContent()).includes('已确认资源释放'), `release confirmed (${page.url()})`);
+    check(await page.locator('[data-testid=flash][data-done=flash_vm_released]').count() === 1, `release confirmed (${page.url()})`);
     seen.staff_actions = true;
     check((await status(page, '/audit')) === 200, 'staff see the audit log');
     const audit = await page.content();
@@ -156,10 +130,4 @@ try {
     seen.contested = true;
     await context.close();
   }
-  console.log(JSON.stringify({ ok: true, seen }));
-} catch (e) {
-  console.log(JSON.stringify({ ok: false, error: String(e && e.stack || e), seen }));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -6,6 +6,7 @@ const PURE: &[&str] = &[
     "src/rules/evaluate.rs",
     "src/calendar.rs",
     "src/deadlines.rs",
+    "src/details.rs",
     "src/network.rs",
     "src/rollup.rs",
     "src/review/score.rs",

@@ -409,17 +409,7 @@ async fn store_batch(
         .map_err(ApiError::TooManyRequests)?;
     // Read only now, and at most the limit: an unauthenticated sender never gets the daemon to
     // buffer its body, and an authenticated one not past MAX_BODY_BYTES.
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest(format!("cannot read the request body: {e}"))
-            }
-        })?;
+    let body = read_limited(body).await?;
     let batch: IngestBatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
     if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_BATCH {
@@ -444,6 +434,35 @@ async fn store_batch(
         accepted: accepted as usize,
         duplicates: duplicates as usize,
     })
+}
+
+/// The most of an over-long body that is read (and dropped) before answering 413, so the
+/// sender, still writing, reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 4 * MAX_BODY_BYTES;
+
+/// The body, at most [`MAX_BODY_BYTES`] of it. A longer one is drained (up to [`DRAIN_LIMIT`])
+/// and refused with 413.
+async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(buf)
 }
 
 /// Checks one report and turns it into what the store keeps (the ingest handler's own step,

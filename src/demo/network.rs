@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::ArrivalWindow;
 use crate::import::{parse_arp, parse_ip_registry};
 use crate::jobs::shanghai_day;
 use crate::store::{RegistrySummary, SightingRow, Store};
@@ -22,7 +23,12 @@ pub const ARP: &str = include_str!("../../deploy/demo/arp.csv");
 /// ARP entries recorded.
 pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<(RegistrySummary, usize)> {
     let departments = store.department_ids().await?;
-    let registry = parse_ip_registry(REGISTRY_FILE, REGISTRY.as_bytes(), &departments)?;
+    let registry = parse_ip_registry(
+        REGISTRY_FILE,
+        REGISTRY.as_bytes(),
+        &departments,
+        shanghai_day(now),
+    )?;
     let summary = store
         .apply_ip_registry(
             &registry,
@@ -30,7 +36,8 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<(Registry
             shanghai_day(now),
         )
         .await?;
-    let mut arp = parse_arp(ARP_FILE, ARP.as_bytes())?;
+    // The export is from a past morning: read with history allowed, then moved to now.
+    let mut arp = parse_arp(ARP_FILE, ARP.as_bytes(), ArrivalWindow::with_history(now))?;
     if let Some(taken) = arp.iter().map(|r| r.seen_at).max() {
         let shift = now - chrono::TimeDelta::minutes(5) - taken;
         for row in &mut arp {

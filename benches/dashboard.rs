@@ -33,17 +33,18 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use cloudgov::access::{Role, Scope, Viewer};
-use cloudgov::api::{AppState, IngestLimits};
-use cloudgov::calendar::Calendar;
-use cloudgov::deadlines::DeadlineKind;
-use cloudgov::domain::{DepartmentId, Resource, Verdict};
-use cloudgov::inventory::Inventory;
+use cloudgov::core::access::{Role, Scope, Viewer};
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::domain::{DepartmentId, Resource, Verdict};
+use cloudgov::core::inventory::Inventory;
+use cloudgov::core::obligations::ObligationKind;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::core::rules::evaluate::Finding;
+use cloudgov::core::samples::SampleRow;
+use cloudgov::http::{AppState, IngestLimits};
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::rules::RuleSet;
-use cloudgov::rules::evaluate::Finding;
-use cloudgov::store::{NewDeadline, SampleRow, Store, VmFindings};
+use cloudgov::jobs::notify::Notifier;
+use cloudgov::store::{NewDeadline, Store, VmFindings};
 use sqlx::Connection;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
@@ -269,7 +270,7 @@ async fn seed(url: &str, vms: usize) -> Result<Seeded> {
                 NaiveDate::from_ymd_opt(2027, 1, 15)
             };
             NewDeadline {
-                kind: DeadlineKind::Adjustment,
+                kind: ObligationKind::Adjustment,
                 vm_key: keys.get(&n.vm).copied().unwrap_or_default(),
                 notice_id: Some(n.id),
                 start_on: issued_on,
@@ -282,7 +283,7 @@ async fn seed(url: &str, vms: usize) -> Result<Seeded> {
         })
         .collect();
     deadlines.extend(rows.iter().step_by(10).map(|vm| NewDeadline {
-        kind: DeadlineKind::Deployment,
+        kind: ObligationKind::Deployment,
         vm_key: vm.key,
         notice_id: None,
         start_on: vm.delivered_on,
@@ -366,7 +367,7 @@ async fn serve(store: &Store, viewer: Viewer) -> Result<String> {
     };
     let (_tx, leader) = tokio::sync::watch::channel(true);
     let state = AppState::new(ctx, leader, IngestLimits::default(), Default::default());
-    let app = cloudgov::web::routes()
+    let app = cloudgov::http::web::routes()
         .layer(axum::Extension(viewer))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -11,7 +11,7 @@
 //!    To show where the ingest's time goes, the same batches also go straight to
 //!    `Store::ingest_reports` (what the handler calls, no HTTP), from one caller and from as many
 //!    as the ingest had requests in flight.
-//! 3. Evaluation: `cloudgov::evaluation::evaluate` (persisting findings and notices) over 1,000
+//! 3. Evaluation: `cloudgov::jobs::evaluation::evaluate` (persisting findings and notices) over 1,000
 //!    VMs x 30 days of 5-minute samples, after filling that database in bulk (timed separately),
 //!    with the peak RSS during it; then two more passes split its time into reading the windows,
 //!    applying the rules and storing the results.
@@ -35,17 +35,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudgov::calendar::Calendar;
-use cloudgov::domain::{Resource, VmId};
-use cloudgov::evaluation::{EvaluationReport, evaluate};
-use cloudgov::inventory::Inventory;
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::domain::{Resource, VmId};
+use cloudgov::core::inventory::Inventory;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::core::samples::SampleRow;
+use cloudgov::core::token;
+use cloudgov::daemon::scheduler::CronExpr;
+use cloudgov::daemon::{Daemon, Schedule};
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::rules::RuleSet;
-use cloudgov::scheduler::CronExpr;
-use cloudgov::serve::{Daemon, Schedule};
-use cloudgov::store::{SampleRow, Store, StoredReport};
-use cloudgov::token;
+use cloudgov::jobs::evaluation::{EvaluationReport, evaluate};
+use cloudgov::jobs::notify::Notifier;
+use cloudgov::store::{Store, StoredReport};
 use cloudgov_agent::wire::{
     Address, AddressConfig, Capacity, Filesystem, HostIdentity, INGEST_PATH, IngestAck,
     IngestBatch, Interface, Report,
@@ -575,7 +576,7 @@ fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBat
                 .iter()
                 .map(|r| {
                     // The handler's own check, so the direct store calls store what HTTP would.
-                    cloudgov::api::check_report(r, *key, vm.as_str(), now)
+                    cloudgov::http::check_report(r, *key, vm.as_str(), now)
                         .map_err(anyhow::Error::msg)
                 })
                 .collect::<Result<_>>()?;

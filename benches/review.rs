@@ -1,5 +1,5 @@
 //! Annual review benchmark (a benchmark, not a timed test: it prints figures and never fails on
-//! them): `cloudgov::review::run` over 1,000 VMs x one year of daily rollups, in this process,
+//! them): `cloudgov::jobs::review::run` over 1,000 VMs x one year of daily rollups, in this process,
 //! against a throwaway SQLite file.
 //!
 //! 1. Setup: a fresh SQLite database (`Store::connect`, the daemon's migrations and settings) with
@@ -10,10 +10,10 @@
 //!    VMs), not by cloudgov, and timed separately. Each row summarises 288 five-minute samples
 //!    generated for that day (working-hours peaks, quieter weekends, disks that fill slowly) in
 //!    one of three profiles (idle, normal, hot), mixed differently per project; the histograms
-//!    are `cloudgov::rollup::Histogram`s, stored with `encode()`. No raw samples are stored (the
+//!    are `cloudgov::core::rollup::Histogram`s, stored with `encode()`. No raw samples are stored (the
 //!    review reads rollups; its roll-up step finds nothing new), and no notices, deadlines or
 //!    network findings: the review's usage side only.
-//! 3. Review: `cloudgov::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
+//! 3. Review: `cloudgov::jobs::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
 //!    once, with the peak RSS during it (VmHWM, reset just before). Reported: seconds, projects/s,
 //!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes (the fastest of
 //!    three for the reading ones, the machine being shared) split its time:
@@ -21,7 +21,7 @@
 //!    (`Store::day_rollups`), the same rows fetched by raw sqlx with their histograms decoded
 //!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and storing them again
 //!    (`Store::record_reviews`, as `run` does; the second time queues no e-mails).
-//! 4. Report: `cloudgov::review::report::write_report_dir` of those reviews into the temporary
+//! 4. Report: `cloudgov::jobs::review::report::write_report_dir` of those reviews into the temporary
 //!    directory (the process's chart fonts, as `cloudgov review` uses them), with its peak RSS;
 //!    then the charts and the project pages again, apart.
 //!
@@ -37,15 +37,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
-use cloudgov::calendar::Calendar;
-use cloudgov::chart::Labels;
-use cloudgov::inventory::Inventory;
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::chart::Labels;
+use cloudgov::core::inventory::Inventory;
+use cloudgov::core::review::rules::ReviewRules;
+use cloudgov::core::review::{ProjectReview, score};
+use cloudgov::core::rollup::{DayRollup, Histogram, P95};
+use cloudgov::core::rules::RuleSet;
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::review::rules::ReviewRules;
-use cloudgov::review::{ProjectReview, gather, report, score};
-use cloudgov::rollup::{DayRollup, Histogram, P95};
-use cloudgov::rules::RuleSet;
+use cloudgov::jobs::notify::Notifier;
+use cloudgov::jobs::review::{gather, report};
 use cloudgov::store::{Store, VmRow};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -401,12 +402,12 @@ async fn measured_review(
 ) -> Result<(Vec<ProjectReview>, f64)> {
     println!();
     println!(
-        "Review: cloudgov::review::run(year {YEAR}, as of {AS_OF}, persist = true), VmHWM reset \
+        "Review: cloudgov::jobs::review::run(year {YEAR}, as of {AS_OF}, persist = true), VmHWM reset \
          just before"
     );
     let probe = PeakProbe::start();
     let started = Instant::now();
-    let reviews = cloudgov::review::run(ctx, rules, YEAR, as_of, true, |_, _| {}).await?;
+    let reviews = cloudgov::jobs::review::run(ctx, rules, YEAR, as_of, true, |_, _| {}).await?;
     let secs = started.elapsed().as_secs_f64();
     let memory = probe.finish("the review", "setup and fill");
     let vms: usize = reviews.iter().map(|r| r.facts.vms.len()).sum();
@@ -605,12 +606,12 @@ async fn raw_read(
 /// (the process's chart fonts, Chinese labels if they can be drawn), then times its parts apart.
 fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
     let started = Instant::now();
-    let fonts = cloudgov::notify::chart_fonts();
+    let fonts = cloudgov::jobs::notify::chart_fonts();
     let loading = started.elapsed().as_secs_f64();
     let labels = fonts.labels(Labels::Chinese);
     println!();
     println!(
-        "Report: cloudgov::review::report::write_report_dir of the {} reviews, labels {labels:?} \
+        "Report: cloudgov::jobs::review::report::write_report_dir of the {} reviews, labels {labels:?} \
          (fonts loaded first, in {loading:.2} s), VmHWM reset just before",
         reviews.len()
     );

@@ -1,35 +1,12 @@
 //! cloudgov: governs government-cloud resources by the Pingdu Measures (see ARCHITECTURE.md).
+//!
+//! The layers import one way (a test checks it): [`core`] (pure) <- [`store`] <- [`jobs`] <-
+//! [`http`] <- [`daemon`] <- [`cli`].
 
-pub mod access;
-pub mod actions;
-pub mod api;
-pub mod auth;
-pub mod calendar;
-pub mod chart;
 pub mod cli;
-pub mod deadlines;
-pub mod demo;
-pub mod details;
-pub mod domain;
-pub mod evaluation;
-pub mod import;
-pub mod inventory;
+pub mod core;
+pub mod daemon;
+pub mod http;
 pub mod jobs;
-pub mod kubernetes;
-pub mod load;
-pub mod metrics;
-pub mod network;
-pub mod notify;
-pub mod obligations;
-pub mod review;
-pub mod rollup;
-pub mod rules;
-pub mod scheduler;
-pub mod serve;
-pub mod spreadsheet;
 pub mod store;
 pub mod telemetry;
-pub mod tls;
-pub mod token;
-pub mod views;
-pub mod web;

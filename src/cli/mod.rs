@@ -9,22 +9,24 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::access::Viewer;
-use crate::calendar::{Calendar, WorkingDays};
-use crate::domain::VmId;
-use crate::evaluation::{FindingOut, evaluate};
-use crate::import::{parse_arp, parse_ip_registry, parse_samples};
-use crate::inventory::Inventory;
+use crate::core::access::Viewer;
+use crate::core::calendar::{Calendar, WorkingDays};
+use crate::core::domain::VmId;
+use crate::core::import::{parse_arp, parse_ip_registry, parse_samples};
+use crate::core::inventory::Inventory;
+use crate::daemon::scheduler::CronExpr;
+use crate::daemon::{Daemon, Schedule, termination_signal};
+use crate::jobs::evaluation::{FindingOut, evaluate};
+use crate::jobs::notify::smtp::SmtpSettings;
+use crate::jobs::notify::templates::Templates;
+use crate::jobs::notify::{Notifier, deliver_pending, preview_notice};
+use crate::jobs::views::deadlines_as_of;
 use crate::jobs::{JobContext, network_check, shanghai_day, tick};
-use crate::load;
-use crate::notify::smtp::SmtpSettings;
-use crate::notify::templates::Templates;
-use crate::notify::{Notifier, deliver_pending, preview_notice};
-use crate::scheduler::CronExpr;
-use crate::serve::{Daemon, Schedule, termination_signal};
 use crate::store::{SightingRow, Store};
-use crate::views::deadlines_as_of;
 
+pub mod demo;
+pub mod kubernetes;
+pub mod load;
 mod users;
 
 pub const DEFAULT_DB: &str = "sqlite://cloudgov-data/cloudgov.db";
@@ -105,7 +107,7 @@ pub enum Command {
     User(users::UserCommand),
     /// Kubernetes workloads discovered as inventory and evaluated like VMs.
     #[command(subcommand)]
-    Kubernetes(crate::kubernetes::KubernetesCommand),
+    Kubernetes(kubernetes::KubernetesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -160,9 +162,9 @@ pub enum RegistryCommand {
     Set {
         ip: std::net::IpAddr,
         #[arg(long)]
-        mac: crate::domain::MacAddr,
+        mac: crate::core::domain::MacAddr,
         #[arg(long)]
-        department: crate::domain::DepartmentId,
+        department: crate::core::domain::DepartmentId,
         #[arg(long)]
         holder: String,
         #[arg(long, default_value = "")]
@@ -221,13 +223,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDGOV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// When to evaluate (cron with seconds, Asia/Shanghai, e.g. "0 0 9 * * Mon-Fri").
-    #[arg(long, env = "CLOUDGOV_EVALUATE_CRON", default_value = crate::serve::DEFAULT_EVALUATE_CRON)]
+    #[arg(long, env = "CLOUDGOV_EVALUATE_CRON", default_value = crate::daemon::DEFAULT_EVALUATE_CRON)]
     pub evaluate_cron: CronExpr,
     /// When to check deadlines, send reminders and escalations, and flag silent agents.
-    #[arg(long, env = "CLOUDGOV_DEADLINES_CRON", default_value = crate::serve::DEFAULT_DEADLINES_CRON)]
+    #[arg(long, env = "CLOUDGOV_DEADLINES_CRON", default_value = crate::daemon::DEFAULT_DEADLINES_CRON)]
     pub deadlines_cron: CronExpr,
     /// When to review the previous year (art. 10) and e-mail the results.
-    #[arg(long, env = "CLOUDGOV_REVIEW_CRON", default_value = crate::serve::DEFAULT_REVIEW_CRON)]
+    #[arg(long, env = "CLOUDGOV_REVIEW_CRON", default_value = crate::daemon::DEFAULT_REVIEW_CRON)]
     pub review_cron: CronExpr,
     /// Review rules for the scheduled review; default: the built-in rules/review.toml.
     #[arg(long, env = "CLOUDGOV_REVIEW_RULES")]
@@ -256,7 +258,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDGOV_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
-    pub kubernetes: crate::kubernetes::ServeKubernetesArgs,
+    pub kubernetes: kubernetes::ServeKubernetesArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,11 +383,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         SmtpSettings::from_env()?.as_ref(),
     )?;
     if let Command::Demo(args) = cli.command {
-        return crate::demo::run(args, rules, calendar, notifier).await;
+        return crate::cli::demo::run(args, rules, calendar, notifier).await;
     }
     let store = Store::connect(&cli.db)
         .await
-        .with_context(|| format!("database {}", redact_url(&cli.db)))?;
+        .with_context(|| format!("database {}", crate::core::token::redact_url(&cli.db)))?;
     let ctx = JobContext {
         store: store.clone(),
         rules: Arc::new(rules),
@@ -436,11 +438,11 @@ fn calendar_years_text(calendar: &Calendar) -> String {
 }
 
 /// The instants an import accepts: as ingest does, or any past time with `--allow-history`.
-fn arrival_window(allow_history: bool) -> crate::domain::ArrivalWindow {
+fn arrival_window(allow_history: bool) -> crate::core::domain::ArrivalWindow {
     if allow_history {
-        crate::domain::ArrivalWindow::with_history(Utc::now())
+        crate::core::domain::ArrivalWindow::with_history(Utc::now())
     } else {
-        crate::domain::ArrivalWindow::recent(Utc::now())
+        crate::core::domain::ArrivalWindow::recent(Utc::now())
     }
 }
 
@@ -459,18 +461,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
     let operator = local_operator();
     let audit = |action: &'static str, target: String, detail: String| {
         let operator = &operator;
-        async move { crate::actions::record(ctx, operator, action, &target, &detail).await }
+        async move { crate::jobs::actions::record(ctx, operator, action, &target, &detail).await }
     };
     match command {
         Command::Serve(args) => {
             let tls = match (&args.tls_cert, &args.tls_key) {
-                (Some(cert), Some(key)) => {
-                    Some(crate::tls::server_config(&crate::tls::TlsFiles {
+                (Some(cert), Some(key)) => Some(crate::http::tls::server_config(
+                    &crate::http::tls::TlsFiles {
                         cert: cert.clone(),
                         key: key.clone(),
                         client_ca: args.tls_client_ca.clone(),
-                    })?)
-                }
+                    },
+                )?),
                 _ => None,
             };
             let scheme = if tls.is_some() { "https" } else { "http" };
@@ -489,7 +491,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                     elector,
                 },
                 tls,
-                crate::api::IngestLimits {
+                crate::http::IngestLimits {
                     requests_per_minute: args.agent_requests_per_minute.max(1),
                     max_clock_skew: chrono::TimeDelta::seconds(i64::from(args.max_clock_skew_secs)),
                 },
@@ -610,12 +612,12 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
         Command::Export(ExportCommand::IpRegistry) => {
             let mut out = csv::Writer::from_writer(std::io::stdout());
             out.write_record(
-                crate::import::IP_REGISTRY_HEADER
+                crate::core::import::IP_REGISTRY_HEADER
                     .iter()
-                    .chain(&crate::import::IP_REGISTRY_OPTIONAL),
+                    .chain(&crate::core::import::IP_REGISTRY_OPTIONAL),
             )?;
             for r in store.ip_registry().await? {
-                out.write_record(crate::spreadsheet::record([
+                out.write_record(crate::core::spreadsheet::record([
                     &r.ip,
                     &r.mac,
                     &r.department,
@@ -718,7 +720,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             gateway,
             registered_on,
         })) => {
-            let edit = crate::actions::RegistryEdit {
+            let edit = crate::jobs::actions::RegistryEdit {
                 ip: ip.to_string(),
                 mac: mac.to_string(),
                 department: department.to_string(),
@@ -727,12 +729,13 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 note,
                 gateway,
             };
-            let done = crate::actions::set_registry(ctx, &operator, &edit).await?;
+            let done = crate::jobs::actions::set_registry(ctx, &operator, &edit).await?;
             println!("{}", done.message);
             Ok(())
         }
         Command::Network(NetworkCommand::Registry(RegistryCommand::Remove { ip })) => {
-            let done = crate::actions::remove_registry(ctx, &operator, &ip.to_string()).await?;
+            let done =
+                crate::jobs::actions::remove_registry(ctx, &operator, &ip.to_string()).await?;
             println!("{}", done.message);
             Ok(())
         }
@@ -750,12 +753,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let reviews =
-                crate::review::run(ctx, &rules, args.year, at, !args.dry_run, |done, total| {
+            let reviews = crate::jobs::review::run(
+                ctx,
+                &rules,
+                args.year,
+                at,
+                !args.dry_run,
+                |done, total| {
                     bar.set_length(total as u64);
                     bar.set_position(done as u64);
-                })
-                .await?;
+                },
+            )
+            .await?;
             bar.finish_and_clear();
             if let Some(dir) = &args.out {
                 write_review_dir(dir, args.year, &reviews, ctx.rules.notices().language)?;
@@ -863,9 +872,9 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             }
         }
         Command::Vm(VmCommand::IssueToken { vm }) => {
-            let token = crate::token::generate().context("no randomness for a token")?;
+            let token = crate::core::token::generate().context("no randomness for a token")?;
             store
-                .add_agent_token(&vm, &crate::token::hash(&token))
+                .add_agent_token(&vm, &crate::core::token::hash(&token))
                 .await?;
             audit("issue_agent_token", format!("vm {vm}"), String::new()).await?;
             println!("{token}");
@@ -963,17 +972,18 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             }
         }
         Command::Vm(VmCommand::MarkDeployed { vm, on }) => {
-            let done = crate::actions::mark_deployed(ctx, &operator, &vm, on).await?;
+            let done = crate::jobs::actions::mark_deployed(ctx, &operator, &vm, on).await?;
             println!("{}", done.message);
             Ok(())
         }
         Command::Vm(VmCommand::RequestRelease { vm, on, reason }) => {
-            let done = crate::actions::request_release(ctx, &operator, &vm, on, &reason).await?;
+            let done =
+                crate::jobs::actions::request_release(ctx, &operator, &vm, on, &reason).await?;
             println!("{}", done.message);
             Ok(())
         }
         Command::Vm(VmCommand::ConfirmRelease { vm, on }) => {
-            let done = crate::actions::confirm_release(ctx, &operator, &vm, on).await?;
+            let done = crate::jobs::actions::confirm_release(ctx, &operator, &vm, on).await?;
             println!("{}", done.message);
             Ok(())
         }
@@ -993,7 +1003,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             Ok(())
         }
         Command::Notices(NoticesCommand::Approve { ids }) => {
-            let done = crate::actions::approve_notices(ctx, &operator, &ids).await?;
+            let done = crate::jobs::actions::approve_notices(ctx, &operator, &ids).await?;
             println!("{}", done.message);
             Ok(())
         }
@@ -1038,7 +1048,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             print_json(&summary)
         }
         Command::Notices(NoticesCommand::Complete { id, on }) => {
-            let done = crate::actions::complete_notice(ctx, &operator, id, on).await?;
+            let done = crate::jobs::actions::complete_notice(ctx, &operator, id, on).await?;
             println!("{}", done.message);
             Ok(())
         }
@@ -1121,7 +1131,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             let today = shanghai_day(Utc::now());
             println!("database: {}", store.backend_name());
             println!("calendar: {}", calendar_years_text(&ctx.calendar));
-            if let Some(w) = load::calendar_warning(&ctx.calendar, today) {
+            if let Some(w) = crate::core::calendar::calendar_warning(&ctx.calendar, today) {
                 println!("warning: {w}");
             }
             println!("samples: {}", store.count_samples(None).await?);
@@ -1144,34 +1154,35 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
 fn write_review_dir(
     dir: &std::path::Path,
     year: i32,
-    reviews: &[crate::review::ProjectReview],
-    language: crate::rules::Language,
+    reviews: &[crate::core::review::ProjectReview],
+    language: crate::core::rules::Language,
 ) -> anyhow::Result<()> {
-    let fonts = crate::notify::chart_fonts();
+    let fonts = crate::jobs::notify::chart_fonts();
     let labels = fonts.labels(match language {
-        crate::rules::Language::Zh => crate::chart::Labels::Chinese,
-        crate::rules::Language::En => crate::chart::Labels::Latin,
+        crate::core::rules::Language::Zh => crate::core::chart::Labels::Chinese,
+        crate::core::rules::Language::En => crate::core::chart::Labels::Latin,
     });
     let written =
-        crate::review::report::write_report_dir(dir, year, reviews, fonts, labels, |_| {})?;
+        crate::jobs::review::report::write_report_dir(dir, year, reviews, fonts, labels, |_| {})?;
     eprintln!("wrote {} files to {}", written.len(), dir.display());
     Ok(())
 }
 
 async fn kubernetes_command(
     ctx: &JobContext,
-    command: crate::kubernetes::KubernetesCommand,
+    command: kubernetes::KubernetesCommand,
 ) -> anyhow::Result<()> {
-    let crate::kubernetes::KubernetesCommand::Discover {
+    let kubernetes::KubernetesCommand::Discover {
         at,
         dry_run,
         format,
         kube,
     } = command;
     let at = at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-    let client = crate::kubernetes::connect(kube.kubeconfig.as_deref()).await?;
+    let client = crate::jobs::kubernetes::connect(kube.kubeconfig.as_deref()).await?;
     let report =
-        crate::kubernetes::discover(&client, &ctx.store, &kube.options(), at, !dry_run).await?;
+        crate::jobs::kubernetes::discover(&client, &ctx.store, &kube.options(), at, !dry_run)
+            .await?;
     if format == Format::Json {
         return print_json(&report);
     }
@@ -1284,28 +1295,5 @@ pub fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     }
 }
 
-/// The URL without a password, for error messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
-    }
-}
+mod tests {}

@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::{Format, FormatArg, print_json, print_table};
-use crate::access::{Role, Viewer};
-use crate::auth;
-use crate::domain::DepartmentId;
+use crate::core::access::{Role, Viewer};
+use crate::core::domain::DepartmentId;
+use crate::http::auth;
 use crate::jobs::JobContext;
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +86,7 @@ pub async fn run(ctx: &JobContext, operator: &Viewer, cmd: UserCommand) -> anyho
     let store = &ctx.store;
     let now = chrono::Utc::now().timestamp();
     let audit = |action: &'static str, target: String, detail: String| async move {
-        crate::actions::record(ctx, operator, action, &target, &detail).await
+        crate::jobs::actions::record(ctx, operator, action, &target, &detail).await
     };
     match cmd {
         UserCommand::Add {
@@ -144,7 +144,7 @@ pub async fn run(ctx: &JobContext, operator: &Viewer, cmd: UserCommand) -> anyho
         UserCommand::Token { username, name } => {
             let token = auth::new_secret(auth::API_TOKEN_PREFIX)?;
             store
-                .create_api_token(&username, &name, &crate::token::hash(&token), now)
+                .create_api_token(&username, &name, &crate::core::token::hash(&token), now)
                 .await?;
             audit(
                 "issue_api_token",

@@ -6,8 +6,8 @@
 use sqlx::Row;
 
 use super::{BeginWrite, Result, Store, StoreError, on_pool};
-use crate::access::Role;
-use crate::details::AuditFacts;
+use crate::core::access::Role;
+use crate::core::details::AuditFacts;
 
 /// An account as listed (never with its password hash).
 /// A notice's department and issue day, for the checks of an action on it.

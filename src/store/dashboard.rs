@@ -218,7 +218,7 @@ pub struct TimelineEvent {
     pub on: String,
     /// The English sentence.
     pub detail: String,
-    /// [`crate::details::DeadlineFacts`] as JSON; `None` for rows older than the facts.
+    /// [`crate::core::details::DeadlineFacts`] as JSON; `None` for rows older than the facts.
     pub facts: Option<String>,
 }
 
@@ -242,7 +242,7 @@ pub struct AlertView {
     pub raised_on: String,
     /// The English sentence.
     pub detail: String,
-    /// [`crate::details::AlertFacts`] as JSON; `None` for rows older than the facts.
+    /// [`crate::core::details::AlertFacts`] as JSON; `None` for rows older than the facts.
     pub facts: Option<String>,
     pub open: bool,
 }
@@ -257,7 +257,7 @@ pub struct NetworkFindingView {
     pub department: Option<String>,
     /// The English sentence.
     pub evidence: String,
-    /// [`crate::network::Evidence`] as JSON; `None` for rows older than the facts.
+    /// [`crate::core::network::Evidence`] as JSON; `None` for rows older than the facts.
     pub facts: Option<String>,
     pub raised_at: i64,
     pub last_raised_at: i64,

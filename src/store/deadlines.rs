@@ -6,15 +6,15 @@ use sqlx::Row;
 
 use super::inventory::parse_date;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::deadlines::DeadlineKind;
-use crate::details::{AlertFacts, DeadlineFacts};
-use crate::domain::VmId;
+use crate::core::details::{AlertFacts, DeadlineFacts};
+use crate::core::domain::VmId;
+use crate::core::obligations::ObligationKind;
 
 /// A stored deadline with its VM's place in the inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadlineRow {
     pub id: i64,
-    pub kind: DeadlineKind,
+    pub kind: ObligationKind,
     pub vm_key: i64,
     pub vm: String,
     pub project: String,
@@ -40,7 +40,7 @@ pub struct DeadlineEvent {
 /// A deadline to create: computed by the caller (the calendar is not the store's business).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDeadline {
-    pub kind: DeadlineKind,
+    pub kind: ObligationKind,
     pub vm_key: i64,
     pub notice_id: Option<i64>,
     pub start_on: NaiveDate,
@@ -126,7 +126,7 @@ impl Store {
         &self,
     ) -> Result<
         Vec<(
-            DeadlineKind,
+            ObligationKind,
             i64,
             Option<i64>,
             NaiveDate,
@@ -143,7 +143,7 @@ impl Store {
                 .fetch_all(p).await?;
             for r in vms {
                 out.push((
-                    DeadlineKind::Deployment,
+                    ObligationKind::Deployment,
                     r.try_get(0)?,
                     None,
                     parse_date(&r.try_get::<String, _>(1)?)?,
@@ -163,7 +163,7 @@ impl Store {
                 let approved_at: i64 = r.try_get(2)?;
                 let Some(received) = DateTime::from_timestamp(approved_at, 0) else { continue };
                 out.push((
-                    DeadlineKind::Adjustment,
+                    ObligationKind::Adjustment,
                     r.try_get(1)?,
                     Some(r.try_get(0)?),
                     received.with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),

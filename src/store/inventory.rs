@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use sqlx::Row;
 
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::domain::{DepartmentId, ProjectId, VmId};
-use crate::inventory::Inventory;
+use crate::core::domain::{DepartmentId, ProjectId, VmId};
+use crate::core::inventory::Inventory;
 
 /// A VM as the evaluation and the reports need it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate> {
         .map_err(|e| StoreError::Invalid(format!("stored date {s:?} is malformed: {e}")))
 }
 
-fn parse_id<T: TryFrom<String, Error = crate::domain::InvalidValue>>(s: String) -> Result<T> {
+fn parse_id<T: TryFrom<String, Error = crate::core::domain::InvalidValue>>(s: String) -> Result<T> {
     T::try_from(s).map_err(|e| StoreError::Invalid(format!("stored {e}")))
 }
 

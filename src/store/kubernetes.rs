@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::samples::{INSERT_SAMPLE, MARK_DIRTY};
 use super::{BeginWrite, Result, Store, now_secs, on_pool};
-use crate::domain::{DepartmentId, ProjectId, VmId};
+use crate::core::domain::{DepartmentId, ProjectId, VmId};
 
 /// A workload as the store keeps it (mapped and summed by `kubernetes::model`).
 #[derive(Debug, Clone, PartialEq)]

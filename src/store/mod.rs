@@ -46,7 +46,7 @@ pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
 pub use rollups::StoredReview;
-pub use samples::{SampleRow, StoredReport};
+pub use samples::StoredReport;
 
 /// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.
 /// The block is compiled once per backend, so every query in it must be valid on both.

@@ -8,9 +8,9 @@ use sqlx::Row;
 
 use super::inventory::parse_date;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::domain::MacAddr;
-use crate::import::{ArpRow, RegistryRow};
-use crate::network::{NetworkFinding, RegistryEntry, Sighting, SightingKind};
+use crate::core::domain::MacAddr;
+use crate::core::import::{ArpRow, RegistryRow};
+use crate::core::network::{NetworkFinding, RegistryEntry, Sighting, SightingKind};
 
 /// A sighting to record: (ip, mac) seen at `seen_at` by `source`.
 #[derive(Debug, Clone, PartialEq)]

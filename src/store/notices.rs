@@ -5,9 +5,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::domain::{Direction, Resource};
-use crate::rules::evaluate::Finding;
-use crate::rules::recommend::{NoRecommendation, Recommendation};
+use crate::core::domain::{Direction, Resource};
+use crate::core::rules::evaluate::Finding;
+use crate::core::rules::recommend::{NoRecommendation, Recommendation};
 
 /// A stored finding, joined with its VM's place in the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

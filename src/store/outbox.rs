@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::inventory::parse_date;
 use super::notices::enqueue_digest;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::rules::recommend::{NoRecommendation, Recommendation};
+use crate::core::rules::recommend::{NoRecommendation, Recommendation};
 
 /// An outbox job due for delivery.
 #[derive(Debug, Clone, PartialEq)]

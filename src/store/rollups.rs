@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::inventory::parse_date;
 use super::{Backend, BeginWrite, Result, Store, StoreError, on_pool};
-use crate::rollup::{DayRollup, Histogram, roll_up};
+use crate::core::rollup::{DayRollup, Histogram, roll_up};
 
 /// The first instant of a Shanghai day, as Unix seconds.
 fn day_start(day: NaiveDate) -> i64 {

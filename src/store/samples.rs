@@ -4,17 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::network::{SightingRow, collapse_sightings, upsert_sighting};
 use super::{BeginWrite, Result, Store, now_secs, on_pool};
-use crate::rules::evaluate::SamplePoint;
-
-/// One measurement of one VM, ready to store. Percentages were validated at the boundary.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SampleRow {
-    pub vm_key: i64,
-    pub ts: i64,
-    pub cpu_pct: f64,
-    pub mem_pct: f64,
-    pub disk_pct: Option<f64>,
-}
+use crate::core::rules::evaluate::SamplePoint;
+use crate::core::samples::SampleRow;
 
 /// An agent report reduced to what the store keeps: the sample, plus the agent's view of itself.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::helpers::{INVENTORY, TestApp, ok, spawn_app, write_file};
-use cloudgov::access::Role;
+use cloudgov::core::access::Role;
 
 /// Two departments with a notice each: health's `idle-01` and edu's `edge-01` are idle.
 async fn app_with_notices() -> TestApp {
@@ -234,7 +234,7 @@ async fn app_session_csrf(app: &TestApp, session: &str) -> String {
     let value = session.split_once('=').expect("pair").1;
     app.store
         .session_principal(
-            &cloudgov::token::hash(value),
+            &cloudgov::core::token::hash(value),
             chrono::Utc::now().timestamp(),
         )
         .await
@@ -530,7 +530,7 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     let c = client();
     let mut statuses = Vec::new();
     let mut last = (String::new(), false, String::new());
-    for _ in 0..(cloudgov::auth::LOGIN_FAILURES_ALLOWED + 1) {
+    for _ in 0..(cloudgov::http::auth::LOGIN_FAILURES_ALLOWED + 1) {
         let page = c.get(app.url("/login")).send().await.expect("page");
         let cookie = set_cookie(&page, "cloudgov_login_csrf").expect("cookie");
         let csrf = hidden(&page.text().await.expect("html"), "csrf");

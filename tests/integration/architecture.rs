@@ -1,20 +1,11 @@
-//! ARCHITECTURE.md's invariants, checked: the pure modules do no IO and know nothing of the
-//! database, the web server, e-mail or the runtime.
+//! ARCHITECTURE.md's invariants, checked: the pure core does no IO and knows nothing of the
+//! database, the web server, e-mail or the runtime; only the store names sqlx; and `src/`'s
+//! top-level modules import one way, core (pure) <- store <- jobs <- http <- daemon <- cli,
+//! with no cycle among them. A file may name `crate::X` only for an X of a lower layer than its
+//! own (or its own module); `telemetry` is a leaf that imports nothing of the crate.
 
-const PURE: &[&str] = &[
-    "src/rules/mod.rs",
-    "src/rules/evaluate.rs",
-    "src/calendar.rs",
-    "src/deadlines.rs",
-    "src/details.rs",
-    "src/network.rs",
-    "src/rollup.rs",
-    "src/review/score.rs",
-    "src/domain.rs",
-    "src/inventory.rs",
-    "src/chart.rs",
-    "src/kubernetes/model.rs",
-];
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 const FORBIDDEN: &[&str] = &[
     "sqlx",
@@ -30,12 +21,16 @@ const FORBIDDEN: &[&str] = &[
     "k8s_openapi",
 ];
 
+/// Every file of the pure core (`src/core/`): tests may read fixtures; the module itself may
+/// not do IO, read the clock, or name the crates of the layers above.
 #[test]
-fn pure_modules_do_no_io() {
-    for path in PURE {
-        let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
-            .expect("read source");
-        // Tests may read fixtures; the module itself may not.
+fn the_core_does_no_io() {
+    let core = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/core");
+    let mut files = Vec::new();
+    rust_files(&core, &mut files);
+    assert!(files.len() >= 15, "the core has its modules: {files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read source");
         let code: String = text
             .split("#[cfg(test)]")
             .next()
@@ -47,7 +42,8 @@ fn pure_modules_do_no_io() {
         for word in FORBIDDEN {
             assert!(
                 !code.contains(word),
-                "{path} mentions {word}: it must stay pure (ARCHITECTURE.md)"
+                "{} mentions {word}: the core must stay pure (ARCHITECTURE.md)",
+                path.display()
             );
         }
     }
@@ -79,4 +75,173 @@ fn only_the_store_names_sqlx() {
             }
         }
     }
+}
+
+/// The layers, lowest first. A module may import only modules listed before it.
+const LAYERS: &[&str] = &["core", "store", "jobs", "http", "daemon", "cli"];
+/// Modules outside the layers that import nothing of the crate.
+const LEAVES: &[&str] = &["telemetry"];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without its comments (line comments and doc comments).
+fn code(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            // A `//` inside a string (a URL) is rare in `crate::` lines; cut at the first one
+            // only when it starts the line's comment.
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a file names as `crate::X`.
+fn imports(code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let before = rest[..i].chars().next_back().unwrap_or(' ');
+        // `$crate::` in macros names the crate too; `other_crate::` does not.
+        if !(before.is_ascii_alphanumeric() || before == '_') && !name.is_empty() {
+            out.insert(name);
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Every (from, to) edge between top-level modules, with a file that makes it.
+fn edges() -> BTreeMap<(String, String), String> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src");
+        let first = rel
+            .components()
+            .next()
+            .expect("a component")
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if first == "lib" || first == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read");
+        for to in imports(&code(&text)) {
+            if to != first {
+                edges
+                    .entry((first.clone(), to))
+                    .or_insert_with(|| rel.display().to_string());
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn every_top_level_module_is_a_known_layer_or_leaf() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).expect("read src") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if name == "lib" || name == "main" {
+            continue;
+        }
+        assert!(
+            LAYERS.contains(&name.as_str()) || LEAVES.contains(&name.as_str()),
+            "src/{name} is neither a layer ({LAYERS:?}) nor a leaf ({LEAVES:?}): \
+             place it in a layer and add it to ARCHITECTURE.md"
+        );
+    }
+}
+
+#[test]
+fn layers_import_only_downwards() {
+    let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+    for ((from, to), file) in edges() {
+        if LEAVES.contains(&from.as_str()) {
+            panic!("{file}: the leaf `{from}` imports crate::{to}");
+        }
+        let (Some(f), Some(t)) = (rank(&from), rank(&to)) else {
+            panic!("{file}: crate::{to} is not a layer ({LAYERS:?})");
+        };
+        assert!(
+            t < f,
+            "{file}: `{from}` imports crate::{to}, a layer above or beside it \
+             ({}); layers import downwards only",
+            LAYERS.join(" <- ")
+        );
+    }
+}
+
+#[test]
+fn no_import_cycle_among_top_level_modules() {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, to) in edges().into_keys() {
+        graph.entry(from).or_default().insert(to);
+    }
+    // Depth-first search with the path on the stack: a back edge is a cycle, reported whole.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if let Some(i) = path.iter().position(|p| p == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node.to_owned());
+            panic!("import cycle: {}", cycle.join(" -> "));
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(node.to_owned());
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        visit(node, &graph, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn the_checks_see_imports_in_every_form() {
+    let found = imports(&code(
+        "use crate::store::Store;\nfn f() { crate::jobs::tick(); }\n// crate::cli::x\n\
+         let x = $crate::core::domain::VmId;\nuse other_crate::thing;",
+    ));
+    assert_eq!(
+        found,
+        ["core", "jobs", "store"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
 }

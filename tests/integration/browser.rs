@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{INVENTORY, ok, spawn_app, write_file};
-use cloudgov::access::Role;
+use cloudgov::core::access::Role;
 
 fn chromium() -> PathBuf {
     let path = std::env::var_os("CHROMIUM")

@@ -94,7 +94,7 @@ async fn metrics_export_the_documented_names_and_dashboards_use_only_them() {
         assert!(value.parse::<f64>().is_ok(), "{line}");
         assert!(series.starts_with("cloudgov_"), "{line}");
     }
-    let documented: BTreeSet<String> = cloudgov::metrics::METRIC_NAMES
+    let documented: BTreeSet<String> = cloudgov::http::metrics::METRIC_NAMES
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -630,7 +630,7 @@ async fn with_approval_required_notices_wait_for_staff_and_preview_renders() {
     let db = fresh_db().await;
     setup(&db, INVENTORY);
     let sink = SmtpSink::start();
-    let rules = cloudgov::rules::BUILTIN_RULES
+    let rules = cloudgov::core::rules::BUILTIN_RULES
         .replace("require_approval = false", "require_approval = true");
     let rules_path = write_file(&db.dir, "rules.toml", &rules);
     let with_rules = |args: &[&str]| {

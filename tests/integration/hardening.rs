@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{client, sign_in};
 use crate::helpers::{TestApp, ok, spawn_app, write_file};
-use cloudgov::access::Role;
+use cloudgov::core::access::Role;
 
 const FLEET: &str = r#"
 [center]

@@ -6,12 +6,12 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use cloudgov::access::Role;
-use cloudgov::calendar::Calendar;
+use cloudgov::core::access::Role;
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::daemon::{Daemon, Schedule};
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::rules::RuleSet;
-use cloudgov::serve::{Daemon, Schedule};
+use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::Store;
 use sqlx::Connection;
 
@@ -81,7 +81,7 @@ impl TestApp {
     /// Adds an account with a fresh password, which it returns.
     pub async fn add_user(&self, username: &str, role: Role, department: Option<&str>) -> String {
         let password = format!("pw-{username}-{}", std::process::id());
-        let hash = cloudgov::auth::hash_password(&password).expect("hash");
+        let hash = cloudgov::http::auth::hash_password(&password).expect("hash");
         self.store
             .create_user(
                 username,
@@ -97,9 +97,10 @@ impl TestApp {
 
     /// A new API token of `username`.
     pub async fn api_token(&self, username: &str) -> String {
-        let token = cloudgov::auth::new_secret(cloudgov::auth::API_TOKEN_PREFIX).expect("random");
+        let token = cloudgov::http::auth::new_secret(cloudgov::http::auth::API_TOKEN_PREFIX)
+            .expect("random");
         self.store
-            .create_api_token(username, "test", &cloudgov::token::hash(&token), 0)
+            .create_api_token(username, "test", &cloudgov::core::token::hash(&token), 0)
             .await
             .expect("create API token");
         token

@@ -17,10 +17,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
-use cloudgov::evaluation::evaluate;
-use cloudgov::inventory::Inventory;
-use cloudgov::kubernetes::{DiscoveryOptions, LeaseElector, discover};
-use cloudgov::rules::RuleSet;
+use cloudgov::core::inventory::Inventory;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::daemon::lease::LeaseElector;
+use cloudgov::jobs::evaluation::evaluate;
+use cloudgov::jobs::kubernetes::{DiscoveryOptions, discover};
 use serde_json::{Value, json};
 
 use crate::helpers::{INVENTORY, fresh_db, install_crypto_provider, ok, write_file};
@@ -662,7 +663,7 @@ async fn one_lease_holder_and_takeover_after_expiry() {
 /// Lease lapses, within the duration plus a renewal period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_stops_renewing_is_replaced_after_the_duration() {
-    use cloudgov::kubernetes::hold_lease;
+    use cloudgov::daemon::kubernetes::hold_lease;
     use tokio::sync::watch;
     let (base, _cluster) = fake_api_server(FakeCluster::default()).await;
     let c = client(&base);
@@ -713,7 +714,7 @@ async fn a_holder_that_stops_renewing_is_replaced_after_the_duration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_elect_one_leader_through_the_lease_and_hand_over() {
-    use cloudgov::serve::{Daemon, Elector, Schedule};
+    use cloudgov::daemon::{Daemon, Elector, Schedule};
     let (base, _cluster) = fake_api_server(FakeCluster::default()).await;
     let c = client(&base);
     let start = |identity: &'static str| {
@@ -726,8 +727,12 @@ async fn daemons_elect_one_leader_through_the_lease_and_hand_over() {
             let ctx = cloudgov::jobs::JobContext {
                 store,
                 rules: Arc::new(RuleSet::builtin().expect("rules")),
-                calendar: Arc::new(cloudgov::calendar::Calendar::builtin().expect("calendar")),
-                notifier: Arc::new(cloudgov::notify::Notifier::without_smtp().expect("notifier")),
+                calendar: Arc::new(
+                    cloudgov::core::calendar::Calendar::builtin().expect("calendar"),
+                ),
+                notifier: Arc::new(
+                    cloudgov::jobs::notify::Notifier::without_smtp().expect("notifier"),
+                ),
             };
             let elector = Arc::new(LeaseElector::new(
                 c,
@@ -802,8 +807,8 @@ async fn daemons_elect_one_leader_through_the_lease_and_hand_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leading_daemon_discovers_periodically() {
-    use cloudgov::kubernetes::DiscoveryJob;
-    use cloudgov::serve::{Daemon, Schedule};
+    use cloudgov::daemon::kubernetes::DiscoveryJob;
+    use cloudgov::daemon::{Daemon, Schedule};
     let (base, _cluster) = fake_api_server(cluster()).await;
     let db = fresh_db().await;
     let store = cloudgov::store::Store::connect(&db.url)
@@ -816,8 +821,8 @@ async fn the_leading_daemon_discovers_periodically() {
     let ctx = cloudgov::jobs::JobContext {
         store: store.clone(),
         rules: Arc::new(RuleSet::builtin().expect("rules")),
-        calendar: Arc::new(cloudgov::calendar::Calendar::builtin().expect("calendar")),
-        notifier: Arc::new(cloudgov::notify::Notifier::without_smtp().expect("notifier")),
+        calendar: Arc::new(cloudgov::core::calendar::Calendar::builtin().expect("calendar")),
+        notifier: Arc::new(cloudgov::jobs::notify::Notifier::without_smtp().expect("notifier")),
     };
     let daemon = Daemon::start(
         ctx,
@@ -866,7 +871,7 @@ async fn real_cluster_when_kubeconfig_is_set() {
         .expect("KUBECONFIG names the cluster's kubeconfig file");
     install_crypto_provider();
     let path = std::path::PathBuf::from(path);
-    let client = cloudgov::kubernetes::connect(Some(&path))
+    let client = cloudgov::jobs::kubernetes::connect(Some(&path))
         .await
         .expect("client from KUBECONFIG");
     let db = fresh_db().await;

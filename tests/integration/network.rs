@@ -12,7 +12,7 @@ fn ago(hours: i64) -> String {
 
 /// The first TP-Link prefix of the shipped IEEE subset, as `aa:bb:cc`.
 fn tp_link_oui() -> String {
-    cloudgov::network::BUILTIN_ROUTER_OUIS
+    cloudgov::core::network::BUILTIN_ROUTER_OUIS
         .lines()
         .find(|l| l.contains(",TP-Link,"))
         .and_then(|l| l.split(',').next())

@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudgov::calendar::Calendar;
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::daemon::{Daemon, Schedule};
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::rules::RuleSet;
-use cloudgov::serve::{Daemon, Schedule};
+use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::Store;
 use serde_json::json;
 use sqlx::Connection;

@@ -6,8 +6,9 @@
 //! these tests say so and return.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use cloudgov::inventory::Inventory;
-use cloudgov::store::{MONTHS_AHEAD, SampleRow, Store};
+use cloudgov::core::inventory::Inventory;
+use cloudgov::core::samples::SampleRow;
+use cloudgov::store::{MONTHS_AHEAD, Store};
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{INVENTORY, fresh_db};

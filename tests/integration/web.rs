@@ -12,13 +12,13 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use cloudgov::access::{Role, Scope, Viewer};
-use cloudgov::api::{AppState, IngestLimits};
-use cloudgov::calendar::Calendar;
-use cloudgov::domain::DepartmentId;
+use cloudgov::core::access::{Role, Scope, Viewer};
+use cloudgov::core::calendar::Calendar;
+use cloudgov::core::domain::DepartmentId;
+use cloudgov::core::rules::RuleSet;
+use cloudgov::http::{AppState, IngestLimits};
 use cloudgov::jobs::JobContext;
-use cloudgov::notify::Notifier;
-use cloudgov::rules::RuleSet;
+use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::{NoticeRow, Store};
 
 use crate::helpers::{
@@ -137,7 +137,7 @@ async fn seeded() -> Web {
     };
     let (_leader_tx, leader) = tokio::sync::watch::channel(true);
     let state = AppState::new(ctx, leader, IngestLimits::default(), Default::default());
-    let app = cloudgov::web::routes()
+    let app = cloudgov::http::web::routes()
         .layer(axum::middleware::from_fn(insert_viewer))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,419 @@
+//! What the e-mail templates are given: notices, deadlines and departments in words, with
+//! dates in both `YYYY-MM-DD` and `YYYY年M月D日`, and a recommended new size.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::core::domain::{DepartmentId, Direction, ProjectId, Resource};
+use crate::core::rules::ResourceRules;
+use crate::core::rules::recommend::{NoRecommendation, recommend, size_text, smallest};
+use crate::jobs::{JobContext, shanghai_day};
+use crate::store::{DeadlineRow, DepartmentContact, NoticeDetail};
+
+pub fn zh_date(d: NaiveDate) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+fn resource_zh(r: &str) -> &'static str {
+    match r {
+        "cpu" => "CPU",
+        "memory" => "内存",
+        _ => "硬盘",
+    }
+}
+
+fn resource_en(r: &str) -> &'static str {
+    match r {
+        "cpu" => "CPU",
+        "memory" => "memory",
+        _ => "disk",
+    }
+}
+
+/// "p95" -> "第95百分位数", "daily_peak.max" -> "日峰值的最大值", ...
+fn statistic_zh(statistic: &str) -> String {
+    fn part(s: &str) -> String {
+        match s {
+            "latest" => "最新值".into(),
+            "max" => "最大值".into(),
+            "mean" => "平均值".into(),
+            p => match p.strip_prefix('p') {
+                Some(n) => format!("第{n}百分位数"),
+                None => p.to_owned(),
+            },
+        }
+    }
+    match statistic.strip_prefix("daily_peak.") {
+        Some(agg) => format!("周期性(日)峰值的{}", part(agg)),
+        None => part(statistic),
+    }
+}
+
+/// "<= 25" -> "未超过25%" (the article's words).
+fn comparison_zh(comparison: &str) -> String {
+    let (op, rest) = if let Some(r) = comparison.strip_prefix("<=") {
+        ("未超过", r)
+    } else if let Some(r) = comparison.strip_prefix(">=") {
+        ("不低于", r)
+    } else if let Some(r) = comparison.strip_prefix('<') {
+        ("不到", r)
+    } else if let Some(r) = comparison.strip_prefix('>') {
+        ("超过", r)
+    } else {
+        ("", comparison)
+    };
+    format!("{op}{}%", rest.trim())
+}
+
+/// Why no size is recommended, in formal Chinese.
+fn note_zh(note: NoRecommendation, resource: Resource) -> String {
+    match note {
+        NoRecommendation::BelowSmallestSize => format!(
+            "无可建议的配置:即使调整为最小配置({}),使用率仍处于核减范围。建议评估该系统是否可整合或释放资源。",
+            size_text(resource, smallest(resource))
+        ),
+        NoRecommendation::NoSizeInBand => {
+            "无可建议的配置:按现有调整步长,无法使使用率落入规则的合理区间。".into()
+        }
+        NoRecommendation::NoAllocation => "无可建议的配置:未登记该资源的配置。".into(),
+    }
+}
+
+pub fn rules_for_notice(ctx: &JobContext, n: &NoticeDetail) -> ResourceRules {
+    match (
+        DepartmentId::try_from(n.department.as_str()),
+        ProjectId::try_from(n.project.as_str()),
+    ) {
+        (Ok(d), Ok(p)) => ctx.rules.for_vm(&d, &p),
+        _ => *ctx.rules.defaults(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeContext {
+    pub id: i64,
+    pub vm: String,
+    pub project: String,
+    pub project_name: String,
+    pub resource: String,
+    pub resource_zh: &'static str,
+    pub resource_en: &'static str,
+    pub direction: String,
+    pub direction_zh: &'static str,
+    pub direction_en: &'static str,
+    pub statistic: String,
+    pub statistic_zh: String,
+    pub value: String,
+    pub comparison: String,
+    pub rule_zh: String,
+    pub current: String,
+    /// The recommended size, empty where no size settles (then the note says why).
+    pub recommended: String,
+    /// The statistic at the recommended size, `48.0`.
+    pub projected: String,
+    pub recommendation_note_zh: String,
+    pub recommendation_note_en: String,
+    pub due: String,
+    pub due_zh: String,
+    #[serde(skip)]
+    pub due_date: NaiveDate,
+    pub provisional: bool,
+    /// File name of the attached evidence chart.
+    pub chart: String,
+}
+
+impl NoticeContext {
+    pub fn new(ctx: &JobContext, n: &NoticeDetail) -> NoticeContext {
+        let resource: Resource = n.resource.parse().unwrap_or(Resource::Cpu);
+        let downsize = n.direction == "downsize";
+        let allocation: serde_json::Value =
+            serde_json::from_str(&n.allocation_json).unwrap_or_default();
+        let field = match resource {
+            Resource::Cpu => "vcpus",
+            Resource::Memory => "memory_gib",
+            Resource::Disk => "disk_gib",
+        };
+        // The recommendation fixed at issue; notices issued before it was stored get it now.
+        let direction = if downsize {
+            Direction::Downsize
+        } else {
+            Direction::Expand
+        };
+        let recommendation = n.recommendation.unwrap_or_else(|| {
+            let rules = rules_for_notice(ctx, n);
+            recommend(
+                resource,
+                rules.get(resource),
+                direction,
+                allocation[field].as_f64().unwrap_or(0.0),
+                n.value,
+            )
+        });
+        let current = recommendation.allocated;
+        // The due date is computed the way the deadline job stores it, so an e-mail sent before
+        // that job ran says the same date.
+        let (due, provisional) = match n.due_on {
+            Some(d) => (d, n.provisional),
+            None => {
+                let c = ctx
+                    .calendar
+                    .add_workdays(n.issued_on, ctx.rules.deadlines().adjustment);
+                (c.value, c.provisional)
+            }
+        };
+        let (direction_zh, rule_kind) = if downsize {
+            ("核减", "核减条件")
+        } else {
+            ("扩容", "扩容条件")
+        };
+        NoticeContext {
+            id: n.id,
+            vm: n.vm.clone(),
+            project: n.project.clone(),
+            project_name: n.project_name.clone(),
+            resource: n.resource.clone(),
+            resource_zh: resource_zh(&n.resource),
+            resource_en: resource_en(&n.resource),
+            direction: n.direction.clone(),
+            direction_zh,
+            direction_en: if downsize { "downsize" } else { "expand" },
+            statistic: n.statistic.clone(),
+            statistic_zh: format!(
+                "{}使用率{}",
+                resource_zh(&n.resource),
+                statistic_zh(&n.statistic)
+            ),
+            value: format!("{:.1}", n.value),
+            comparison: n.comparison.clone(),
+            rule_zh: format!("{rule_kind}为“{}”", comparison_zh(&n.comparison)),
+            current: size_text(resource, current),
+            recommended: recommendation
+                .recommended
+                .map(|s| size_text(resource, s))
+                .unwrap_or_default(),
+            projected: recommendation
+                .projected
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default(),
+            recommendation_note_zh: recommendation
+                .note
+                .map(|note| note_zh(note, resource))
+                .unwrap_or_default(),
+            recommendation_note_en: recommendation
+                .note
+                .map(|note| note.text(resource))
+                .unwrap_or_default(),
+            due: due.to_string(),
+            due_zh: zh_date(due),
+            due_date: due,
+            provisional,
+            chart: format!("notice-{}-{}.png", n.id, n.resource),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestContext {
+    pub department: Department,
+    pub notices: Vec<NoticeContext>,
+    pub window_days: u32,
+    pub working_days: u32,
+    pub earliest_due: String,
+    pub earliest_due_zh: String,
+    pub issued: String,
+    pub issued_zh: String,
+}
+
+impl DigestContext {
+    pub fn new(
+        ctx: &JobContext,
+        department: &DepartmentContact,
+        notices: Vec<NoticeContext>,
+        issued: DateTime<Utc>,
+    ) -> DigestContext {
+        let issued_day = shanghai_day(issued);
+        let earliest = notices
+            .iter()
+            .map(|n| n.due_date)
+            .min()
+            .unwrap_or(issued_day);
+        DigestContext {
+            department: Department {
+                id: department.id.clone(),
+                name: department.name.clone(),
+            },
+            notices,
+            window_days: ctx.rules.window().days,
+            working_days: ctx.rules.deadlines().adjustment.get(),
+            earliest_due: earliest.to_string(),
+            earliest_due_zh: zh_date(earliest),
+            issued: issued_day.to_string(),
+            issued_zh: zh_date(issued_day),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlineFacts {
+    pub kind: String,
+    pub kind_zh: &'static str,
+    pub kind_en: &'static str,
+    pub rule_zh: String,
+    pub rule_en: String,
+    pub vm: String,
+    pub project: String,
+    pub notice_id: Option<i64>,
+    pub start: String,
+    pub start_zh: String,
+    pub due: String,
+    pub due_zh: String,
+    pub provisional: bool,
+    pub days_left: u32,
+    pub days_late: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadlineContext {
+    pub department: Department,
+    pub deadline: DeadlineFacts,
+    pub issued: String,
+    pub issued_zh: String,
+}
+
+impl DeadlineContext {
+    pub fn new(
+        ctx: &JobContext,
+        department: &DepartmentContact,
+        d: &DeadlineRow,
+        issued: DateTime<Utc>,
+    ) -> DeadlineContext {
+        let today = shanghai_day(issued);
+        let deployment = d.kind == crate::core::obligations::ObligationKind::Deployment;
+        let n = d.working_days;
+        let (kind_zh, kind_en, rule_zh, rule_en) = if deployment {
+            (
+                "系统部署",
+                "deployment",
+                format!("各部门应在云资源交付后{n}个工作日内完成系统部署。"),
+                format!(
+                    "a department deploys its system within {n} working days after the cloud resources are delivered."
+                ),
+            )
+        } else {
+            (
+                "资源调整",
+                "adjustment",
+                format!("各部门收到云资源调整通知后,应在{n}个工作日内完成资源调整。"),
+                format!(
+                    "a department completes a resource adjustment within {n} working days of receiving the notice."
+                ),
+            )
+        };
+        DeadlineContext {
+            department: Department {
+                id: department.id.clone(),
+                name: department.name.clone(),
+            },
+            deadline: DeadlineFacts {
+                kind: d.kind.to_string(),
+                kind_zh,
+                kind_en,
+                rule_zh,
+                rule_en,
+                vm: d.vm.clone(),
+                project: d.project.clone(),
+                notice_id: d.notice_id,
+                start: d.start_on.to_string(),
+                start_zh: zh_date(d.start_on),
+                due: d.due_on.to_string(),
+                due_zh: zh_date(d.due_on),
+                provisional: d.provisional,
+                days_left: ctx.calendar.between(today, d.due_on).value,
+                days_late: ctx.calendar.between(d.due_on, today).value,
+            },
+            issued: today.to_string(),
+            issued_zh: zh_date(today),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_follow_the_article() {
+        assert_eq!(comparison_zh("<= 25"), "未超过25%");
+        assert_eq!(comparison_zh("< 50"), "不到50%");
+        assert_eq!(comparison_zh("> 75"), "超过75%");
+        assert_eq!(statistic_zh("p95"), "第95百分位数");
+        assert_eq!(statistic_zh("daily_peak.max"), "周期性(日)峰值的最大值");
+        assert_eq!(
+            zh_date(NaiveDate::from_ymd_opt(2025, 10, 6).expect("date")),
+            "2025年10月6日"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkFindingContext {
+    pub kind: String,
+    pub kind_zh: &'static str,
+    pub ip: String,
+    pub mac: String,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkContext {
+    pub department: Department,
+    pub findings: Vec<NetworkFindingContext>,
+    pub issued: String,
+    pub issued_zh: String,
+}
+
+fn network_kind_zh(kind: &str) -> &'static str {
+    match kind {
+        "unregistered_ip" => "IP地址未备案",
+        "mac_mismatch" => "IP与MAC绑定不符",
+        "ip_conflict" => "IP地址冲突",
+        "dhcp_address" => "未使用静态IP(DHCP)",
+        "suspected_router" => "疑似私接路由设备",
+        "stale_registration" => "备案IP长期未使用",
+        _ => "网络登记问题",
+    }
+}
+
+impl NetworkContext {
+    pub fn new(
+        department: &DepartmentContact,
+        findings: Vec<crate::store::NetworkFindingRow>,
+        issued: DateTime<Utc>,
+    ) -> NetworkContext {
+        let day = shanghai_day(issued);
+        NetworkContext {
+            department: Department {
+                id: department.id.clone(),
+                name: department.name.clone(),
+            },
+            findings: findings
+                .into_iter()
+                .map(|f| NetworkFindingContext {
+                    kind_zh: network_kind_zh(&f.kind),
+                    kind: f.kind,
+                    ip: f.ip,
+                    mac: f.mac.unwrap_or_default(),
+                    evidence: f.evidence,
+                })
+                .collect(),
+            issued: day.to_string(),
+            issued_zh: zh_date(day),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! E-mail templates: files staff edit (`rules/templates/KIND.LANG.txt`), first line
+//! `Subject: ...`, then a blank line and the body. The shipped ones are built in; a directory
+//! overrides them file by file without a rebuild.
+
+use std::path::Path;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::core::rules::Language;
+
+/// Embeds shipped template files by name.
+macro_rules! builtin_templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../rules/templates/", $name)))),*]
+    };
+}
+
+/// The shipped templates: (file name, text).
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin_templates![
+    "digest.zh.txt",
+    "digest.en.txt",
+    "reminder.zh.txt",
+    "reminder.en.txt",
+    "escalation.zh.txt",
+    "escalation.en.txt",
+    "network.zh.txt",
+    "network.en.txt",
+    "review.zh.txt",
+    "review.en.txt",
+];
+
+pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {name}: {source}")]
+    Syntax {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("template {name} does not render: {source:#}")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("template {name} must start with a line `Subject: ...`")]
+    NoSubject { name: String },
+}
+
+/// A rendered message: subject and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedText {
+    pub subject: String,
+    pub body: String,
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by a file of the same name in `dir` if there is
+    /// one. An explicitly named `dir` must exist; the default (`rules/templates`) may be absent.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let explicit = dir.is_some();
+        let dir = dir.unwrap_or(Path::new(DEFAULT_TEMPLATES_DIR));
+        if explicit && !dir.is_dir() {
+            return Err(TemplateError::Read {
+                path: dir.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            });
+        }
+        let mut sources = Vec::new();
+        for (name, builtin) in BUILTIN_TEMPLATES {
+            let path = dir.join(name);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*builtin).to_owned(),
+                Err(source) => {
+                    return Err(TemplateError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            sources.push((*name, text));
+        }
+        Templates::from_sources(sources)
+    }
+
+    /// The built-in templates only.
+    pub fn builtin() -> Result<Templates, TemplateError> {
+        Templates::from_sources(BUILTIN_TEMPLATES.iter().map(|(n, t)| (*n, (*t).to_owned())))
+    }
+
+    fn from_sources(
+        sources: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_keep_trailing_newline(true);
+        for (name, text) in sources {
+            env.add_template_owned(name, text)
+                .map_err(|source| TemplateError::Syntax {
+                    name: name.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `kind` (digest, reminder, escalation) in `language` with `context`.
+    pub fn render(
+        &self,
+        kind: &str,
+        language: Language,
+        context: &impl Serialize,
+    ) -> Result<RenderedText, TemplateError> {
+        let name = format!("{kind}.{}.txt", language.as_str());
+        let template = self
+            .env
+            .get_template(&name)
+            .map_err(|source| TemplateError::Render {
+                name: name.clone(),
+                source,
+            })?;
+        let text = template
+            .render(context)
+            .map_err(|source| TemplateError::Render {
+                name: name.clone(),
+                source,
+            })?;
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or(TemplateError::NoSubject { name })?;
+        Ok(RenderedText {
+            subject,
+            body: rest.trim_start_matches('\n').to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_template_renders_with_a_subject_in_both_languages() {
+        let t = Templates::builtin().expect("templates parse");
+        let context = serde_json::json!({
+            "department": {"id": "health", "name": "市卫健局"},
+            "notices": [{"id": 1, "vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "chart": "c.png"}],
+            "findings": [{"kind": "mac_mismatch", "kind_zh": "IP与MAC绑定不符", "ip": "10.0.0.1", "mac": "vm-1", "evidence": "2025"}],
+            "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment"},
+            "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
+            "year": 2025, "name": "vm-1", "score": 80, "explanation": ["2025"],
+        });
+        for kind in ["digest", "reminder", "escalation", "network", "review"] {
+            for language in [Language::Zh, Language::En] {
+                let r = t.render(kind, language, &context).expect("renders");
+                assert!(
+                    !r.subject.is_empty() && !r.subject.contains('\n'),
+                    "{kind} {language:?}"
+                );
+                assert!(r.body.contains("2025"), "{kind} {language:?}: {}", r.body);
+                assert!(r.body.contains("vm-1") || kind == "digest" && r.body.contains("vm-1"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_directory_overrides_one_template_and_a_missing_subject_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("reminder.zh.txt"),
+            "Subject: 自定义 {{ deadline.vm }}\n\n正文\n",
+        )
+        .expect("write");
+        let t = Templates::load(Some(dir.path())).expect("load");
+        let r = t
+            .render(
+                "reminder",
+                Language::Zh,
+                &serde_json::json!({"deadline": {"vm": "vm-9"}}),
+            )
+            .expect("render");
+        assert_eq!(r.subject, "自定义 vm-9");
+        std::fs::write(dir.path().join("reminder.zh.txt"), "no subject line\n").expect("write");
+        let t = Templates::load(Some(dir.path())).expect("load");
+        let err = t
+            .render("reminder", Language::Zh, &serde_json::json!({}))
+            .expect_err("no subject");
+        assert!(err.to_string().contains("Subject:"), "{err}");
+        assert!(Templates::load(Some(Path::new("/nonexistent/templates"))).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Gathering a project's year from the store: rollups, deadlines, notices, network findings.
+//! (The IO half of the review; `score` is the pure half.)
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+use crate::core::obligations::{ObligationKind, ObligationState, state};
+use crate::core::review::{ProjectYear, Usage, VmYear};
+use crate::core::rollup::{Histogram, P95};
+use crate::jobs::{JobContext, shanghai_day};
+use crate::store::{StoreError, VmRow};
+
+/// The days of `year` up to `as_of` (the whole year once it is over).
+pub fn year_span(year: i32, as_of: DateTime<Utc>) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::from_ymd_opt(year, 1, 1)?;
+    let last = NaiveDate::from_ymd_opt(year, 12, 31)?.min(shanghai_day(as_of));
+    (last >= first).then_some((first, last))
+}
+
+async fn vm_year(
+    ctx: &JobContext,
+    vm: &VmRow,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<VmYear, StoreError> {
+    let start = vm.delivered_on.max(first);
+    let end = vm
+        .released_on
+        .and_then(|r| r.pred_opt())
+        .map_or(last, |r| r.min(last));
+    let days_in_service = if end >= start {
+        (end - start).num_days() as u32 + 1
+    } else {
+        0
+    };
+    let days = ctx.store.day_rollups(vm.key, first, last).await?;
+    let rules = ctx.rules.for_vm(&vm.department, &vm.project);
+    let (mut cpu_h, mut mem_h, mut disk_h) = (
+        Histogram::default(),
+        Histogram::default(),
+        Histogram::default(),
+    );
+    let (mut n, mut cpu_sum, mut mem_sum, mut disk_n, mut disk_sum) = (0u64, 0.0, 0.0, 0u64, 0.0);
+    let mut downsize = [0u32; 3];
+    let mut expand = [0u32; 3];
+    let mut daily = Vec::with_capacity(days.len());
+    for d in &days {
+        cpu_h.merge(&d.cpu_hist);
+        mem_h.merge(&d.mem_hist);
+        disk_h.merge(&d.disk_hist);
+        n += u64::from(d.samples);
+        cpu_sum += d.cpu_sum;
+        mem_sum += d.mem_sum;
+        disk_n += u64::from(d.disk_samples);
+        disk_sum += d.disk_sum;
+        // The day's own statistics against the article's thresholds, as the evaluation reads them.
+        let stats = [Some(d.cpu_p95), Some(d.mem_max), d.disk_last];
+        for (i, (stat, rule)) in stats
+            .iter()
+            .zip([rules.cpu, rules.memory, rules.disk])
+            .enumerate()
+        {
+            let Some(v) = stat else { continue };
+            if rule.downsize.matches(*v) {
+                downsize[i] += 1;
+            } else if rule.expand.matches(*v) {
+                expand[i] += 1;
+            }
+        }
+        daily.push((
+            d.day.to_string(),
+            d.cpu_p95,
+            d.mem_max,
+            d.disk_last.unwrap_or(0.0),
+        ));
+    }
+    let usage = |sum: f64, count: u64, h: &Histogram| Usage {
+        avg: if count > 0 { sum / count as f64 } else { 0.0 },
+        p95: h.percentile(P95).unwrap_or(0.0),
+    };
+    Ok(VmYear {
+        vm: vm.id.to_string(),
+        vcpus: vm.vcpus as f64,
+        memory_gib: vm.memory_gib,
+        disk_gib: vm.disk_gib,
+        cpu: usage(cpu_sum, n, &cpu_h),
+        memory: usage(mem_sum, n, &mem_h),
+        disk: usage(disk_sum, disk_n, &disk_h),
+        days_in_service,
+        days_with_data: days.len() as u32,
+        downsize_days: downsize,
+        expand_days: expand,
+        daily,
+    })
+}
+
+/// Every project's year as of `as_of`, with rollups brought up to date first.
+pub async fn gather_year(
+    ctx: &JobContext,
+    year: i32,
+    as_of: DateTime<Utc>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<ProjectYear>, StoreError> {
+    let Some((first, last)) = year_span(year, as_of) else {
+        return Ok(Vec::new());
+    };
+    crate::jobs::roll_up(ctx, as_of).await?;
+    let vms = ctx.store.vms().await?;
+    let deadlines = ctx.store.deadlines().await?;
+    let notices = ctx.store.notices().await?;
+    let findings = ctx.store.network_findings(None).await?;
+    let sightings = ctx.store.sightings().await?;
+    let vm_of_ip: HashMap<String, String> = sightings
+        .iter()
+        .filter(|s| s.kind == crate::core::network::SightingKind::Interface)
+        .map(|s| (s.ip.to_string(), s.source.clone()))
+        .collect();
+    let projects = ctx.store.projects().await?;
+    let total = projects.len();
+    let year_prefix = format!("{year}-");
+    let mut out = Vec::with_capacity(projects.len());
+    for (i, (id, name, department, department_name, filed_on)) in projects.into_iter().enumerate() {
+        let project_vms: Vec<&VmRow> = vms
+            .iter()
+            .filter(|v| v.project.as_str() == id && v.delivered_on <= last)
+            .collect();
+        let mut years = Vec::with_capacity(project_vms.len());
+        for vm in &project_vms {
+            years.push(vm_year(ctx, vm, first, last).await?);
+        }
+        // A project with nothing in service this year has nothing to review (rather than a
+        // zero score and a `cancel`).
+        if years.iter().all(|v| v.days_in_service == 0) {
+            progress(i + 1, total);
+            continue;
+        }
+        let vm_ids: std::collections::HashSet<&str> =
+            project_vms.iter().map(|v| v.id.as_str()).collect();
+        let mine = |vm: &str| vm_ids.contains(vm);
+        let (mut on_time, mut late, mut missing) = (0, 0, 0);
+        let (mut n_on_time, mut n_late, mut n_overdue) = (0, 0, 0);
+        for d in deadlines
+            .iter()
+            .filter(|d| mine(&d.vm) && d.due_on.year() == year)
+        {
+            let s = state(d.due_on, d.done_on, last);
+            match (d.kind, s) {
+                (ObligationKind::Deployment, ObligationState::DoneOnTime) => on_time += 1,
+                (ObligationKind::Deployment, ObligationState::DoneLate) => late += 1,
+                (ObligationKind::Deployment, ObligationState::Overdue) => missing += 1,
+                (ObligationKind::Adjustment, ObligationState::DoneOnTime) => n_on_time += 1,
+                (ObligationKind::Adjustment, ObligationState::DoneLate) => n_late += 1,
+                (ObligationKind::Adjustment, ObligationState::Overdue) => n_overdue += 1,
+                _ => {}
+            }
+        }
+        let received = notices
+            .iter()
+            .filter(|n| mine(&n.vm) && n.issued_on.starts_with(&year_prefix))
+            .count() as u32;
+        let network = findings
+            .iter()
+            .filter(|f| f.raised_at.starts_with(&year_prefix))
+            .filter(|f| vm_of_ip.get(&f.ip).is_some_and(|vm| mine(vm)))
+            .count() as u32;
+        let first_deployed = project_vms.iter().filter_map(|v| v.deployed_on).min();
+        let filing_due =
+            first_deployed.map(|d| ctx.calendar.add_workdays(d, ctx.rules.deadlines().filing));
+        out.push(ProjectYear {
+            project: id,
+            name,
+            department,
+            department_name,
+            filed_on: filed_on.map(|d| d.to_string()),
+            first_deployed_on: first_deployed.map(|d| d.to_string()),
+            filing_due: filing_due.map(|d| d.value.to_string()),
+            filing_due_provisional: filing_due.is_some_and(|d| d.provisional),
+            vms: years,
+            notices_received: received,
+            notices_done_on_time: n_on_time,
+            notices_done_late: n_late,
+            notices_overdue: n_overdue,
+            deployments_on_time: on_time,
+            deployments_late: late,
+            deployments_missing: missing,
+            network_findings: network,
+        });
+        progress(i + 1, total);
+    }
+    Ok(out)
+}

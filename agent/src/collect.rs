@@ -1,6 +1,6 @@
 //! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
-//! filesystems, allocated capacity, host identity and network interfaces, plus how each address
-//! is configured ([`crate::netconfig`]) and the neighbour table ([`crate::neighbours`]).
+//! filesystems, allocated capacity, host identity; network interfaces, how each address is
+//! configured and the neighbour table ([`crate::interfaces`]).
 //!
 //! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
 //! two readings: each report's `cpu_pct` covers the time since the previous collection.
@@ -13,9 +13,9 @@
 //!
 //! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours) are
 //! logged at a limited rate and leave that part empty; a failed `statvfs` falls back to
-//! sysinfo's figures, and an unreadable network configuration leaves addresses `unknown`.
-//! Network configuration files are read at most once a minute; the kernel's address flags and
-//! neighbour table on every collection (two short `ip` calls where iproute2 is installed).
+//! sysinfo's figures, and an unreadable network configuration leaves addresses `unknown`. Network configuration files are read at most once a minute; the kernel's
+//! interfaces, address flags and neighbour table on every collection, in-process (rtnetlink; no
+//! child process).
 //! Failures of the core figures (CPU, memory, hostname) fail the whole collection instead: a
 //! report with a made-up 0 % would look like an idle VM to the daemon, which is worse than a
 //! missing report.
@@ -25,13 +25,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
+use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
+use crate::interfaces::Network;
 use crate::netconfig::Classifier;
 use crate::ratelimit::LogLimiter;
-use crate::wire::{
-    Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Neighbour, Report,
-};
+use crate::wire::{Capacity, Filesystem, HostIdentity, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -54,14 +53,13 @@ const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-i
 pub struct Collector {
     system: System,
     disks: Disks,
-    networks: Networks,
     next_seq: u64,
     /// Taken just after sysinfo's own CPU timestamp, so "our elapsed >= minimum" implies
     /// sysinfo will really compute a new value.
     last_cpu_refresh: Instant,
     limiter: LogLimiter,
-    /// Static/DHCP classification of addresses; caches configuration files.
-    netconfig: Classifier,
+    /// Interfaces (classified; configuration files cached), neighbours and traffic counters.
+    network: Network,
 }
 
 impl std::fmt::Debug for Collector {
@@ -77,16 +75,17 @@ impl Collector {
     pub fn new() -> Result<Self, CollectError> {
         let mut system = System::new().map_err(CollectError::Unsupported)?;
         let disks = Disks::new().map_err(CollectError::Unsupported)?;
-        let networks = Networks::new().map_err(CollectError::Unsupported)?;
+        let mut limiter = LogLimiter::default();
+        // The traffic counters' baseline, taken with the first CPU reading.
+        let network = Network::new(Classifier::system(), &mut limiter);
         system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
         Ok(Self {
             system,
             disks,
-            networks,
             next_seq: 1,
             last_cpu_refresh: Instant::now(),
-            limiter: LogLimiter::default(),
-            netconfig: Classifier::system(),
+            limiter,
+            network,
         })
     }
 
@@ -126,6 +125,7 @@ impl Collector {
 
         let filesystems = self.filesystems();
         let disk_bytes = filesystems.iter().map(|f| f.total_bytes).sum();
+        let network = self.network.read(&mut self.limiter);
         let report = Report {
             seq: self.next_seq,
             collected_at,
@@ -143,8 +143,8 @@ impl Collector {
                 memory_bytes,
                 disk_bytes,
             },
-            interfaces: self.interfaces(),
-            neighbours: self.neighbours(),
+            interfaces: network.interfaces,
+            neighbours: network.neighbours,
         };
         self.next_seq += 1;
         Ok(report)
@@ -224,54 +224,6 @@ impl Collector {
                 std::env::consts::OS.to_owned()
             }
         }
-    }
-
-    fn interfaces(&mut self) -> Vec<Interface> {
-        self.networks.refresh(true);
-        let mut interfaces: Vec<Interface> = self
-            .networks
-            .iter()
-            .filter(|(name, _)| name.as_os_str() != "lo")
-            .map(|(name, data)| {
-                let mac = data.mac_address();
-                let mut addresses: Vec<Address> = data
-                    .ip_networks()
-                    .iter()
-                    .map(|n| Address {
-                        ip: n.addr,
-                        prefix: n.prefix,
-                        // Filled in by `netconfig` below.
-                        config: AddressConfig::Unknown,
-                        config_source: None,
-                    })
-                    .collect();
-                addresses.sort_by_key(|a| (a.ip, a.prefix));
-                Interface {
-                    name: name.to_string_lossy().into_owned(),
-                    mac: (!mac.is_unspecified()).then(|| mac.to_string()),
-                    addresses,
-                }
-            })
-            .collect();
-        // HashMap order is random; a stable order makes reports diffable.
-        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
-        self.netconfig.classify(&mut interfaces);
-        interfaces
-    }
-
-    fn neighbours(&mut self) -> Vec<Neighbour> {
-        let (list, problems) = crate::neighbours::read(Path::new("/"), self.netconfig.ip());
-        if !problems.is_empty()
-            && let Some(suppressed) = self.limiter.allow("neighbours")
-        {
-            tracing::warn!(
-                kind = "neighbours",
-                problems = problems.join("; "),
-                suppressed,
-                "neighbour table read partly or not at all"
-            );
-        }
-        list
     }
 }
 

@@ -1,9 +1,10 @@
 //! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
 //! filesystems, allocated capacity, host identity; network interfaces, how each address is
-//! configured and the neighbour table ([`crate::interfaces`]).
+//! configured, the neighbour table and the traffic rates ([`crate::interfaces`]).
 //!
-//! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
-//! two readings: each report's `cpu_pct` covers the time since the previous collection.
+//! A [`Collector`] keeps state between calls because CPU utilisation and traffic rates are
+//! differences of two readings: each report's `cpu_pct`, `net_rx_bps` and `net_tx_bps` cover the
+//! time since the previous collection (for the first, since the collector was made).
 //! [`Collector::collect`] blocks (reads `/proc`, `statvfs` on every mount, and sleeps up to
 //! [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] on the first call), so async callers run it on a
 //! blocking thread.
@@ -11,9 +12,10 @@
 //! Disk figures are `df`'s (see [`df_usage`]): blocks reserved for root count neither as used nor
 //! as capacity, so `used / total` is the "Use%" operators know.
 //!
-//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours) are
-//! logged at a limited rate and leave that part empty; a failed `statvfs` falls back to
-//! sysinfo's figures, and an unreadable network configuration leaves addresses `unknown`. Network configuration files are read at most once a minute; the kernel's
+//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours,
+//! traffic) are logged at a limited rate and leave that part empty; a failed `statvfs` falls
+//! back to sysinfo's figures, and an unreadable network configuration leaves addresses
+//! `unknown`. Network configuration files are read at most once a minute; the kernel's
 //! interfaces, address flags and neighbour table on every collection, in-process (rtnetlink; no
 //! child process).
 //! Failures of the core figures (CPU, memory, hostname) fail the whole collection instead: a
@@ -126,6 +128,10 @@ impl Collector {
         let filesystems = self.filesystems();
         let disk_bytes = filesystems.iter().map(|f| f.total_bytes).sum();
         let network = self.network.read(&mut self.limiter);
+        let (net_rx_bps, net_tx_bps) = network
+            .rates
+            .map(|(rx, tx)| (round2(rx), round2(tx)))
+            .unzip();
         let report = Report {
             seq: self.next_seq,
             collected_at,
@@ -145,6 +151,8 @@ impl Collector {
             },
             interfaces: network.interfaces,
             neighbours: network.neighbours,
+            net_rx_bps,
+            net_tx_bps,
         };
         self.next_seq += 1;
         Ok(report)
@@ -228,7 +236,8 @@ impl Collector {
 }
 
 /// Collects one report from a fresh collector, waiting
-/// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so `cpu_pct` is a real measurement. Blocking.
+/// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so `cpu_pct` and the traffic rates are real
+/// measurements. Blocking.
 pub fn collect_once() -> Result<Report, CollectError> {
     Collector::new()?.collect()
 }
@@ -541,6 +550,13 @@ mod tests {
         assert!(r1.mem_pct > 0.0 && r1.mem_pct <= 100.0, "{}", r1.mem_pct);
         assert!(r1.capacity.vcpus >= 1);
         assert!(r1.interfaces.iter().all(|i| i.name != "lo"));
+        // Rates on the first report too (measured over the start-up baseline).
+        for r in [&r1, &r2] {
+            for bps in [r.net_rx_bps, r.net_tx_bps] {
+                let bps = bps.expect("traffic rates");
+                assert!(bps.is_finite() && bps >= 0.0, "{bps}");
+            }
+        }
         assert_eq!(
             r1.capacity.disk_bytes,
             r1.filesystems.iter().map(|f| f.total_bytes).sum::<u64>()

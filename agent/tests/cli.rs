@@ -92,6 +92,11 @@ fn once_print_outputs_a_plausible_report() {
     assert!(!report.host.hostname.is_empty());
     assert_eq!(report.host.agent_version, env!("CARGO_PKG_VERSION"));
     assert!(report.interfaces.iter().all(|i| i.name != "lo"));
+    // Traffic rates on the one report of --once, measured over the start-up baseline.
+    for bps in [report.net_rx_bps, report.net_tx_bps] {
+        let bps = bps.expect("net_rx_bps and net_tx_bps are printed");
+        assert!(bps.is_finite() && bps >= 0.0, "{bps}");
+    }
     assert!(
         report
             .filesystems
@@ -457,7 +462,7 @@ fn once_print_forks_nothing() {
     assert!(out.status.success(), "stderr: {}", stderr_of(&out));
     let report: Report = serde_json::from_slice(&out.stdout).expect("stdout is a wire::Report");
     // The collection really read the network (the parts that used to need `ip`).
-    assert!(!report.interfaces.is_empty());
+    assert!(report.net_rx_bps.is_some() && report.net_tx_bps.is_some());
     let s = assert_forked_nothing(&log);
     assert_eq!(s.threads, 0, "--print collects on the main thread");
     let _ = std::fs::remove_file(&log);

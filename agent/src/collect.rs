@@ -1,6 +1,7 @@
 //! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
 //! filesystems, allocated capacity, host identity; network interfaces, how each address is
-//! configured, the neighbour table and the traffic rates ([`crate::interfaces`]).
+//! configured, the neighbour table and the traffic rates ([`crate::interfaces`]); and the
+//! number of inbound TCP connections ([`crate::connections`]).
 //!
 //! A [`Collector`] keeps state between calls because CPU utilisation and traffic rates are
 //! differences of two readings: each report's `cpu_pct`, `net_rx_bps` and `net_tx_bps` cover the
@@ -12,8 +13,8 @@
 //! Disk figures are `df`'s (see [`df_usage`]): blocks reserved for root count neither as used nor
 //! as capacity, so `used / total` is the "Use%" operators know.
 //!
-//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours,
-//! traffic) are logged at a limited rate and leave that part empty; a failed `statvfs` falls
+//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours, traffic,
+//! connections) are logged at a limited rate and leave that part empty; a failed `statvfs` falls
 //! back to sysinfo's figures, and an unreadable network configuration leaves addresses
 //! `unknown`. Network configuration files are read at most once a minute; the kernel's
 //! interfaces, address flags and neighbour table on every collection, in-process (rtnetlink; no
@@ -29,6 +30,7 @@ use std::time::Instant;
 use chrono::Utc;
 use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
+use crate::connections::TcpTables;
 use crate::interfaces::Network;
 use crate::netconfig::Classifier;
 use crate::ratelimit::LogLimiter;
@@ -62,6 +64,7 @@ pub struct Collector {
     limiter: LogLimiter,
     /// Interfaces (classified; configuration files cached), neighbours and traffic counters.
     network: Network,
+    tcp: TcpTables,
 }
 
 impl std::fmt::Debug for Collector {
@@ -88,6 +91,7 @@ impl Collector {
             last_cpu_refresh: Instant::now(),
             limiter,
             network,
+            tcp: TcpTables::default(),
         })
     }
 
@@ -153,6 +157,7 @@ impl Collector {
             neighbours: network.neighbours,
             net_rx_bps,
             net_tx_bps,
+            inbound_connections: self.inbound_connections(),
         };
         self.next_seq += 1;
         Ok(report)
@@ -230,6 +235,23 @@ impl Collector {
                     tracing::warn!(kind = "os", error = %e, suppressed, "cannot read OS version");
                 }
                 std::env::consts::OS.to_owned()
+            }
+        }
+    }
+
+    fn inbound_connections(&mut self) -> Option<u32> {
+        match self.tcp.read(Path::new("/")) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                if let Some(suppressed) = self.limiter.allow("connections") {
+                    tracing::warn!(
+                        kind = "connections",
+                        error = %e,
+                        suppressed,
+                        "cannot read /proc/net/tcp; inbound connections not reported"
+                    );
+                }
+                None
             }
         }
     }
@@ -557,6 +579,8 @@ mod tests {
                 assert!(bps.is_finite() && bps >= 0.0, "{bps}");
             }
         }
+        #[cfg(target_os = "linux")]
+        assert!(r1.inbound_connections.is_some());
         assert_eq!(
             r1.capacity.disk_bytes,
             r1.filesystems.iter().map(|f| f.total_bytes).sum::<u64>()

@@ -13,6 +13,7 @@
 
 pub mod collect;
 pub mod config;
+pub mod connections;
 pub mod interfaces;
 pub mod neighbours;
 pub mod netconfig;

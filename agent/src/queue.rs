@@ -133,6 +133,7 @@ mod tests {
             neighbours: vec![],
             net_rx_bps: None,
             net_tx_bps: None,
+            inbound_connections: None,
         }
     }
 

@@ -71,6 +71,12 @@ pub struct Report {
     /// Bytes per second sent; as [`Report::net_rx_bps`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_tx_bps: Option<f64>,
+    /// TCP connections in state ESTABLISHED whose local port is one this host listens on, and
+    /// whose peer is not a loopback address: other hosts using this system's services, at the
+    /// instant of collection. Absent from older agents, and where the agent cannot read the
+    /// socket tables (Linux `/proc/net/tcp` and `tcp6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,21 +208,28 @@ mod tests {
     }
 
     #[test]
-    fn traffic_fields_are_optional_both_ways() {
+    fn traffic_and_inbound_fields_are_optional_both_ways() {
         // An older agent's report, without them, is read as `None`...
         let r: Report = serde_json::from_str(SAMPLE).expect("sample parses");
-        assert_eq!((r.net_rx_bps, r.net_tx_bps), (None, None));
+        assert_eq!(
+            (r.net_rx_bps, r.net_tx_bps, r.inbound_connections),
+            (None, None, None)
+        );
         // ...and `None` is not written, so older daemons (strict) accept a newer agent's report
         // when it has no figures.
         let json = serde_json::to_value(&r).expect("encodes");
-        for key in ["net_rx_bps", "net_tx_bps"] {
+        for key in ["net_rx_bps", "net_tx_bps", "inbound_connections"] {
             assert!(json.get(key).is_none(), "{key} in {json}");
         }
         let mut v: serde_json::Value = serde_json::from_str(SAMPLE).expect("sample parses");
         v["net_rx_bps"] = 1250.5.into();
         v["net_tx_bps"] = 0.0.into();
+        v["inbound_connections"] = 3.into();
         let r: Report = serde_json::from_value(v).expect("parses");
-        assert_eq!((r.net_rx_bps, r.net_tx_bps), (Some(1250.5), Some(0.0)));
+        assert_eq!(
+            (r.net_rx_bps, r.net_tx_bps, r.inbound_connections),
+            (Some(1250.5), Some(0.0), Some(3))
+        );
         let back: Report =
             serde_json::from_str(&serde_json::to_string(&r).expect("encodes")).expect("parses");
         assert_eq!(back, r);

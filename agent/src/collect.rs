@@ -30,7 +30,7 @@ use std::time::Instant;
 use chrono::Utc;
 use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
-use crate::connections::TcpTables;
+use crate::connections::Connections;
 use crate::interfaces::Network;
 use crate::netconfig::Classifier;
 use crate::ratelimit::LogLimiter;
@@ -64,7 +64,7 @@ pub struct Collector {
     limiter: LogLimiter,
     /// Interfaces (classified; configuration files cached), neighbours and traffic counters.
     network: Network,
-    tcp: TcpTables,
+    connections: Connections,
 }
 
 impl std::fmt::Debug for Collector {
@@ -91,7 +91,7 @@ impl Collector {
             last_cpu_refresh: Instant::now(),
             limiter,
             network,
-            tcp: TcpTables::default(),
+            connections: Connections::system(),
         })
     }
 
@@ -157,7 +157,7 @@ impl Collector {
             neighbours: network.neighbours,
             net_rx_bps,
             net_tx_bps,
-            inbound_connections: self.inbound_connections(),
+            inbound_connections: self.connections.read(&mut self.limiter),
         };
         self.next_seq += 1;
         Ok(report)
@@ -235,23 +235,6 @@ impl Collector {
                     tracing::warn!(kind = "os", error = %e, suppressed, "cannot read OS version");
                 }
                 std::env::consts::OS.to_owned()
-            }
-        }
-    }
-
-    fn inbound_connections(&mut self) -> Option<u32> {
-        match self.tcp.read(Path::new("/")) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                if let Some(suppressed) = self.limiter.allow("connections") {
-                    tracing::warn!(
-                        kind = "connections",
-                        error = %e,
-                        suppressed,
-                        "cannot read /proc/net/tcp; inbound connections not reported"
-                    );
-                }
-                None
             }
         }
     }

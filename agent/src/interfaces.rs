@@ -141,15 +141,17 @@ mod linux {
     use super::{Counters, LinkCounters, sort};
     use crate::neighbours;
     use crate::netconfig::{KernelAddr, KernelView};
-    use crate::netlink::{KernelAddress, KernelNeighbour, Link, NetlinkError, RtNetlink};
+    use crate::netlink::{
+        KernelAddress, KernelNeighbour, Link, NetlinkError, NetlinkSocket, SocketSlot,
+    };
     use crate::ratelimit::LogLimiter;
     use crate::wire::{Address, AddressConfig, Interface, Neighbour};
 
     /// The rtnetlink socket (opened on first use, dropped after a failure and opened again at
     /// the next reading) and the tables of the last dumps, whose allocations are reused.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub(super) struct Source {
-        socket: Option<RtNetlink>,
+        socket: SocketSlot,
         links: Vec<Link>,
         addresses: Vec<KernelAddress>,
         neighbours: Vec<KernelNeighbour>,
@@ -157,7 +159,12 @@ mod linux {
 
     impl Source {
         pub(super) fn new() -> Self {
-            Source::default()
+            Source {
+                socket: SocketSlot::new(NetlinkSocket::route),
+                links: Vec::new(),
+                addresses: Vec::new(),
+                neighbours: Vec::new(),
+            }
         }
 
         /// Dumps the links; `false` (logged) if that failed.
@@ -248,11 +255,7 @@ mod linux {
         pub(super) fn neighbours(&mut self, limiter: &mut LogLimiter) -> Vec<Neighbour> {
             let table = &mut self.neighbours;
             // Quietly: a failure is logged once below, with the fallback's outcome.
-            let dumped = self
-                .socket
-                .as_mut()
-                .ok_or_else(|| "no netlink socket".to_owned())
-                .and_then(|s| s.neighbours(table).map_err(|e| e.to_string()));
+            let dumped = self.socket.run(|s| s.neighbours(table));
             let mut problems = Vec::new();
             let mut list = match dumped {
                 Ok(()) => {
@@ -265,7 +268,6 @@ mod linux {
                     })
                 }
                 Err(e) => {
-                    self.socket = None;
                     problems.push(format!("netlink: {e}"));
                     neighbours::read_proc_arp(Path::new("/")).unwrap_or_else(|e| {
                         problems.push(e);
@@ -288,22 +290,16 @@ mod linux {
         }
     }
 
-    /// Runs one dump on `socket`, opening it first if needed. On failure the socket is dropped
-    /// (a fresh one next time), the failure logged as `kind`, and `false` returned.
+    /// Runs one dump on `socket`; a failure is logged as `kind`, and `false` returned.
     fn dump(
-        socket: &mut Option<RtNetlink>,
+        socket: &mut SocketSlot,
         limiter: &mut LogLimiter,
         kind: &'static str,
-        f: impl FnOnce(&mut RtNetlink) -> Result<(), NetlinkError>,
+        f: impl FnOnce(&mut NetlinkSocket) -> Result<(), NetlinkError>,
     ) -> bool {
-        let result = match socket {
-            Some(s) => f(s),
-            None => RtNetlink::open().and_then(|s| f(socket.insert(s))),
-        };
-        match result {
+        match socket.run(f) {
             Ok(()) => true,
             Err(e) => {
-                *socket = None;
                 if let Some(suppressed) = limiter.allow(kind) {
                     tracing::warn!(
                         kind,

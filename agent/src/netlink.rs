@@ -1,17 +1,20 @@
-//! The kernel's network tables over rtnetlink: interfaces with their byte counters, addresses
-//! with their flags and lifetimes, and the neighbour (ARP/NDP) table, read in-process on every
-//! collection without running `ip` (a fork and exec cost more than everything else the agent
-//! does in a collection).
+//! The kernel's network tables over netlink, read in-process on every collection without
+//! running `ip` or `ss` (a fork and exec cost more than everything else the agent does in a
+//! collection): over rtnetlink, interfaces with their byte counters, addresses with their flags
+//! and lifetimes, and the neighbour (ARP/NDP) table; over sock_diag, TCP sockets by state.
 //!
 //! Sockets come from `netlink-sys` (synchronous, no async runtime) and messages are encoded and
-//! decoded with `netlink-packet-route`, so no `unsafe` is written here. Each table is one dump
-//! request (`NLM_F_DUMP`) whose answer is read into a reused buffer and parsed in place:
+//! decoded with `netlink-packet-route` and `netlink-packet-sock-diag`, so no `unsafe` is written
+//! here. Each table is one dump request (`NLM_F_DUMP`) whose answer is read into a reused
+//! buffer and parsed in place:
 //!
 //! - links (`RTM_GETLINK`): only `IFLA_IFNAME`, `IFLA_ADDRESS` and `IFLA_STATS64` are decoded.
 //!   A link message carries dozens of nested attributes the agent does not use; skipping them
 //!   saves work and keeps an attribute this crate version cannot decode (a newer kernel's) from
 //!   losing the whole interface.
 //! - addresses (`RTM_GETADDR`) and neighbours (`RTM_GETNEIGH`): whole messages, both families.
+//! - TCP sockets (`SOCK_DIAG_BY_FAMILY`, one family and a set of states per dump): the fixed
+//!   header only (state, addresses, ports), no attributes requested.
 //!
 //! A dump the kernel flags as interrupted (`NLM_F_DUMP_INTR`: the table changed while it was
 //! read) is read again, up to [`DUMP_ATTEMPTS`] times, and then used as it is. Replies are
@@ -24,8 +27,8 @@ use std::time::Duration;
 
 use netlink_packet_core::{
     DecodeError, Emitable, ErrorBuffer, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
-    NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator,
-    Parseable, ParseableParametrized,
+    NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NlasIterator, Parseable, ParseableParametrized,
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
@@ -35,7 +38,16 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
+};
+use netlink_packet_sock_diag::{
+    AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
+};
+use netlink_sys::protocols::{NETLINK_ROUTE, NETLINK_SOCK_DIAG};
+use netlink_sys::{Socket, SocketAddr};
+
+use crate::connections::{Family, TcpSocket};
 
 /// Message types of the answers (`<linux/rtnetlink.h>`, stable kernel ABI; the crate keeps its
 /// own copies private).
@@ -119,25 +131,37 @@ impl From<DecodeError> for NetlinkError {
     }
 }
 
-/// An rtnetlink socket with its receive buffer, kept between collections.
-pub struct RtNetlink {
+/// A netlink socket with its receive buffer, kept between collections. The table methods
+/// need a socket of their protocol: rtnetlink ([`NetlinkSocket::route`]) for links, addresses
+/// and neighbours, sock_diag ([`NetlinkSocket::sock_diag`]) for TCP sockets; on the other, the
+/// kernel refuses the request.
+pub struct NetlinkSocket {
     socket: Socket,
     buffer: Vec<u8>,
     seq: u32,
 }
 
-impl std::fmt::Debug for RtNetlink {
+impl std::fmt::Debug for NetlinkSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RtNetlink")
+        f.debug_struct("NetlinkSocket")
             .field("seq", &self.seq)
             .finish_non_exhaustive()
     }
 }
 
-impl RtNetlink {
-    /// Opens a `NETLINK_ROUTE` socket talking to the kernel.
-    pub fn open() -> Result<Self, NetlinkError> {
-        let mut socket = Socket::new(NETLINK_ROUTE)?;
+impl NetlinkSocket {
+    /// A `NETLINK_ROUTE` socket.
+    pub fn route() -> Result<Self, NetlinkError> {
+        Self::open(NETLINK_ROUTE)
+    }
+
+    /// A `NETLINK_SOCK_DIAG` socket.
+    pub fn sock_diag() -> Result<Self, NetlinkError> {
+        Self::open(NETLINK_SOCK_DIAG)
+    }
+
+    fn open(protocol: isize) -> Result<Self, NetlinkError> {
+        let mut socket = Socket::new(protocol)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
         rustix::net::sockopt::set_socket_timeout(
@@ -146,7 +170,7 @@ impl RtNetlink {
             Some(RECV_TIMEOUT),
         )
         .map_err(io::Error::from)?;
-        Ok(RtNetlink {
+        Ok(NetlinkSocket {
             socket,
             buffer: vec![0; RECV_BUFFER],
             seq: 0,
@@ -171,12 +195,35 @@ impl RtNetlink {
         self.dump(request, RTM_NEWNEIGH, parse_neighbour, out)
     }
 
+    /// The TCP sockets of `family` in any of `states` (e.g. `StateFlags::LISTEN`).
+    pub fn tcp_sockets(
+        &mut self,
+        family: Family,
+        states: StateFlags,
+        out: &mut Vec<TcpSocket>,
+    ) -> Result<(), NetlinkError> {
+        let request = SockDiagMessage::InetRequest(InetRequest {
+            family: match family {
+                Family::V4 => AF_INET,
+                Family::V6 => AF_INET6,
+            },
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            states,
+            socket_id: match family {
+                Family::V4 => SocketId::new_v4(),
+                Family::V6 => SocketId::new_v6(),
+            },
+        });
+        self.dump(request, SOCK_DIAG_BY_FAMILY, parse_tcp_socket, out)
+    }
+
     /// Sends a dump request and parses the answer's messages of type `answer` into `out` until
     /// `NLMSG_DONE`. `out` is cleared before every attempt, so an interrupted attempt leaves
     /// nothing behind.
-    fn dump<T>(
+    fn dump<M: NetlinkSerializable + Clone, T>(
         &mut self,
-        request: RouteNetlinkMessage,
+        request: M,
         answer: u16,
         parse: Parser<T>,
         out: &mut Vec<T>,
@@ -228,12 +275,49 @@ pub fn parse_answer<T>(
     })
 }
 
+/// A socket opened on first use and dropped after any failure, so the next use starts afresh
+/// (a half-read answer or a broken socket cannot spoil later dumps).
+pub struct SocketSlot {
+    socket: Option<NetlinkSocket>,
+    open: fn() -> Result<NetlinkSocket, NetlinkError>,
+}
+
+impl std::fmt::Debug for SocketSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketSlot")
+            .field("open", &self.socket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketSlot {
+    /// A slot whose socket `open` makes, e.g. [`NetlinkSocket::route`].
+    pub fn new(open: fn() -> Result<NetlinkSocket, NetlinkError>) -> Self {
+        SocketSlot { socket: None, open }
+    }
+
+    /// Runs `f` on the socket, opening it first if needed; on failure the socket is dropped.
+    pub fn run<R>(
+        &mut self,
+        f: impl FnOnce(&mut NetlinkSocket) -> Result<R, NetlinkError>,
+    ) -> Result<R, NetlinkError> {
+        let result = match &mut self.socket {
+            Some(s) => f(s),
+            None => (self.open)().and_then(|s| f(self.socket.insert(s))),
+        };
+        if result.is_err() {
+            self.socket = None;
+        }
+        result
+    }
+}
+
 /// The bytes of a dump request for `message` with sequence number `seq`.
-pub fn dump_request(message: RouteNetlinkMessage, seq: u32) -> Vec<u8> {
+pub fn dump_request<M: NetlinkSerializable>(message: M, seq: u32) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     header.sequence_number = seq;
-    let mut request = NetlinkMessage::new(header, NetlinkPayload::from(message));
+    let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
     // Sets the message type and length from the payload.
     request.finalize();
     let mut bytes = vec![0; request.buffer_len()];
@@ -382,6 +466,18 @@ pub fn parse_neighbour(payload: &[u8]) -> Result<Option<KernelNeighbour>, Netlin
         ip,
         lladdr,
         state: message.header.state,
+    }))
+}
+
+/// The socket in a `SOCK_DIAG_BY_FAMILY` answer (its fixed header; attributes are not read).
+pub fn parse_tcp_socket(payload: &[u8]) -> Result<Option<TcpSocket>, NetlinkError> {
+    let header = InetResponseHeader::parse(payload)?;
+    let id = header.socket_id;
+    Ok(Some(TcpSocket {
+        state: header.state,
+        local: id.source_address,
+        local_port: id.source_port,
+        peer: id.destination_address,
     }))
 }
 
@@ -728,6 +824,83 @@ mod tests {
             (list[2].index, list[2].state),
             (4, NeighbourState::Reachable)
         );
+    }
+
+    #[test]
+    fn tcp_sockets_of_a_sock_diag_answer() {
+        use netlink_packet_sock_diag::inet::{InetResponse, InetResponseHeader};
+        let response = |state: u8, local: &str, port: u16, peer: &str| {
+            let mut id = SocketId::new_v6();
+            id.source_address = local.parse().expect("ip");
+            id.source_port = port;
+            id.destination_address = peer.parse().expect("ip");
+            id.destination_port = 50_000;
+            SockDiagMessage::InetResponse(Box::new(InetResponse {
+                header: InetResponseHeader {
+                    family: AF_INET6,
+                    state,
+                    timer: None,
+                    socket_id: id,
+                    recv_queue: 0,
+                    send_queue: 0,
+                    uid: 0,
+                    inode: 1,
+                },
+                nlas: Default::default(),
+            }))
+        };
+        let seq = 11;
+        let mut answer = Vec::new();
+        for m in [
+            response(10, "::", 443, "::"),
+            response(1, "2001:db8::2", 443, "2001:db8::9"),
+        ] {
+            let mut header = NetlinkHeader::default();
+            header.sequence_number = seq;
+            let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(m));
+            m.finalize();
+            let mut bytes = vec![0; m.buffer_len()];
+            m.serialize(&mut bytes);
+            answer.extend(bytes);
+        }
+        answer.extend(done(seq));
+        let (list, state) =
+            parse_all(&answer, seq, SOCK_DIAG_BY_FAMILY, parse_tcp_socket).expect("parses");
+        assert!(state.done);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            list,
+            [
+                TcpSocket {
+                    state: 10,
+                    local: ip("::"),
+                    local_port: 443,
+                    peer: ip("::")
+                },
+                TcpSocket {
+                    state: 1,
+                    local: ip("2001:db8::2"),
+                    local_port: 443,
+                    peer: ip("2001:db8::9")
+                },
+            ]
+        );
+        assert!(parse_tcp_socket(&[0; 10]).is_err(), "short header");
+        let request = dump_request(
+            SockDiagMessage::InetRequest(InetRequest {
+                family: AF_INET,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::LISTEN,
+                socket_id: SocketId::new_v4(),
+            }),
+            4,
+        );
+        let b = NetlinkBuffer::new_checked(&request[..]).expect("valid");
+        assert_eq!(b.message_type(), SOCK_DIAG_BY_FAMILY);
+        // inet_diag_req_v2: family, protocol, ext, pad, states (1 << TCP_LISTEN).
+        assert_eq!(&b.payload()[..4], &[AF_INET, IPPROTO_TCP, 0, 0]);
+        assert_eq!(&b.payload()[4..8], &(1u32 << 10).to_ne_bytes());
     }
 
     #[test]

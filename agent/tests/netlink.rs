@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use cloudgov_agent::neighbours;
-use cloudgov_agent::netlink::{INFINITY_LIFE_TIME, KernelAddress, Link, RtNetlink};
+use cloudgov_agent::netlink::{INFINITY_LIFE_TIME, KernelAddress, Link, NetlinkSocket};
 
-fn links(nl: &mut RtNetlink) -> Vec<Link> {
+fn links(nl: &mut NetlinkSocket) -> Vec<Link> {
     let mut out = Vec::new();
     nl.links(&mut out).expect("link dump");
     out
@@ -16,7 +16,7 @@ fn links(nl: &mut RtNetlink) -> Vec<Link> {
 
 #[test]
 fn links_match_sysfs_and_loopback_is_flagged() {
-    let mut nl = RtNetlink::open().expect("netlink socket");
+    let mut nl = NetlinkSocket::route().expect("netlink socket");
     let links = links(&mut nl);
     let lo = links.iter().find(|l| l.name == "lo").expect("lo");
     assert!(lo.loopback);
@@ -55,7 +55,7 @@ fn links_match_sysfs_and_loopback_is_flagged() {
 
 #[test]
 fn loopback_addresses_are_permanent() {
-    let mut nl = RtNetlink::open().expect("netlink socket");
+    let mut nl = NetlinkSocket::route().expect("netlink socket");
     let lo = links(&mut nl)
         .into_iter()
         .find(|l| l.loopback)
@@ -101,7 +101,7 @@ fn loopback_addresses_are_permanent() {
 
 #[test]
 fn ipv4_neighbours_agree_with_proc_net_arp() {
-    let mut nl = RtNetlink::open().expect("netlink socket");
+    let mut nl = NetlinkSocket::route().expect("netlink socket");
     // The table may change between the two reads; a few tries make that unlikely to matter.
     let mut last = String::new();
     for _ in 0..5 {
@@ -145,7 +145,7 @@ fn ipv4_neighbours_agree_with_proc_net_arp() {
 
 #[test]
 fn one_socket_serves_repeated_dumps() {
-    let mut nl = RtNetlink::open().expect("netlink socket");
+    let mut nl = NetlinkSocket::route().expect("netlink socket");
     let first = links(&mut nl);
     assert!(!first.is_empty());
     for _ in 0..3 {

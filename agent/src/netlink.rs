@@ -27,33 +27,39 @@ use std::time::Duration;
 
 use netlink_packet_core::{
     DecodeError, Emitable, ErrorBuffer, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
-    NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
-    NlasIterator, Parseable, ParseableParametrized,
+    NLMSG_ERROR, NetlinkBuffer, NlasIterator, Parseable, parse_string,
 };
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
+    AddressAttribute, AddressFlags, AddressHeader, AddressHeaderFlags, AddressMessage,
+    AddressProtocol,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkHeader, LinkMessage};
+use netlink_packet_route::link::{LinkFlags, LinkHeader, Stats64};
 use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourHeader, NeighbourMessage, NeighbourState,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_packet_sock_diag::inet::{
     ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
 };
-use netlink_packet_sock_diag::{
-    AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
-};
+use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY};
 use netlink_sys::protocols::{NETLINK_ROUTE, NETLINK_SOCK_DIAG};
 use netlink_sys::{Socket, SocketAddr};
 
 use crate::connections::{Family, TcpSocket};
 
-/// Message types of the answers (`<linux/rtnetlink.h>`, stable kernel ABI; the crate keeps its
-/// own copies private).
+/// Message types of requests and answers (`<linux/rtnetlink.h>`, stable kernel ABI; the crate
+/// keeps its own copies private). Requests are framed here rather than through the crate's
+/// `RouteNetlinkMessage`, whose encoder covers every message type (routes, traffic control, ...)
+/// and would bring hundreds of KiB of code into the binary for three fixed requests.
 const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
 const RTM_NEWNEIGH: u16 = 28;
+const RTM_GETNEIGH: u16 = 30;
+
+/// The length of `struct nlmsghdr`.
+const NETLINK_HEADER_LEN: usize = 16;
 
 /// Link attributes decoded (`<linux/if_link.h>`).
 const IFLA_ADDRESS: u16 = 1;
@@ -179,20 +185,20 @@ impl NetlinkSocket {
 
     /// Every interface, in the kernel's order (by index).
     pub fn links(&mut self, out: &mut Vec<Link>) -> Result<(), NetlinkError> {
-        let request = RouteNetlinkMessage::GetLink(LinkMessage::default());
-        self.dump(request, RTM_NEWLINK, parse_link, out)
+        let request = LinkHeader::default();
+        self.dump(RTM_GETLINK, &request, RTM_NEWLINK, parse_link, out)
     }
 
     /// Every IPv4 and IPv6 address of every interface.
     pub fn addresses(&mut self, out: &mut Vec<KernelAddress>) -> Result<(), NetlinkError> {
-        let request = RouteNetlinkMessage::GetAddress(AddressMessage::default());
-        self.dump(request, RTM_NEWADDR, parse_address, out)
+        let request = AddressHeader::default();
+        self.dump(RTM_GETADDR, &request, RTM_NEWADDR, parse_address, out)
     }
 
     /// The IPv4 (ARP) and IPv6 (NDP) neighbour tables, every state.
     pub fn neighbours(&mut self, out: &mut Vec<KernelNeighbour>) -> Result<(), NetlinkError> {
-        let request = RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default());
-        self.dump(request, RTM_NEWNEIGH, parse_neighbour, out)
+        let request = NeighbourHeader::default();
+        self.dump(RTM_GETNEIGH, &request, RTM_NEWNEIGH, parse_neighbour, out)
     }
 
     /// The TCP sockets of `family` in any of `states` (e.g. `StateFlags::LISTEN`).
@@ -202,7 +208,7 @@ impl NetlinkSocket {
         states: StateFlags,
         out: &mut Vec<TcpSocket>,
     ) -> Result<(), NetlinkError> {
-        let request = SockDiagMessage::InetRequest(InetRequest {
+        let request = InetRequest {
             family: match family {
                 Family::V4 => AF_INET,
                 Family::V6 => AF_INET6,
@@ -214,16 +220,18 @@ impl NetlinkSocket {
                 Family::V4 => SocketId::new_v4(),
                 Family::V6 => SocketId::new_v6(),
             },
-        });
-        self.dump(request, SOCK_DIAG_BY_FAMILY, parse_tcp_socket, out)
+        };
+        let ty = SOCK_DIAG_BY_FAMILY;
+        self.dump(ty, &request, ty, parse_tcp_socket, out)
     }
 
-    /// Sends a dump request and parses the answer's messages of type `answer` into `out` until
-    /// `NLMSG_DONE`. `out` is cleared before every attempt, so an interrupted attempt leaves
-    /// nothing behind.
-    fn dump<M: NetlinkSerializable + Clone, T>(
+    /// Sends a dump request (`message_type` with `body`) and parses the answer's messages of type
+    /// `answer` into `out` until `NLMSG_DONE`. `out` is cleared before every attempt, so an
+    /// interrupted attempt leaves nothing behind.
+    fn dump<T>(
         &mut self,
-        request: M,
+        message_type: u16,
+        body: &impl Emitable,
         answer: u16,
         parse: Parser<T>,
         out: &mut Vec<T>,
@@ -232,7 +240,8 @@ impl NetlinkSocket {
             out.clear();
             self.seq = self.seq.wrapping_add(1);
             let seq = self.seq;
-            self.socket.send(&dump_request(request.clone(), seq), 0)?;
+            self.socket
+                .send(&dump_request(message_type, body, seq), 0)?;
             let mut interrupted = false;
             loop {
                 let n = self.socket.recv(&mut &mut self.buffer[..], 0)?;
@@ -312,16 +321,16 @@ impl SocketSlot {
     }
 }
 
-/// The bytes of a dump request for `message` with sequence number `seq`.
-pub fn dump_request<M: NetlinkSerializable>(message: M, seq: u32) -> Vec<u8> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
-    // Sets the message type and length from the payload.
-    request.finalize();
-    let mut bytes = vec![0; request.buffer_len()];
-    request.serialize(&mut bytes);
+/// The bytes of a dump request of `message_type` with `body` and sequence number `seq`.
+pub fn dump_request(message_type: u16, body: &impl Emitable, seq: u32) -> Vec<u8> {
+    let length = NETLINK_HEADER_LEN + body.buffer_len();
+    let mut bytes = vec![0; length];
+    let mut header = NetlinkBuffer::new(&mut bytes[..]);
+    header.set_length(u32::try_from(length).unwrap_or(u32::MAX));
+    header.set_message_type(message_type);
+    header.set_flags(NLM_F_REQUEST | NLM_F_DUMP);
+    header.set_sequence_number(seq);
+    body.emit(&mut bytes[NETLINK_HEADER_LEN..]);
     bytes
 }
 
@@ -380,17 +389,19 @@ pub fn parse_link(payload: &[u8]) -> Result<Option<Link>, NetlinkError> {
     let mut counters = None;
     for nla in NlasIterator::new(attributes) {
         let nla = nla?;
-        if !matches!(nla.kind(), IFLA_IFNAME | IFLA_ADDRESS | IFLA_STATS64) {
-            continue;
-        }
-        match LinkAttribute::parse_with_param(&nla, header.interface_family)? {
-            LinkAttribute::IfName(n) => name = Some(n),
-            LinkAttribute::Address(bytes) => {
-                mac = <[u8; 6]>::try_from(bytes.as_slice())
+        // Decoded one by one: the crate's `LinkAttribute` decoder covers every kind (bridge,
+        // VF, XDP, ...) and would be linked in whole.
+        match nla.kind() {
+            IFLA_IFNAME => name = Some(parse_string(nla.value())?),
+            IFLA_ADDRESS => {
+                mac = <[u8; 6]>::try_from(nla.value())
                     .ok()
                     .filter(|m| m.iter().any(|b| *b != 0));
             }
-            LinkAttribute::Stats64(s) => counters = Some((s.rx_bytes, s.tx_bytes)),
+            IFLA_STATS64 => {
+                let s = Stats64::parse(nla.value())?;
+                counters = Some((s.rx_bytes, s.tx_bytes));
+            }
             _ => {}
         }
     }
@@ -484,9 +495,11 @@ pub fn parse_tcp_socket(payload: &[u8]) -> Result<Option<TcpSocket>, NetlinkErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::NLMSG_ALIGNTO;
+    use netlink_packet_core::{NLMSG_ALIGNTO, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::RouteNetlinkMessage;
     use netlink_packet_route::address::CacheInfo;
-    use netlink_packet_route::link::Stats64;
+    use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+    use netlink_packet_sock_diag::SockDiagMessage;
 
     /// One answer message of dump `seq`, as the kernel frames it.
     fn framed(message: RouteNetlinkMessage, seq: u32, flags: u16) -> Vec<u8> {
@@ -590,33 +603,40 @@ mod tests {
         Ok((out, state))
     }
 
+    /// The crate's own encoding of a request, to compare the hand-framed ones with.
+    fn crate_request<M: netlink_packet_core::NetlinkSerializable>(m: M, seq: u32) -> Vec<u8> {
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = seq;
+        let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(m));
+        m.finalize();
+        let mut bytes = vec![0; m.buffer_len()];
+        m.serialize(&mut bytes);
+        bytes
+    }
+
     #[test]
-    fn requests_are_dumps_of_the_right_type() {
-        let bytes = dump_request(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            7,
-        );
+    fn requests_are_framed_as_the_crate_would() {
+        let bytes = dump_request(RTM_GETADDR, &AddressHeader::default(), 7);
         let b = NetlinkBuffer::new_checked(&bytes[..]).expect("valid");
         assert_eq!(b.message_type(), 22); // RTM_GETADDR
         assert_eq!(b.flags(), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(b.sequence_number(), 7);
         assert_eq!(b.length() as usize, bytes.len());
-        let bytes = dump_request(
-            RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
-            8,
+        let get = |m| crate_request(m, 7);
+        assert_eq!(
+            bytes,
+            get(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
         );
         assert_eq!(
-            NetlinkBuffer::new_checked(&bytes[..])
-                .expect("valid")
-                .message_type(),
-            30
+            dump_request(RTM_GETNEIGH, &NeighbourHeader::default(), 7),
+            get(RouteNetlinkMessage::GetNeighbour(
+                NeighbourMessage::default()
+            ))
         );
-        let bytes = dump_request(RouteNetlinkMessage::GetLink(LinkMessage::default()), 9);
         assert_eq!(
-            NetlinkBuffer::new_checked(&bytes[..])
-                .expect("valid")
-                .message_type(),
-            18
+            dump_request(RTM_GETLINK, &LinkHeader::default(), 7),
+            get(RouteNetlinkMessage::GetLink(LinkMessage::default()))
         );
     }
 
@@ -886,15 +906,17 @@ mod tests {
             ]
         );
         assert!(parse_tcp_socket(&[0; 10]).is_err(), "short header");
-        let request = dump_request(
-            SockDiagMessage::InetRequest(InetRequest {
-                family: AF_INET,
-                protocol: IPPROTO_TCP,
-                extensions: ExtensionFlags::empty(),
-                states: StateFlags::LISTEN,
-                socket_id: SocketId::new_v4(),
-            }),
-            4,
+        let listeners = InetRequest {
+            family: AF_INET,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::LISTEN,
+            socket_id: SocketId::new_v4(),
+        };
+        let request = dump_request(SOCK_DIAG_BY_FAMILY, &listeners, 4);
+        assert_eq!(
+            request,
+            crate_request(SockDiagMessage::InetRequest(listeners), 4)
         );
         let b = NetlinkBuffer::new_checked(&request[..]).expect("valid");
         assert_eq!(b.message_type(), SOCK_DIAG_BY_FAMILY);

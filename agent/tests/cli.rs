@@ -515,3 +515,28 @@ fn pipeline_forks_nothing_over_several_collections() {
     assert!(s.threads >= 1, "{s:?}");
     let _ = std::fs::remove_file(&trace);
 }
+
+#[test]
+fn rust_log_sets_levels_per_target() {
+    let token = temp_file("rustlog", "token", TOKEN);
+    let run = |rust_log: &str| {
+        let out = agent()
+            .env("RUST_LOG", rust_log)
+            .args(["--once", "--server", "http://127.0.0.1:1", "--token-file"])
+            .arg(&token)
+            .output()
+            .expect("run agent");
+        assert_eq!(out.status.code(), Some(1), "unreachable server");
+        stderr_of(&out)
+    };
+    let err = run("warn,cloudgov_agent=debug");
+    assert!(err.contains("DEBUG cloudgov_agent"), "{err}");
+    assert!(!err.contains("hyper"), "other targets stay at warn: {err}");
+    let err = run("debug");
+    assert!(err.contains("DEBUG hyper"), "{err}");
+    // The default, and what an unreadable RUST_LOG falls back to: info.
+    for rust_log in ["info", "cloudgov_agent=[bad"] {
+        let err = run(rust_log);
+        assert!(!err.contains("DEBUG"), "{rust_log}: {err}");
+    }
+}

@@ -178,6 +178,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     cloudgov_agent::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // The agent has a socket or two; tokio's default is room for 1024 events (12 KiB).
+        .max_io_events_per_tick(32)
         .build()
         .context("building the tokio runtime")?;
     let result = if cli.once {

@@ -73,6 +73,10 @@ pub const INFINITY_LIFE_TIME: u32 = u32::MAX;
 /// reader's buffer, capped at 32 KiB (`netlink_recvmsg`), so nothing is ever truncated.
 const RECV_BUFFER: usize = 32 * 1024;
 
+/// `MSG_TRUNC` (`<sys/socket.h>` on Linux): a receive returns the datagram's real length even
+/// when it did not fit, so a truncated answer is an error instead of silently cut.
+const MSG_TRUNC: i32 = 0x20;
+
 /// How long one receive may wait; the kernel answers dumps at once, so this only bounds a
 /// kernel (or seccomp filter) that never answers.
 const RECV_TIMEOUT: Duration = Duration::from_secs(2);
@@ -244,7 +248,7 @@ impl NetlinkSocket {
                 .send(&dump_request(message_type, body, seq), 0)?;
             let mut interrupted = false;
             loop {
-                let n = self.socket.recv(&mut &mut self.buffer[..], 0)?;
+                let n = self.socket.recv(&mut &mut self.buffer[..], MSG_TRUNC)?;
                 if n > self.buffer.len() {
                     return Err(NetlinkError::Truncated(n));
                 }

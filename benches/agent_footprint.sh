@@ -239,7 +239,8 @@ BEGIN {
     printf "\nagent POSTs in the window: %d; CPU time resolution: %.0f ms (CLK_TCK %d)\n", a_posts, 1000 / tck, tck
     cpu_ratio = per(n_ms, n_n) > 0 ? per(a_cpu, a_n) / per(n_ms, n_n) : 99
     rss_ratio = n_hwm > 0 ? a_hwm / n_hwm : 99
-    printf "targets (issue 20): CPU per collection <= 0.30 x node_exporter: %.2f %s; peak RSS <= 0.20 x: %.2f %s\n", \
+    printf "peak RSS in kB: agent %d, node_exporter %d\n", a_hwm, n_hwm
+    printf "targets (issue 20): CPU per collection <= 0.30 x node_exporter: %.3f %s; peak RSS <= 0.20 x: %.3f %s\n", \
         cpu_ratio, (cpu_ratio <= 0.30 ? "met" : "NOT MET"), rss_ratio, (rss_ratio <= 0.20 ? "met" : "NOT MET")
     if (a_child > 0) printf "warning: the agent used %.0f ms in child processes; it should start none\n", ms(a_child)
 }'

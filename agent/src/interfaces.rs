@@ -350,6 +350,7 @@ mod other {
         fn refresh(&mut self) -> Option<(&Networks, Counters)> {
             let networks = self.networks.as_mut()?;
             networks.refresh(true);
+            let networks: &Networks = networks;
             let links = networks
                 .iter()
                 .filter(|(name, _)| !is_loopback(&name.to_string_lossy()))

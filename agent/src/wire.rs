@@ -71,10 +71,11 @@ pub struct Report {
     /// Bytes per second sent; as [`Report::net_rx_bps`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_tx_bps: Option<f64>,
-    /// TCP connections in state ESTABLISHED whose local port is one this host listens on, and
-    /// whose peer is not a loopback address: other hosts using this system's services, at the
-    /// instant of collection. Absent from older agents, and where the agent cannot read the
-    /// socket tables (Linux `/proc/net/tcp` and `tcp6`).
+    /// TCP connections in state ESTABLISHED whose local port is one this host listens on (in
+    /// the same address family), and whose peer is not a loopback address: other hosts using
+    /// this system's services, at the instant of collection. Absent from older agents, and
+    /// where the agent cannot read the socket tables (Linux: sock_diag, else `/proc/net/tcp`
+    /// and `tcp6`; other OSes: not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound_connections: Option<u32>,
 }

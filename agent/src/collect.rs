@@ -28,7 +28,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, System};
+use sysinfo::{CpuRefreshKind, MemoryRefreshKind, System};
+#[cfg(not(target_os = "linux"))]
+use sysinfo::{DiskRefreshKind, Disks};
 
 use crate::connections::Connections;
 use crate::interfaces::Network;
@@ -56,7 +58,12 @@ const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-i
 /// Stateful collector; see the module documentation.
 pub struct Collector {
     system: System,
+    /// The mount list where there is no `/proc/self/mounts`.
+    #[cfg(not(target_os = "linux"))]
     disks: Disks,
+    /// The text of `/proc/self/mounts`, kept to reuse its allocation.
+    #[cfg(target_os = "linux")]
+    mounts_text: String,
     next_seq: u64,
     /// Taken just after sysinfo's own CPU timestamp, so "our elapsed >= minimum" implies
     /// sysinfo will really compute a new value.
@@ -79,6 +86,7 @@ impl Collector {
     /// Creates a collector whose first report has `seq` 1. Takes the first CPU reading.
     pub fn new() -> Result<Self, CollectError> {
         let mut system = System::new().map_err(CollectError::Unsupported)?;
+        #[cfg(not(target_os = "linux"))]
         let disks = Disks::new().map_err(CollectError::Unsupported)?;
         let mut limiter = LogLimiter::default();
         // The traffic counters' baseline, taken with the first CPU reading.
@@ -86,7 +94,10 @@ impl Collector {
         system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
         Ok(Self {
             system,
+            #[cfg(not(target_os = "linux"))]
             disks,
+            #[cfg(target_os = "linux")]
+            mounts_text: String::new(),
             next_seq: 1,
             last_cpu_refresh: Instant::now(),
             limiter,
@@ -164,27 +175,22 @@ impl Collector {
     }
 
     fn filesystems(&mut self) -> Vec<Filesystem> {
-        // Storage only: I/O counters and disk kind would cost extra reads for unused data.
-        self.disks
-            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
         let mut mounts = Vec::new();
-        for d in self.disks.iter() {
-            let mount_point = d.mount_point().to_string_lossy().into_owned();
-            let fs_type = d.file_system().to_string_lossy().into_owned();
+        for m in self.mount_table() {
             // statvfs only where it is needed: never on pseudo or remote filesystems.
-            if !is_real_filesystem(&fs_type, &mount_point) {
+            if !is_real_filesystem(&m.fs_type, &m.mount_point) {
                 continue;
             }
             let (used_bytes, total_bytes) = usage(
-                d.mount_point(),
-                d.total_space(),
-                d.available_space(),
+                Path::new(&m.mount_point),
+                m.total,
+                m.available,
                 &mut self.limiter,
             );
             mounts.push(Mount {
-                device: d.name().to_string_lossy().into_owned(),
-                mount_point,
-                fs_type,
+                device: m.device,
+                mount_point: m.mount_point,
+                fs_type: m.fs_type,
                 total_bytes,
                 used_bytes,
             });
@@ -200,6 +206,46 @@ impl Collector {
             );
         }
         selected
+    }
+
+    /// The mounted filesystems: `/proc/self/mounts` on Linux (sysinfo's list would `statvfs`
+    /// every mount but NFS, CIFS and autofs itself, which can hang on a dead sshfs or 9p mount,
+    /// and reads `/dev/disk/by-id` and every mount point's metadata besides); sysinfo elsewhere.
+    #[cfg(target_os = "linux")]
+    fn mount_table(&mut self) -> Vec<Listed> {
+        use std::io::Read;
+        self.mounts_text.clear();
+        let read = std::fs::File::open("/proc/self/mounts")
+            .and_then(|mut f| f.read_to_string(&mut self.mounts_text));
+        if let Err(e) = read {
+            if let Some(suppressed) = self.limiter.allow("mounts") {
+                tracing::warn!(
+                    kind = "mounts",
+                    error = %e,
+                    suppressed,
+                    "cannot read /proc/self/mounts; reporting no filesystem"
+                );
+            }
+            return Vec::new();
+        }
+        parse_proc_mounts(&self.mounts_text)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn mount_table(&mut self) -> Vec<Listed> {
+        // Storage only: I/O counters and disk kind would cost extra reads for unused data.
+        self.disks
+            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
+        self.disks
+            .iter()
+            .map(|d| Listed {
+                device: d.name().to_string_lossy().into_owned(),
+                mount_point: d.mount_point().to_string_lossy().into_owned(),
+                fs_type: d.file_system().to_string_lossy().into_owned(),
+                total: d.total_space(),
+                available: d.available_space(),
+            })
+            .collect()
     }
 
     fn machine_id(&mut self) -> Option<String> {
@@ -247,10 +293,76 @@ pub fn collect_once() -> Result<Report, CollectError> {
     Collector::new()?.collect()
 }
 
+/// One entry of the OS's mount table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    /// The lister's own size figures (sysinfo's), used where `statvfs` fails; 0 on Linux, so a
+    /// filesystem `statvfs` cannot read is left out.
+    pub total: u64,
+    pub available: u64,
+}
+
+/// Parses `/proc/self/mounts` (`device mount-point type options 0 0`, with space, tab, newline
+/// and backslash in names written as `\040`, `\011`, `\012`, `\134`). Mount points under `/run`
+/// other than `/run/media` are left out, as sysinfo's list did before: they are runtime state,
+/// not disks.
+pub fn parse_proc_mounts(text: &str) -> Vec<Listed> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let (device, mount_point, fs_type) = (fields.next()?, fields.next()?, fields.next()?);
+            let mount_point = unescape_octal(mount_point);
+            let under = |prefix: &str| Path::new(&mount_point).starts_with(prefix);
+            if under("/run") && !under("/run/media") {
+                return None;
+            }
+            Some(Listed {
+                device: unescape_octal(device),
+                mount_point,
+                fs_type: fs_type.to_owned(),
+                total: 0,
+                available: 0,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the kernel's `\ooo` escapes (three octal digits) by the byte they stand for.
+fn unescape_octal(field: &str) -> String {
+    if !field.contains('\\') {
+        return field.to_owned();
+    }
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+            .and_then(|n| u8::try_from(n).ok());
+        match octal {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `(used, total)` of the filesystem mounted at `path` as `df` computes them (see [`df_usage`]).
 ///
-/// Falls back to sysinfo's figures (`total - available`, `total`; reserved blocks then count as
-/// used) where `statvfs` is not available or fails, logging the failure at a limited rate.
+/// Falls back to the lister's figures (`total - available`, `total`; reserved blocks then count
+/// as used; on Linux none, so the filesystem is left out) where `statvfs` is not available or
+/// fails, logging the failure at a limited rate.
 fn usage(path: &Path, total: u64, available: u64, limiter: &mut LogLimiter) -> (u64, u64) {
     #[cfg(unix)]
     match rustix::fs::statvfs(path) {
@@ -262,7 +374,7 @@ fn usage(path: &Path, total: u64, available: u64, limiter: &mut LogLimiter) -> (
                     mount_point = %path.display(),
                     error = %e,
                     suppressed,
-                    "statvfs failed; reporting the filesystem's raw size, reserved blocks as used"
+                    "statvfs failed; reporting the filesystem's raw size (reserved blocks as used) where known, else leaving it out"
                 );
             }
         }
@@ -524,6 +636,47 @@ mod tests {
         // Inconsistent figures (free > blocks) and huge ones must not panic or wrap.
         assert_eq!(df_usage(5, 10, 3, 1), (0, 3));
         assert_eq!(df_usage(u64::MAX, 0, u64::MAX, 4096), (u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn proc_mounts_unescape_and_leave_run_out() {
+        let text = "\
+/dev/vda / ext4 rw,relatime 0 0
+proc /proc proc rw,relatime 0 0
+/dev/vdb /mnt/my\\040data xfs rw 0 0
+/dev/vdc /mnt/tab\\011and\\134slash ext4 rw 0 0
+tmpfs /run tmpfs rw 0 0
+/dev/vdd /run/containerd/x ext4 rw 0 0
+/dev/sdb1 /run/media/usb vfat rw 0 0
+/dev/vde /running ext4 rw 0 0
+short line
+";
+        let got: Vec<(String, String, String)> = parse_proc_mounts(text)
+            .into_iter()
+            .map(|m| (m.device, m.mount_point, m.fs_type))
+            .collect();
+        let l = |d: &str, m: &str, t: &str| (d.to_owned(), m.to_owned(), t.to_owned());
+        assert_eq!(
+            got,
+            [
+                l("/dev/vda", "/", "ext4"),
+                l("proc", "/proc", "proc"),
+                l("/dev/vdb", "/mnt/my data", "xfs"),
+                l("/dev/vdc", "/mnt/tab\tand\\slash", "ext4"),
+                l("/dev/sdb1", "/run/media/usb", "vfat"),
+                l("/dev/vde", "/running", "ext4"),
+            ]
+        );
+        assert_eq!(unescape_octal("a\\0"), "a\\0", "too short");
+        assert_eq!(unescape_octal("a\\999b"), "a\\999b", "not octal");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_machines_mount_table_has_its_root() {
+        let text = std::fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+        let mounts = parse_proc_mounts(&text);
+        assert!(mounts.iter().any(|m| m.mount_point == "/"), "{mounts:?}");
     }
 
     #[test]

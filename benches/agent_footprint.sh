@@ -6,9 +6,11 @@
 #     which answers every POST /api/v1/ingest with 200 {"accepted":N,"duplicates":0};
 #   - node_exporter (Debian package prometheus-node-exporter) is scraped with curl.
 # Reports for each process: peak RSS (VmHWM), CPU time in the measured window (utime+stime from
-# /proc/PID/stat; the agent's figure includes its waited-for children, the `ip` calls), the
-# number of collections in the window (agent: reports received by the sink; node_exporter:
-# scrapes) and CPU per collection.
+# /proc/PID/stat; the agent's figure includes its waited-for children, cutime+cstime, which must
+# be 0 since the agent starts no process), the number of collections in the window (agent:
+# reports received by the sink; node_exporter: scrapes), CPU per collection, and whether the
+# targets of issue 20 are met: agent/node_exporter at most 0.30 for CPU per collection and at
+# most 0.20 for peak RSS.
 #
 # Usage:  benches/agent_footprint.sh
 # Knobs (environment):
@@ -232,9 +234,15 @@ BEGIN {
     printf "%-34s %12.1f MiB %12.1f MiB %10s\n", "RSS at the end (VmRSS)", a_rss / 1024, n_rss / 1024, ratio(a_rss, n_rss)
     printf "%-34s %16d %16d %10s\n", "collections in the window", a_n, n_n, ""
     printf "%-34s %13.0f ms %13.0f ms %10s\n", "CPU in the window", a_cpu, n_ms, ratio(a_cpu, n_ms)
-    printf "%-34s %13.0f ms %16s %10s\n", "  of which children (ip)", ms(a_child), "-", ""
+    printf "%-34s %13.0f ms %16s %10s\n", "  of which child processes", ms(a_child), "-", ""
     printf "%-34s %13.2f ms %13.2f ms %10s\n", "CPU per collection", per(a_cpu, a_n), per(n_ms, n_n), ratio(per(a_cpu, a_n), per(n_ms, n_n))
     printf "\nagent POSTs in the window: %d; CPU time resolution: %.0f ms (CLK_TCK %d)\n", a_posts, 1000 / tck, tck
+    cpu_ratio = per(n_ms, n_n) > 0 ? per(a_cpu, a_n) / per(n_ms, n_n) : 99
+    rss_ratio = n_hwm > 0 ? a_hwm / n_hwm : 99
+    printf "peak RSS in kB: agent %d, node_exporter %d\n", a_hwm, n_hwm
+    printf "targets (issue 20): CPU per collection <= 0.30 x node_exporter: %.3f %s; peak RSS <= 0.20 x: %.3f %s\n", \
+        cpu_ratio, (cpu_ratio <= 0.30 ? "met" : "NOT MET"), rss_ratio, (rss_ratio <= 0.20 ? "met" : "NOT MET")
+    if (a_child > 0) printf "warning: the agent used %.0f ms in child processes; it should start none\n", ms(a_child)
 }'
 echo "node_exporter $NE_VERSION; wall time of the window ${WALL} s; failed scrapes: $FAILED; last scrape $BYTES bytes (gzip: $SCRAPE_GZIP)"
 echo "agent binary: $(stat -c %s "$AGENT_BIN") bytes; node_exporter binary: $(stat -c %s "$NODE_EXPORTER") bytes"

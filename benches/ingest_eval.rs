@@ -520,6 +520,9 @@ fn agent_report(vm: &VmId, index: usize, seq: u64, at: DateTime<Utc>) -> Report 
             },
         ],
         neighbours: Vec::new(),
+        net_rx_bps: None,
+        net_tx_bps: None,
+        inbound_connections: None,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Collection of one [`Report`] from the local machine with sysinfo: CPU, memory, real
-//! filesystems, allocated capacity, host identity and network interfaces, plus how each address
-//! is configured ([`crate::netconfig`]) and the neighbour table ([`crate::neighbours`]).
+//! filesystems, allocated capacity, host identity; network interfaces, how each address is
+//! configured, the neighbour table and the traffic rates ([`crate::interfaces`]); and the
+//! number of inbound TCP connections ([`crate::connections`]).
 //!
-//! A [`Collector`] keeps sysinfo state between calls because CPU utilisation is a difference of
-//! two readings: each report's `cpu_pct` covers the time since the previous collection.
+//! A [`Collector`] keeps state between calls because CPU utilisation and traffic rates are
+//! differences of two readings: each report's `cpu_pct`, `net_rx_bps` and `net_tx_bps` cover the
+//! time since the previous collection (for the first, since the collector was made).
 //! [`Collector::collect`] blocks (reads `/proc`, `statvfs` on every mount, and sleeps up to
 //! [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] on the first call), so async callers run it on a
 //! blocking thread.
@@ -11,11 +13,12 @@
 //! Disk figures are `df`'s (see [`df_usage`]): blocks reserved for root count neither as used nor
 //! as capacity, so `used / total` is the "Use%" operators know.
 //!
-//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours) are
-//! logged at a limited rate and leave that part empty; a failed `statvfs` falls back to
-//! sysinfo's figures, and an unreadable network configuration leaves addresses `unknown`.
-//! Network configuration files are read at most once a minute; the kernel's address flags and
-//! neighbour table on every collection (two short `ip` calls where iproute2 is installed).
+//! Failures of optional parts (filesystems, interfaces, machine id, OS name, neighbours, traffic,
+//! connections) are logged at a limited rate and leave that part empty; a failed `statvfs` falls
+//! back to sysinfo's figures, and an unreadable network configuration leaves addresses
+//! `unknown`. Network configuration files are read at most once a minute; the kernel's
+//! interfaces, address flags and neighbour table on every collection, in-process (rtnetlink; no
+//! child process).
 //! Failures of the core figures (CPU, memory, hostname) fail the whole collection instead: a
 //! report with a made-up 0 % would look like an idle VM to the daemon, which is worse than a
 //! missing report.
@@ -25,13 +28,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, System};
+use sysinfo::{CpuRefreshKind, MemoryRefreshKind, System};
+#[cfg(not(target_os = "linux"))]
+use sysinfo::{DiskRefreshKind, Disks};
 
+use crate::connections::Connections;
+use crate::interfaces::Network;
 use crate::netconfig::Classifier;
 use crate::ratelimit::LogLimiter;
-use crate::wire::{
-    Address, AddressConfig, Capacity, Filesystem, HostIdentity, Interface, Neighbour, Report,
-};
+use crate::wire::{Capacity, Filesystem, HostIdentity, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -53,15 +58,20 @@ const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-i
 /// Stateful collector; see the module documentation.
 pub struct Collector {
     system: System,
+    /// The mount list where there is no `/proc/self/mounts`.
+    #[cfg(not(target_os = "linux"))]
     disks: Disks,
-    networks: Networks,
+    /// The text of `/proc/self/mounts`, kept to reuse its allocation.
+    #[cfg(target_os = "linux")]
+    mounts_text: String,
     next_seq: u64,
     /// Taken just after sysinfo's own CPU timestamp, so "our elapsed >= minimum" implies
     /// sysinfo will really compute a new value.
     last_cpu_refresh: Instant,
     limiter: LogLimiter,
-    /// Static/DHCP classification of addresses; caches configuration files.
-    netconfig: Classifier,
+    /// Interfaces (classified; configuration files cached), neighbours and traffic counters.
+    network: Network,
+    connections: Connections,
 }
 
 impl std::fmt::Debug for Collector {
@@ -76,17 +86,23 @@ impl Collector {
     /// Creates a collector whose first report has `seq` 1. Takes the first CPU reading.
     pub fn new() -> Result<Self, CollectError> {
         let mut system = System::new().map_err(CollectError::Unsupported)?;
+        #[cfg(not(target_os = "linux"))]
         let disks = Disks::new().map_err(CollectError::Unsupported)?;
-        let networks = Networks::new().map_err(CollectError::Unsupported)?;
+        let mut limiter = LogLimiter::default();
+        // The traffic counters' baseline, taken with the first CPU reading.
+        let network = Network::new(Classifier::system(), &mut limiter);
         system.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
         Ok(Self {
             system,
+            #[cfg(not(target_os = "linux"))]
             disks,
-            networks,
+            #[cfg(target_os = "linux")]
+            mounts_text: String::new(),
             next_seq: 1,
             last_cpu_refresh: Instant::now(),
-            limiter: LogLimiter::default(),
-            netconfig: Classifier::system(),
+            limiter,
+            network,
+            connections: Connections::system(),
         })
     }
 
@@ -126,6 +142,11 @@ impl Collector {
 
         let filesystems = self.filesystems();
         let disk_bytes = filesystems.iter().map(|f| f.total_bytes).sum();
+        let network = self.network.read(&mut self.limiter);
+        let (net_rx_bps, net_tx_bps) = network
+            .rates
+            .map(|(rx, tx)| (round2(rx), round2(tx)))
+            .unzip();
         let report = Report {
             seq: self.next_seq,
             collected_at,
@@ -143,35 +164,33 @@ impl Collector {
                 memory_bytes,
                 disk_bytes,
             },
-            interfaces: self.interfaces(),
-            neighbours: self.neighbours(),
+            interfaces: network.interfaces,
+            neighbours: network.neighbours,
+            net_rx_bps,
+            net_tx_bps,
+            inbound_connections: self.connections.read(&mut self.limiter),
         };
         self.next_seq += 1;
         Ok(report)
     }
 
     fn filesystems(&mut self) -> Vec<Filesystem> {
-        // Storage only: I/O counters and disk kind would cost extra reads for unused data.
-        self.disks
-            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
         let mut mounts = Vec::new();
-        for d in self.disks.iter() {
-            let mount_point = d.mount_point().to_string_lossy().into_owned();
-            let fs_type = d.file_system().to_string_lossy().into_owned();
+        for m in self.mount_table() {
             // statvfs only where it is needed: never on pseudo or remote filesystems.
-            if !is_real_filesystem(&fs_type, &mount_point) {
+            if !is_real_filesystem(&m.fs_type, &m.mount_point) {
                 continue;
             }
             let (used_bytes, total_bytes) = usage(
-                d.mount_point(),
-                d.total_space(),
-                d.available_space(),
+                Path::new(&m.mount_point),
+                m.total,
+                m.available,
                 &mut self.limiter,
             );
             mounts.push(Mount {
-                device: d.name().to_string_lossy().into_owned(),
-                mount_point,
-                fs_type,
+                device: m.device,
+                mount_point: m.mount_point,
+                fs_type: m.fs_type,
                 total_bytes,
                 used_bytes,
             });
@@ -187,6 +206,46 @@ impl Collector {
             );
         }
         selected
+    }
+
+    /// The mounted filesystems: `/proc/self/mounts` on Linux (sysinfo's list would `statvfs`
+    /// every mount but NFS, CIFS and autofs itself, which can hang on a dead sshfs or 9p mount,
+    /// and reads `/dev/disk/by-id` and every mount point's metadata besides); sysinfo elsewhere.
+    #[cfg(target_os = "linux")]
+    fn mount_table(&mut self) -> Vec<Listed> {
+        use std::io::Read;
+        self.mounts_text.clear();
+        let read = std::fs::File::open("/proc/self/mounts")
+            .and_then(|mut f| f.read_to_string(&mut self.mounts_text));
+        if let Err(e) = read {
+            if let Some(suppressed) = self.limiter.allow("mounts") {
+                tracing::warn!(
+                    kind = "mounts",
+                    error = %e,
+                    suppressed,
+                    "cannot read /proc/self/mounts; reporting no filesystem"
+                );
+            }
+            return Vec::new();
+        }
+        parse_proc_mounts(&self.mounts_text)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn mount_table(&mut self) -> Vec<Listed> {
+        // Storage only: I/O counters and disk kind would cost extra reads for unused data.
+        self.disks
+            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
+        self.disks
+            .iter()
+            .map(|d| Listed {
+                device: d.name().to_string_lossy().into_owned(),
+                mount_point: d.mount_point().to_string_lossy().into_owned(),
+                fs_type: d.file_system().to_string_lossy().into_owned(),
+                total: d.total_space(),
+                available: d.available_space(),
+            })
+            .collect()
     }
 
     fn machine_id(&mut self) -> Option<String> {
@@ -225,66 +284,85 @@ impl Collector {
             }
         }
     }
-
-    fn interfaces(&mut self) -> Vec<Interface> {
-        self.networks.refresh(true);
-        let mut interfaces: Vec<Interface> = self
-            .networks
-            .iter()
-            .filter(|(name, _)| name.as_os_str() != "lo")
-            .map(|(name, data)| {
-                let mac = data.mac_address();
-                let mut addresses: Vec<Address> = data
-                    .ip_networks()
-                    .iter()
-                    .map(|n| Address {
-                        ip: n.addr,
-                        prefix: n.prefix,
-                        // Filled in by `netconfig` below.
-                        config: AddressConfig::Unknown,
-                        config_source: None,
-                    })
-                    .collect();
-                addresses.sort_by_key(|a| (a.ip, a.prefix));
-                Interface {
-                    name: name.to_string_lossy().into_owned(),
-                    mac: (!mac.is_unspecified()).then(|| mac.to_string()),
-                    addresses,
-                }
-            })
-            .collect();
-        // HashMap order is random; a stable order makes reports diffable.
-        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
-        self.netconfig.classify(&mut interfaces);
-        interfaces
-    }
-
-    fn neighbours(&mut self) -> Vec<Neighbour> {
-        let (list, problems) = crate::neighbours::read(Path::new("/"), self.netconfig.ip());
-        if !problems.is_empty()
-            && let Some(suppressed) = self.limiter.allow("neighbours")
-        {
-            tracing::warn!(
-                kind = "neighbours",
-                problems = problems.join("; "),
-                suppressed,
-                "neighbour table read partly or not at all"
-            );
-        }
-        list
-    }
 }
 
 /// Collects one report from a fresh collector, waiting
-/// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so `cpu_pct` is a real measurement. Blocking.
+/// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] so `cpu_pct` and the traffic rates are real
+/// measurements. Blocking.
 pub fn collect_once() -> Result<Report, CollectError> {
     Collector::new()?.collect()
 }
 
+/// One entry of the OS's mount table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub device: String,
+    pub mount_point: String,
+    pub fs_type: String,
+    /// The lister's own size figures (sysinfo's), used where `statvfs` fails; 0 on Linux, so a
+    /// filesystem `statvfs` cannot read is left out.
+    pub total: u64,
+    pub available: u64,
+}
+
+/// Parses `/proc/self/mounts` (`device mount-point type options 0 0`, with space, tab, newline
+/// and backslash in names written as `\040`, `\011`, `\012`, `\134`). Mount points under `/run`
+/// other than `/run/media` are left out, as sysinfo's list did before: they are runtime state,
+/// not disks.
+pub fn parse_proc_mounts(text: &str) -> Vec<Listed> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let (device, mount_point, fs_type) = (fields.next()?, fields.next()?, fields.next()?);
+            let mount_point = unescape_octal(mount_point);
+            let under = |prefix: &str| Path::new(&mount_point).starts_with(prefix);
+            if under("/run") && !under("/run/media") {
+                return None;
+            }
+            Some(Listed {
+                device: unescape_octal(device),
+                mount_point,
+                fs_type: fs_type.to_owned(),
+                total: 0,
+                available: 0,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the kernel's `\ooo` escapes (three octal digits) by the byte they stand for.
+fn unescape_octal(field: &str) -> String {
+    if !field.contains('\\') {
+        return field.to_owned();
+    }
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+            .and_then(|n| u8::try_from(n).ok());
+        match octal {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `(used, total)` of the filesystem mounted at `path` as `df` computes them (see [`df_usage`]).
 ///
-/// Falls back to sysinfo's figures (`total - available`, `total`; reserved blocks then count as
-/// used) where `statvfs` is not available or fails, logging the failure at a limited rate.
+/// Falls back to the lister's figures (`total - available`, `total`; reserved blocks then count
+/// as used; on Linux none, so the filesystem is left out) where `statvfs` is not available or
+/// fails, logging the failure at a limited rate.
 fn usage(path: &Path, total: u64, available: u64, limiter: &mut LogLimiter) -> (u64, u64) {
     #[cfg(unix)]
     match rustix::fs::statvfs(path) {
@@ -296,7 +374,7 @@ fn usage(path: &Path, total: u64, available: u64, limiter: &mut LogLimiter) -> (
                     mount_point = %path.display(),
                     error = %e,
                     suppressed,
-                    "statvfs failed; reporting the filesystem's raw size, reserved blocks as used"
+                    "statvfs failed; reporting the filesystem's raw size (reserved blocks as used) where known, else leaving it out"
                 );
             }
         }
@@ -561,6 +639,47 @@ mod tests {
     }
 
     #[test]
+    fn proc_mounts_unescape_and_leave_run_out() {
+        let text = "\
+/dev/vda / ext4 rw,relatime 0 0
+proc /proc proc rw,relatime 0 0
+/dev/vdb /mnt/my\\040data xfs rw 0 0
+/dev/vdc /mnt/tab\\011and\\134slash ext4 rw 0 0
+tmpfs /run tmpfs rw 0 0
+/dev/vdd /run/containerd/x ext4 rw 0 0
+/dev/sdb1 /run/media/usb vfat rw 0 0
+/dev/vde /running ext4 rw 0 0
+short line
+";
+        let got: Vec<(String, String, String)> = parse_proc_mounts(text)
+            .into_iter()
+            .map(|m| (m.device, m.mount_point, m.fs_type))
+            .collect();
+        let l = |d: &str, m: &str, t: &str| (d.to_owned(), m.to_owned(), t.to_owned());
+        assert_eq!(
+            got,
+            [
+                l("/dev/vda", "/", "ext4"),
+                l("proc", "/proc", "proc"),
+                l("/dev/vdb", "/mnt/my data", "xfs"),
+                l("/dev/vdc", "/mnt/tab\tand\\slash", "ext4"),
+                l("/dev/sdb1", "/run/media/usb", "vfat"),
+                l("/dev/vde", "/running", "ext4"),
+            ]
+        );
+        assert_eq!(unescape_octal("a\\0"), "a\\0", "too short");
+        assert_eq!(unescape_octal("a\\999b"), "a\\999b", "not octal");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_machines_mount_table_has_its_root() {
+        let text = std::fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+        let mounts = parse_proc_mounts(&text);
+        assert!(mounts.iter().any(|m| m.mount_point == "/"), "{mounts:?}");
+    }
+
+    #[test]
     fn memory_percentage() {
         assert_eq!(memory_used_pct(0, 0), None);
         assert_eq!(memory_used_pct(200, 50), Some(75.0));
@@ -589,6 +708,15 @@ mod tests {
         assert!(r1.mem_pct > 0.0 && r1.mem_pct <= 100.0, "{}", r1.mem_pct);
         assert!(r1.capacity.vcpus >= 1);
         assert!(r1.interfaces.iter().all(|i| i.name != "lo"));
+        // Rates on the first report too (measured over the start-up baseline).
+        for r in [&r1, &r2] {
+            for bps in [r.net_rx_bps, r.net_tx_bps] {
+                let bps = bps.expect("traffic rates");
+                assert!(bps.is_finite() && bps >= 0.0, "{bps}");
+            }
+        }
+        #[cfg(target_os = "linux")]
+        assert!(r1.inbound_connections.is_some());
         assert_eq!(
             r1.capacity.disk_bytes,
             r1.filesystems.iter().map(|f| f.total_bytes).sum::<u64>()

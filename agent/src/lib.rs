@@ -13,9 +13,12 @@
 
 pub mod collect;
 pub mod config;
-pub mod iproute;
+pub mod connections;
+pub mod interfaces;
 pub mod neighbours;
 pub mod netconfig;
+#[cfg(target_os = "linux")]
+pub mod netlink;
 pub mod pipeline;
 pub mod queue;
 mod ratelimit;

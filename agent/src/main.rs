@@ -3,6 +3,10 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure (e.g. the one-shot send failed), 2 bad usage or
 //! configuration.
+//!
+//! The command line is parsed by hand ([`Cli::parse`]): six options do not need clap, whose
+//! parser and help machinery were about 150 KiB of the binary, and in a binary this small
+//! nearly every code page stays resident (see BENCHMARKS.md, agent footprint).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,38 +14,131 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use cloudgov_agent::{AgentConfig, ConfigError, PartialConfig, Sender, TokenSource, wire};
 
 /// How long the runtime waits for blocking work (a collection stuck on a mount) at exit.
 const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Parser)]
-#[command(name = "cloudgov-agent", version, about)]
+const USAGE: &str = "Usage: cloudgov-agent [OPTIONS]";
+
+const HELP: &str = concat!(
+    "Per-VM agent for cloudgov: collects CPU, memory, disk and network identity and reports it\n",
+    "\n",
+    "Usage: cloudgov-agent [OPTIONS]\n",
+    "\n",
+    "Options:\n",
+    "      --config <FILE>      TOML config file [default: /etc/cloudgov/agent.toml if it exists]\n",
+    "      --server <URL>       Daemon base URL, e.g. https://cloudgov.example (overrides `server`)\n",
+    "      --token-file <FILE>  File holding the bearer token (overrides `token`/`token_file`)\n",
+    "      --interval <SECS>    Collection interval in seconds (overrides `interval_secs`)\n",
+    "      --once               Collect one report, send it and exit\n",
+    "      --print              With --once: print the report as JSON to stdout instead of sending it (needs no server)\n",
+    "  -h, --help               Print help\n",
+    "  -V, --version            Print version\n",
+);
+
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Cli {
     /// TOML config file [default: /etc/cloudgov/agent.toml if it exists]
-    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Daemon base URL, e.g. https://cloudgov.example (overrides `server`)
-    #[arg(long, value_name = "URL")]
+    /// Daemon base URL (overrides `server`)
     server: Option<String>,
     /// File holding the bearer token (overrides `token`/`token_file`)
-    #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// Collection interval in seconds (overrides `interval_secs`)
-    #[arg(long, value_name = "SECS")]
     interval: Option<u64>,
     /// Collect one report, send it and exit
-    #[arg(long)]
     once: bool,
     /// With --once: print the report as JSON to stdout instead of sending it (needs no server)
-    #[arg(long, requires = "once")]
     print: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Run(Cli),
+    Help,
+    Version,
+}
+
+impl Cli {
+    /// Parses the arguments after the program name: `--name VALUE` or `--name=VALUE`; each
+    /// option at most once. An error is the message to print (exit code 2).
+    fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command, String> {
+        let mut cli = Cli::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let arg = arg
+                .into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))?;
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = |what: &str| match inline
+                .clone()
+                .or_else(|| args.next().and_then(|v| v.into_string().ok()))
+            {
+                Some(v) => Ok(v),
+                None => Err(format!(
+                    "a value is required for '{name} <{what}>' but none was supplied"
+                )),
+            };
+            match name {
+                "-h" | "--help" => return Ok(Command::Help),
+                "-V" | "--version" => return Ok(Command::Version),
+                "--config" => set(&mut cli.config, name, PathBuf::from(value("FILE")?))?,
+                "--server" => set(&mut cli.server, name, value("URL")?)?,
+                "--token-file" => set(&mut cli.token_file, name, PathBuf::from(value("FILE")?))?,
+                "--interval" => {
+                    let v = value("SECS")?;
+                    let secs = v
+                        .parse()
+                        .map_err(|e| format!("invalid value '{v}' for '--interval <SECS>': {e}"))?;
+                    set(&mut cli.interval, name, secs)?;
+                }
+                "--once" | "--print" if inline.is_some() => {
+                    return Err(format!("unexpected value for '{name}'"));
+                }
+                "--once" => cli.once = true,
+                "--print" => cli.print = true,
+                _ => return Err(format!("unexpected argument '{arg}' found")),
+            }
+        }
+        if cli.print && !cli.once {
+            return Err("'--print' can only be used with '--once'".into());
+        }
+        Ok(Command::Run(cli))
+    }
+}
+
+/// Sets an option given at most once.
+fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), String> {
+    if slot.replace(value).is_some() {
+        return Err(format!(
+            "the argument '{name}' cannot be used multiple times"
+        ));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
     init_tracing();
-    let cli = Cli::parse();
+    let cli = match Cli::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(cli)) => cli,
+        Ok(Command::Help) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("cloudgov-agent {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,6 +178,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     cloudgov_agent::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // The agent has a socket or two; tokio's default is room for 1024 events (12 KiB).
+        .max_io_events_per_tick(32)
         .build()
         .context("building the tokio runtime")?;
     let result = if cli.once {
@@ -145,14 +244,93 @@ async fn shutdown_signal() {
     }
 }
 
-/// Logs go to stderr (stdout is reserved for `--print`), level from `RUST_LOG`, default info.
+/// Logs go to stderr (stdout is reserved for `--print`), levels from `RUST_LOG` (`debug`, or per
+/// target: `info,cloudgov_agent=debug`), default info; an unreadable `RUST_LOG` means info.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        // The builder's own filter (INFO by default) lets everything through; `filter` decides.
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         // No colour codes in journald or log files.
         .with_ansi(std::io::stderr().is_terminal())
+        .finish()
+        .with(filter)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Cli::parse(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn options_with_separate_or_inline_values() {
+        let cli = parse(&[
+            "--config",
+            "/etc/a.toml",
+            "--server=https://x.example",
+            "--token-file",
+            "/t",
+            "--interval=30",
+            "--once",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli,
+            Command::Run(Cli {
+                config: Some("/etc/a.toml".into()),
+                server: Some("https://x.example".into()),
+                token_file: Some("/t".into()),
+                interval: Some(30),
+                once: true,
+                print: false,
+            })
+        );
+        assert_eq!(parse(&[]), Ok(Command::Run(Cli::default())));
+        // A value may contain '='.
+        let Ok(Command::Run(cli)) = parse(&["--server", "http://h/?a=b"]) else {
+            panic!("parses");
+        };
+        assert_eq!(cli.server.as_deref(), Some("http://h/?a=b"));
+    }
+
+    #[test]
+    fn help_version_and_errors() {
+        assert_eq!(parse(&["--once", "-h"]), Ok(Command::Help));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse(&["-V"]), Ok(Command::Version));
+        for (args, needle) in [
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
+            (&["--print"][..], "only be used with '--once'"),
+            (
+                &["--interval", "abc"][..],
+                "invalid value 'abc' for '--interval <SECS>'",
+            ),
+            (&["--interval", "-1"][..], "invalid value '-1'"),
+            (
+                &["--config"][..],
+                "a value is required for '--config <FILE>'",
+            ),
+            (&["--once=yes"][..], "unexpected value for '--once'"),
+            (
+                &["--server", "a", "--server", "b"][..],
+                "cannot be used multiple times",
+            ),
+            (&["once"][..], "unexpected argument 'once'"),
+        ] {
+            let err = parse(args).expect_err("an error");
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        assert!(HELP.contains("--token-file <FILE>") && HELP.contains(USAGE));
+    }
 }

@@ -1,23 +1,20 @@
 //! The kernel's neighbour table (who this VM has talked to on its links, with their MACs), for
 //! the daemon's IP-MAC binding and private-router checks of Pingdu Measures art. 14.
 //!
-//! - IPv4: `/proc/net/arp`, complete entries only (flags with `ATF_COM`, 0x2; incomplete and
-//!   failed entries show 0x0) with a MAC that is not all zeros.
-//! - IPv6: the kernel shows its NDP table only over netlink, which needs either `unsafe` code
-//!   or a netlink crate; the agent asks iproute2 instead: `ip -j -6 neigh show` (see
-//!   [`crate::iproute`]), keeping states REACHABLE, STALE, DELAY, PROBE and PERMANENT and
-//!   skipping FAILED, INCOMPLETE, NOARP and NONE. Where `ip` is missing or fails, the report
-//!   has IPv4 neighbours only, and the failure is returned for logging.
+//! - Linux: both families over rtnetlink ([`crate::netlink`], no `ip` process), keeping states
+//!   REACHABLE, STALE, DELAY, PROBE and PERMANENT (the MAC was confirmed, or set by hand) and
+//!   skipping FAILED, INCOMPLETE, NOARP and NONE.
+//! - Where the netlink dump fails: `/proc/net/arp`, IPv4 only, complete entries (flags with
+//!   `ATF_COM`, 0x2; incomplete and failed entries show 0x0), and the failure is returned for
+//!   logging.
 //!
-//! Entries on `lo` are left out. The list is sorted by interface and IP, one entry per (IP,
-//! interface), and cut at [`MAX_NEIGHBOURS`] (the daemon rejects longer lists).
+//! Only 6-byte MACs that are not all zeros are kept, and no entry on `lo`. The list is sorted by
+//! interface and IP, one entry per (IP, interface), and cut at [`MAX_NEIGHBOURS`] (the daemon
+//! rejects longer lists).
 
 use std::net::IpAddr;
 use std::path::Path;
 
-use serde::Deserialize;
-
-use crate::iproute;
 use crate::wire::Neighbour;
 
 /// The daemon's limit for `Report.neighbours`.
@@ -51,30 +48,33 @@ pub fn parse_proc_arp(text: &str) -> Vec<Neighbour> {
     out
 }
 
-#[derive(Deserialize)]
-struct IpNeigh {
-    dst: String,
-    dev: Option<String>,
-    lladdr: Option<String>,
-    #[serde(default)]
-    state: Vec<String>,
+/// The entries of a netlink neighbour dump worth reporting (see the module documentation);
+/// `name` gives the interface name of an index (`None`: the interface is gone, entry skipped).
+#[cfg(target_os = "linux")]
+pub fn from_kernel<'a>(
+    entries: &[crate::netlink::KernelNeighbour],
+    name: impl Fn(u32) -> Option<&'a str>,
+) -> Vec<Neighbour> {
+    use netlink_packet_route::neighbour::NeighbourState as S;
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.state,
+                S::Reachable | S::Stale | S::Delay | S::Probe | S::Permanent
+            )
+        })
+        .filter_map(|e| {
+            let mac: &[u8; 6] = e.lladdr.as_slice().try_into().ok()?;
+            neighbour(e.ip, &format_mac(mac), name(e.index)?)
+        })
+        .collect()
 }
 
-/// States whose MAC the kernel has confirmed, or that were set by hand.
-const USABLE_STATES: [&str; 5] = ["REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT"];
-
-/// Parses `ip -j neigh show` (either family).
-pub fn parse_ip_neigh_json(text: &str) -> Result<Vec<Neighbour>, String> {
-    let entries: Vec<IpNeigh> =
-        serde_json::from_str(text).map_err(|e| format!("ip -j neigh: {e}"))?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.state.iter().any(|s| USABLE_STATES.contains(&s.as_str())))
-        .filter_map(|e| {
-            let ip = e.dst.parse().ok()?;
-            neighbour(ip, e.lladdr.as_deref()?, e.dev.as_deref()?)
-        })
-        .collect())
+/// `52:54:00:ab:cd:ef`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    let [a, b, c, d, e, f] = mac;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
 fn neighbour(ip: IpAddr, mac: &str, device: &str) -> Option<Neighbour> {
@@ -103,33 +103,22 @@ pub fn normalize(list: &mut Vec<Neighbour>) -> usize {
     cut
 }
 
-/// The neighbour table below `root` (`/proc/net/arp`) plus IPv6 from `ip` if given. Never
-/// fails; what went wrong is returned as messages for the caller to log.
-pub fn read(root: &Path, ip: Option<&Path>) -> (Vec<Neighbour>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut list = match std::fs::read_to_string(root.join("proc/net/arp")) {
-        Ok(text) => parse_proc_arp(&text),
-        Err(e) => {
-            problems.push(format!("/proc/net/arp: {e}"));
-            Vec::new()
-        }
-    };
-    if let Some(ip) = ip {
-        match iproute::run(ip, &["-j", "-6", "neigh", "show"], iproute::IP_TIMEOUT)
-            .and_then(|out| parse_ip_neigh_json(&out))
-        {
-            Ok(v6) => list.extend(v6),
-            Err(e) => problems.push(format!("IPv6 neighbours: {e}")),
-        }
-    }
-    let cut = normalize(&mut list);
-    if cut > 0 {
-        problems.push(format!(
+/// `<root>/proc/net/arp`, for when the netlink dump fails: IPv4 only.
+pub fn read_proc_arp(root: &Path) -> Result<Vec<Neighbour>, String> {
+    std::fs::read_to_string(root.join("proc/net/arp"))
+        .map(|text| parse_proc_arp(&text))
+        .map_err(|e| format!("/proc/net/arp: {e}"))
+}
+
+/// Normalises `list` (see [`normalize`]) and returns the message to log if it was cut.
+pub fn finish(list: &mut Vec<Neighbour>) -> Option<String> {
+    let cut = normalize(list);
+    (cut > 0).then(|| {
+        format!(
             "neighbour table has {} entries; reporting the first {MAX_NEIGHBOURS}",
             cut + MAX_NEIGHBOURS
-        ));
-    }
-    (list, problems)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -147,15 +136,18 @@ IP address       HW type     Flags       HW address            Mask     Device
 garbage line
 ";
 
+    /// `(ip, mac, interface)` of each entry, for comparing with a literal list.
+    fn triples(list: &[Neighbour]) -> Vec<(String, &str, &str)> {
+        list.iter()
+            .map(|n| (n.ip.to_string(), n.mac.as_str(), n.interface.as_str()))
+            .collect()
+    }
+
     #[test]
     fn proc_net_arp_keeps_complete_entries() {
         let n = parse_proc_arp(ARP);
-        let got: Vec<(String, &str, &str)> = n
-            .iter()
-            .map(|n| (n.ip.to_string(), n.mac.as_str(), n.interface.as_str()))
-            .collect();
         assert_eq!(
-            got,
+            triples(&n),
             [
                 ("192.0.2.1".into(), "02:fc:00:00:00:05", "eth0"),
                 ("192.0.2.10".into(), "52:54:00:aa:bb:cc", "eth0"),
@@ -164,23 +156,50 @@ garbage line
         );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
-    fn ip_neigh_json_keeps_usable_states() {
-        // This machine's `ip -j neigh show`, plus more states.
-        let json = r#"[
-            {"dst":"192.0.2.1","dev":"eth0","lladdr":"02:fc:00:00:00:05","state":["STALE"]},
-            {"dst":"fd00::1","dev":"eth0","state":["FAILED"]},
-            {"dst":"fe80::1","dev":"eth0","lladdr":"52:54:00:00:00:01","router":null,"state":["REACHABLE"]},
-            {"dst":"fd00::3","dev":"eth0","lladdr":"52:54:00:00:00:03","state":["INCOMPLETE"]},
-            {"dst":"fd00::4","dev":"eth0","lladdr":"52:54:00:00:00:04","state":["PERMANENT"]},
-            {"dst":"ff02::1","dev":"eth0","lladdr":"33:33:00:00:00:01","state":["NOARP"]},
-            {"dst":"::1","dev":"lo","lladdr":"00:00:00:00:00:00","state":["PERMANENT"]}
-        ]"#;
-        let mut n = parse_ip_neigh_json(json).expect("parses");
-        normalize(&mut n);
-        let ips: Vec<String> = n.iter().map(|n| n.ip.to_string()).collect();
-        assert_eq!(ips, ["192.0.2.1", "fd00::4", "fe80::1"]);
-        assert!(parse_ip_neigh_json("not json").is_err());
+    fn kernel_entries_keep_usable_states_and_real_macs() {
+        use crate::netlink::KernelNeighbour;
+        use netlink_packet_route::neighbour::NeighbourState as S;
+        // This machine's neighbour dump (192.0.2.1 STALE, fd00::1 FAILED), plus more states.
+        let e = |index: u32, ip: &str, mac: &[u8], state: S| KernelNeighbour {
+            index,
+            ip: ip.parse().expect("ip"),
+            lladdr: mac.to_vec(),
+            state,
+        };
+        let mac = |last: u8| [0x52, 0x54, 0, 0, 0, last];
+        let entries = [
+            e(4, "192.0.2.1", &[2, 0xfc, 0, 0, 0, 5], S::Stale),
+            e(4, "fd00::1", &[], S::Failed),
+            e(4, "fe80::1", &mac(1), S::Reachable),
+            e(4, "fd00::3", &mac(3), S::Incomplete),
+            e(4, "fd00::4", &mac(4), S::Permanent),
+            e(4, "10.0.0.5", &mac(5), S::Delay),
+            e(4, "10.0.0.6", &mac(6), S::Probe),
+            e(4, "ff02::1", &[0x33, 0x33, 0, 0, 0, 1], S::Noarp),
+            e(4, "10.0.0.7", &[0; 6], S::Permanent),
+            e(4, "10.0.0.8", &[0xAB; 20], S::Reachable), // InfiniBand: not a MAC
+            e(1, "::1", &mac(9), S::Permanent),
+            e(99, "10.0.0.9", &mac(9), S::Reachable), // interface gone
+        ];
+        let name = |index: u32| match index {
+            1 => Some("lo"),
+            4 => Some("eth0"),
+            _ => None,
+        };
+        let mut n = from_kernel(&entries, name);
+        assert_eq!(finish(&mut n), None);
+        assert_eq!(
+            triples(&n),
+            [
+                ("10.0.0.5".into(), "52:54:00:00:00:05", "eth0"),
+                ("10.0.0.6".into(), "52:54:00:00:00:06", "eth0"),
+                ("192.0.2.1".into(), "02:fc:00:00:00:05", "eth0"),
+                ("fd00::4".into(), "52:54:00:00:00:04", "eth0"),
+                ("fe80::1".into(), "52:54:00:00:00:01", "eth0"),
+            ]
+        );
     }
 
     #[test]
@@ -194,7 +213,8 @@ garbage line
             })
             .collect();
         list.push(list[0].clone());
-        assert_eq!(normalize(&mut list), 5000 - MAX_NEIGHBOURS);
+        let message = finish(&mut list).expect("cut");
+        assert!(message.contains("5000 entries"), "{message}");
         assert_eq!(list.len(), MAX_NEIGHBOURS);
         assert_eq!(list[0].ip.to_string(), "10.0.0.0");
         assert!(list.windows(2).all(|w| w[0].ip < w[1].ip));

@@ -48,9 +48,9 @@
 //!   IPv4 leases (`/var/lib/dhcpcd{,5}/`, `/var/db/dhcpcd/`: `<iface>[-ssid].lease`, the raw
 //!   DHCP message whose `yiaddr` is the address; its `.lease6` files are skipped). Lease expiry
 //!   is not checked: stale leases are why configuration files come first.
-//! - **the kernel**: `ip -j addr show` (see [`crate::iproute`]): an address without the
-//!   permanent flag (`dynamic`, or a finite `valid_life_time`) was handed out for a time. Where
-//!   `ip` is missing or fails, `/proc/net/if_inet6` gives the IPv6 flags only.
+//! - **the kernel**: the flags and lifetimes of every address, over rtnetlink (see
+//!   [`crate::netlink`]; no `ip` process): an address without the permanent flag
+//!   (`IFA_F_PERMANENT`), or with a finite valid lifetime, was handed out for a time.
 //!
 //! # Precedence
 //!
@@ -73,7 +73,7 @@
 //! 4. **The kernel flag**: a dynamic IPv4 address is `dhcp` (`kernel:dynamic`). A dynamic IPv6
 //!    address is `dhcp` only as a `/128` — DHCPv6 hands out single addresses, which
 //!    networkd, NetworkManager, dhclient and dhcpcd install as `/128` — and otherwise
-//!    router-advertised (SLAAC, also when iproute2 says `protocol kernel_ra`): `unknown`,
+//!    router-advertised (SLAAC, also when the kernel marks it `IFAPROT_KERNEL_RA`): `unknown`,
 //!    source `kernel:slaac`. SLAAC addresses are neither static nor leased; the daemon decides
 //!    what they mean for the registry.
 //! 5. Otherwise `unknown` with no source. A permanent address that no file explains (set by
@@ -107,7 +107,6 @@ use std::time::{Duration, Instant};
 
 pub use kernel::{KernelAddr, KernelView};
 
-use crate::iproute;
 use crate::ratelimit::LogLimiter;
 use crate::wire::{AddressConfig, Interface};
 
@@ -399,34 +398,29 @@ fn is_link_local(ip: IpAddr) -> bool {
 }
 
 /// Classifies the addresses of collected interfaces, re-reading files at most every
-/// [`REFRESH`] and asking the kernel on every call. Logs problems at a limited rate.
+/// [`REFRESH`]; the kernel's view comes with every call. Logs problems at a limited rate.
 #[derive(Debug)]
 pub struct Classifier {
     root: PathBuf,
-    ip: Option<PathBuf>,
     refresh: Duration,
     cached: Option<(Instant, NetConfig)>,
     limiter: LogLimiter,
 }
 
 impl Classifier {
-    /// Reads below `root`; asks `ip` (iproute2) for the kernel's view if given, else reads
-    /// `<root>/proc/net/if_inet6` only.
-    pub fn new(root: impl Into<PathBuf>, ip: Option<PathBuf>) -> Self {
+    /// Reads configuration files, runtime state and leases below `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
         Classifier {
             root: root.into(),
-            ip,
             refresh: REFRESH,
             cached: None,
             limiter: LogLimiter::default(),
         }
     }
 
-    /// This machine: root `/` and iproute2's `ip` where installed.
+    /// This machine: root `/`.
     pub fn system() -> Self {
-        let root = PathBuf::from("/");
-        let ip = iproute::find_ip(&root);
-        Self::new(root, ip)
+        Self::new("/")
     }
 
     /// Re-read files after `refresh` instead of [`REFRESH`] (`Duration::ZERO`: on every call).
@@ -435,12 +429,7 @@ impl Classifier {
         self
     }
 
-    /// The `ip` binary used, if any.
-    pub fn ip(&self) -> Option<&Path> {
-        self.ip.as_deref()
-    }
-
-    /// The files' view, read again if older than [`REFRESH`].
+    /// The files' view, read again if older than the refresh period.
     pub fn config(&mut self) -> &NetConfig {
         let current = match self.cached.take() {
             Some((at, config)) if at.elapsed() < self.refresh => (at, config),
@@ -453,30 +442,8 @@ impl Classifier {
         &self.cached.insert(current).1
     }
 
-    /// The kernel's view now; failures are logged and leave it partial or empty.
-    pub fn kernel_view(&mut self) -> KernelView {
-        let (view, error) = KernelView::read(&self.root, self.ip.as_deref());
-        if let Some(error) = error
-            && let Some(suppressed) = self.limiter.allow("netconfig_kernel")
-        {
-            tracing::warn!(
-                kind = "netconfig_kernel",
-                error,
-                suppressed,
-                "cannot read address lifetimes from the kernel; dynamic IPv4 addresses without other evidence stay unknown"
-            );
-        }
-        view
-    }
-
-    /// Fills `config`/`config_source` of every address, asking the kernel now.
-    pub fn classify(&mut self, interfaces: &mut [Interface]) {
-        let kernel = self.kernel_view();
-        self.classify_with(&kernel, interfaces);
-    }
-
-    /// Fills `config`/`config_source` of every address with a given kernel view.
-    pub fn classify_with(&mut self, kernel: &KernelView, interfaces: &mut [Interface]) {
+    /// Fills `config`/`config_source` of every address, with the kernel's view `kernel`.
+    pub fn classify(&mut self, kernel: &KernelView, interfaces: &mut [Interface]) {
         self.config().classify(kernel, interfaces);
     }
 }

@@ -559,6 +559,9 @@ mod tests {
             },
             interfaces: vec![],
             neighbours: vec![],
+            net_rx_bps: None,
+            net_tx_bps: None,
+            inbound_connections: None,
         }
     }
 

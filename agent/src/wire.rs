@@ -61,6 +61,23 @@ pub struct Report {
     /// The kernel's neighbour (ARP/NDP) table; empty where the agent cannot read it.
     #[serde(default)]
     pub neighbours: Vec<Neighbour>,
+    /// Bytes per second received, summed over every interface but loopback, averaged over the
+    /// time since the agent's previous reading (for the first report of a run, a short baseline
+    /// taken at start-up, as for `cpu_pct`). An interface whose counters went down (re-created,
+    /// or wrapped) or that appeared in between adds nothing. Absent from older agents, and when
+    /// the counters could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_rx_bps: Option<f64>,
+    /// Bytes per second sent; as [`Report::net_rx_bps`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_tx_bps: Option<f64>,
+    /// TCP connections in state ESTABLISHED whose local port is one this host listens on (in
+    /// the same address family), and whose peer is not a loopback address: other hosts using
+    /// this system's services, at the instant of collection. Absent from older agents, and
+    /// where the agent cannot read the socket tables (Linux: sock_diag, else `/proc/net/tcp`
+    /// and `tcp6`; other OSes: not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +206,34 @@ mod tests {
         assert_eq!(r.disk_pct(), None);
         r.filesystems = vec![fs(100, 10), fs(300, 190)];
         assert_eq!(r.disk_pct(), Some(50.0));
+    }
+
+    #[test]
+    fn traffic_and_inbound_fields_are_optional_both_ways() {
+        // An older agent's report, without them, is read as `None`...
+        let r: Report = serde_json::from_str(SAMPLE).expect("sample parses");
+        assert_eq!(
+            (r.net_rx_bps, r.net_tx_bps, r.inbound_connections),
+            (None, None, None)
+        );
+        // ...and `None` is not written, so older daemons (strict) accept a newer agent's report
+        // when it has no figures.
+        let json = serde_json::to_value(&r).expect("encodes");
+        for key in ["net_rx_bps", "net_tx_bps", "inbound_connections"] {
+            assert!(json.get(key).is_none(), "{key} in {json}");
+        }
+        let mut v: serde_json::Value = serde_json::from_str(SAMPLE).expect("sample parses");
+        v["net_rx_bps"] = 1250.5.into();
+        v["net_tx_bps"] = 0.0.into();
+        v["inbound_connections"] = 3.into();
+        let r: Report = serde_json::from_value(v).expect("parses");
+        assert_eq!(
+            (r.net_rx_bps, r.net_tx_bps, r.inbound_connections),
+            (Some(1250.5), Some(0.0), Some(3))
+        );
+        let back: Report =
+            serde_json::from_str(&serde_json::to_string(&r).expect("encodes")).expect("parses");
+        assert_eq!(back, r);
     }
 
     #[test]

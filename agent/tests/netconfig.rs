@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudgov_agent::netconfig::{Classifier, NetConfig};
+use cloudgov_agent::netconfig::{Classifier, KernelAddr, KernelView, NetConfig};
 use cloudgov_agent::wire::{Address, AddressConfig, Interface};
 
 use AddressConfig::{Dhcp, Static, Unknown};
@@ -38,10 +38,25 @@ fn iface(name: &str, mac: Option<&str>, addresses: &[&str]) -> Interface {
     }
 }
 
-/// Classifies with the fixture tree as root and no `ip` binary (the kernel view comes from the
-/// tree's `proc/net/if_inet6`, if any).
+/// The kernel's view for a fixture: the addresses it holds as dynamic (not `IFA_F_PERMANENT`),
+/// as the collector reads them over netlink on a machine.
+fn kernel(case: &str) -> KernelView {
+    let dynamic: &[(&str, &str)] = match case {
+        "networkd" => &[("ens3", "2001:db8:33::33"), ("ens3", "2001:db8:33::1:33")],
+        "netplan" => &[("eth0", "2001:db8:50::50")],
+        "ifupdown" => &[("eth2", "2001:db8:42::42")],
+        _ => &[],
+    };
+    let mut view = KernelView::default();
+    for (iface, ip) in dynamic {
+        view.insert(iface, ip.parse().expect("ip"), KernelAddr::dynamic());
+    }
+    view
+}
+
+/// Classifies with the fixture tree as root and the fixture's kernel view.
 fn classify(case: &str, mut interfaces: Vec<Interface>) -> Vec<Interface> {
-    Classifier::new(root(case), None).classify(&mut interfaces);
+    Classifier::new(root(case)).classify(&kernel(case), &mut interfaces);
     interfaces
 }
 
@@ -301,11 +316,12 @@ fn malformed_files_leave_addresses_unknown_and_are_logged() {
         .finish();
     let r = tracing::subscriber::with_default(subscriber, || {
         let mut ifaces = ifaces.clone();
-        let mut c = Classifier::new(root("malformed"), None);
-        c.classify(&mut ifaces);
+        let mut c = Classifier::new(root("malformed"));
+        let kernel = KernelView::default();
+        c.classify(&kernel, &mut ifaces);
         // The second collection within the minute uses the cache and logs nothing new.
         let mut again = ifaces.clone();
-        c.classify(&mut again);
+        c.classify(&kernel, &mut again);
         assert_eq!(again, ifaces);
         ifaces
     });
@@ -355,11 +371,11 @@ fn files_are_cached_until_the_refresh_period() {
     std::fs::write(&file, "iface eth0 inet dhcp\n").expect("write");
     let run = |c: &mut Classifier| {
         let mut i = vec![iface("eth0", None, &["192.0.2.80/24"])];
-        c.classify(&mut i);
+        c.classify(&KernelView::default(), &mut i);
         i[0].addresses[0].config
     };
-    let mut cached = Classifier::new(&dir, None);
-    let mut fresh = Classifier::new(&dir, None).with_refresh(Duration::ZERO);
+    let mut cached = Classifier::new(&dir);
+    let mut fresh = Classifier::new(&dir).with_refresh(Duration::ZERO);
     assert_eq!((run(&mut cached), run(&mut fresh)), (Dhcp, Dhcp));
     std::fs::write(&file, "iface eth0 inet static\n  address 192.0.2.80/24\n").expect("write");
     assert_eq!(run(&mut cached), Dhcp, "read again only after a minute");

@@ -118,7 +118,7 @@ fn imports(code: &str) -> BTreeSet<String> {
             .collect();
         let before = rest[..i].chars().next_back().unwrap_or(' ');
         // `$crate::` in macros names the crate too; `other_crate::` does not.
-        if !(before.is_ascii_alphanumeric() || before == '_') && !name.is_empty() {
+        if !(before.is_ascii_alphanumeric() || before == '_' || name.is_empty()) {
             out.insert(name);
         }
         rest = after;

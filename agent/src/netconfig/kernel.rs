@@ -1,27 +1,19 @@
-//! The kernel's view of address lifetimes: `ip -j addr show`, or `/proc/net/if_inet6` for IPv6
-//! where `ip` is missing or fails.
+//! The kernel's view of address lifetimes, by interface and address, from the flags and
+//! lifetimes the kernel keeps for every address (read over rtnetlink by [`crate::netlink`] on
+//! Linux; empty elsewhere).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
-
-use serde::Deserialize;
-
-use super::Reader;
-use crate::iproute;
+use std::net::IpAddr;
 
 /// `valid_life_time` of a permanent address ("forever").
-const FOREVER: u64 = 4_294_967_295;
-
-/// `IFA_F_PERMANENT` in `/proc/net/if_inet6`'s flags column.
-const IFA_F_PERMANENT: u32 = 0x80;
+pub const FOREVER: u32 = u32::MAX;
 
 /// What the kernel says about one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelAddr {
     /// Not permanent: the address has a finite lifetime (DHCP or router advertisement).
     pub dynamic: bool,
-    /// Created by the kernel from a router advertisement (iproute2's `protocol kernel_ra`).
+    /// Created by the kernel from a router advertisement (`IFA_PROTO` `kernel_ra`).
     pub router_advertised: bool,
 }
 
@@ -39,28 +31,22 @@ impl KernelAddr {
             router_advertised: false,
         }
     }
+
+    /// From the kernel's flags: an address is dynamic without `IFA_F_PERMANENT` (what `ip`
+    /// prints as `dynamic`) or with a finite valid lifetime (`valid_lft`). The kernel keeps the
+    /// two in step for addresses it is given, but either sign is enough, as before with `ip`.
+    pub fn from_flags(permanent: bool, valid_life_time: u32, router_advertised: bool) -> Self {
+        KernelAddr {
+            dynamic: !permanent || valid_life_time != FOREVER,
+            router_advertised,
+        }
+    }
 }
 
 /// Addresses by (interface, IP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KernelView {
     addrs: HashMap<(String, IpAddr), KernelAddr>,
-}
-
-#[derive(Deserialize)]
-struct IpLink {
-    ifname: String,
-    #[serde(default)]
-    addr_info: Vec<IpAddrInfo>,
-}
-
-#[derive(Deserialize)]
-struct IpAddrInfo {
-    local: Option<String>,
-    #[serde(default)]
-    dynamic: bool,
-    valid_life_time: Option<u64>,
-    protocol: Option<serde_json::Value>,
 }
 
 impl KernelView {
@@ -79,149 +65,50 @@ impl KernelView {
     pub fn is_empty(&self) -> bool {
         self.addrs.is_empty()
     }
-
-    /// Parses `ip -j addr show`.
-    pub fn from_ip_json(text: &str) -> Result<Self, String> {
-        let links: Vec<IpLink> =
-            serde_json::from_str(text).map_err(|e| format!("ip -j addr: {e}"))?;
-        let mut view = KernelView::default();
-        for link in links {
-            for a in link.addr_info {
-                let Some(ip) = a.local.and_then(|l| l.parse::<IpAddr>().ok()) else {
-                    continue;
-                };
-                let dynamic = a.dynamic || a.valid_life_time.is_some_and(|v| v != FOREVER);
-                let router_advertised = a
-                    .protocol
-                    .as_ref()
-                    .is_some_and(|p| p.as_str() == Some("kernel_ra"));
-                view.insert(
-                    &link.ifname,
-                    ip,
-                    KernelAddr {
-                        dynamic,
-                        router_advertised,
-                    },
-                );
-            }
-        }
-        Ok(view)
-    }
-
-    /// Parses `/proc/net/if_inet6` ("address ifindex prefix scope flags name", hex); lines
-    /// that do not parse are skipped.
-    pub fn from_if_inet6(text: &str) -> Self {
-        let mut view = KernelView::default();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let [hex, _, _, _, flags, name] = f.as_slice() else {
-                continue;
-            };
-            let (Ok(bits), Ok(flags)) = (
-                u128::from_str_radix(hex, 16),
-                u32::from_str_radix(flags, 16),
-            ) else {
-                continue;
-            };
-            if hex.len() != 32 {
-                continue;
-            }
-            let dynamic = flags & IFA_F_PERMANENT == 0;
-            view.insert(
-                name,
-                IpAddr::V6(Ipv6Addr::from(bits)),
-                KernelAddr {
-                    dynamic,
-                    router_advertised: false,
-                },
-            );
-        }
-        view
-    }
-
-    /// `ip -j addr show` through `ip` if given; else, or if that fails (returned as the error),
-    /// `<root>/proc/net/if_inet6`.
-    pub fn read(root: &Path, ip: Option<&Path>) -> (Self, Option<String>) {
-        let mut error = None;
-        if let Some(ip) = ip {
-            match iproute::run(ip, &["-j", "addr", "show"], iproute::IP_TIMEOUT)
-                .and_then(|out| Self::from_ip_json(&out))
-            {
-                Ok(view) => return (view, None),
-                Err(e) => error = Some(e),
-            }
-        }
-        let r = Reader::new(root);
-        let view = r
-            .text_quiet("/proc/net/if_inet6")
-            .map(|t| Self::from_if_inet6(&t))
-            .unwrap_or_default();
-        (view, error)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("ip")
-    }
-
     #[test]
-    fn parses_ip_json_dynamic_and_lifetimes() {
-        // This machine's `ip -j addr show`, plus a DHCP address, a SLAAC address and junk.
-        let json = r#"[
-          {"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"valid_life_time":4294967295}]},
-          {"ifindex":2,"ifname":"ifb0","addr_info":[]},
-          {"ifindex":4,"ifname":"eth0","address":"02:fc:00:00:00:01","addr_info":[
-            {"family":"inet","local":"192.0.2.2","prefixlen":24,"scope":"global","valid_life_time":4294967295,"preferred_life_time":4294967295},
-            {"family":"inet","local":"10.0.0.7","prefixlen":24,"dynamic":true,"valid_life_time":86000},
-            {"family":"inet","local":"10.0.0.8","prefixlen":24,"valid_life_time":600},
-            {"family":"inet6","local":"2001:db8::1:2","prefixlen":64,"dynamic":true,"protocol":"kernel_ra","valid_life_time":2000},
-            {"family":"inet6","local":"fd00::2","prefixlen":64,"nodad":true,"valid_life_time":4294967295},
-            {}
-          ]},
-          {"ifindex":5,"ifname":"eth1"}
-        ]"#;
-        let v = KernelView::from_ip_json(json).expect("parses");
-        assert_eq!(v.len(), 6);
+    fn dynamic_from_the_permanent_flag_or_a_finite_lifetime() {
+        // The cases of this machine's `ip -j addr show`, plus a DHCP and a SLAAC address.
+        // 127.0.0.1, 192.0.2.2, fd00::2: permanent, forever.
         assert_eq!(
-            v.get("eth0", ip("192.0.2.2")),
-            Some(KernelAddr::permanent())
+            KernelAddr::from_flags(true, FOREVER, false),
+            KernelAddr::permanent()
         );
-        assert_eq!(v.get("eth0", ip("10.0.0.7")), Some(KernelAddr::dynamic()));
-        assert_eq!(v.get("eth0", ip("10.0.0.8")), Some(KernelAddr::dynamic()));
+        // networkd/NetworkManager DHCP: not permanent, 86000 s.
         assert_eq!(
-            v.get("eth0", ip("2001:db8::1:2")),
-            Some(KernelAddr {
+            KernelAddr::from_flags(false, 86_000, false),
+            KernelAddr::dynamic()
+        );
+        // A finite lifetime alone.
+        assert_eq!(
+            KernelAddr::from_flags(true, 600, false),
+            KernelAddr::dynamic()
+        );
+        // Not permanent although "forever" (a manager that sets no lifetime).
+        assert!(KernelAddr::from_flags(false, FOREVER, false).dynamic);
+        // SLAAC: `protocol kernel_ra`.
+        assert_eq!(
+            KernelAddr::from_flags(false, 2000, true),
+            KernelAddr {
                 dynamic: true,
                 router_advertised: true
-            })
+            }
         );
-        assert_eq!(v.get("eth0", ip("fd00::2")), Some(KernelAddr::permanent()));
-        assert_eq!(v.get("eth1", ip("192.0.2.2")), None);
-        assert!(KernelView::from_ip_json("Object \"addr\" is unknown").is_err());
     }
 
     #[test]
-    fn parses_if_inet6_flags() {
-        let text = "fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n\
-                    00000000000000000000000000000001 01 80 10 80       lo\n\
-                    fd000000000000000000000000000002 04 40 00 82     eth0\n\
-                    20010db8000000000000000000000005 04 40 00 00     eth0\n\
-                    garbage\n";
-        let v = KernelView::from_if_inet6(text);
-        assert_eq!(v.len(), 4);
-        assert_eq!(
-            v.get("eth0", ip("fe80::fc:ff:fe00:1")),
-            Some(KernelAddr::permanent())
-        );
-        assert_eq!(v.get("eth0", ip("fd00::2")), Some(KernelAddr::permanent()));
-        assert_eq!(
-            v.get("eth0", ip("2001:db8::5")),
-            Some(KernelAddr::dynamic())
-        );
-        assert_eq!(v.get("lo", ip("::1")), Some(KernelAddr::permanent()));
+    fn view_is_keyed_by_interface_and_address() {
+        let ip: IpAddr = "10.0.0.7".parse().expect("ip");
+        let mut v = KernelView::default();
+        assert!(v.is_empty());
+        v.insert("eth0", ip, KernelAddr::dynamic());
+        assert_eq!(v.get("eth0", ip), Some(KernelAddr::dynamic()));
+        assert_eq!(v.get("eth1", ip), None);
+        assert_eq!(v.len(), 1);
     }
 }

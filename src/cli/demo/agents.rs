@@ -51,6 +51,9 @@ impl SimAgent {
             },
             cpu_pct: usage.cpu,
             mem_pct: usage.mem,
+            net_rx_bps: None,
+            net_tx_bps: None,
+            inbound_connections: None,
             filesystems: vec![Filesystem {
                 mount_point: "/".to_owned(),
                 fs_type: "ext4".to_owned(),

@@ -44,7 +44,7 @@ use cloudgov::core::samples::SampleRow;
 use cloudgov::http::{AppState, IngestLimits};
 use cloudgov::jobs::JobContext;
 use cloudgov::jobs::notify::Notifier;
-use cloudgov::store::{NewDeadline, Store, VmFindings};
+use cloudgov::store::{NewDeadline, ObligationStart, Store, VmFindings};
 use sqlx::Connection;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
@@ -270,28 +270,36 @@ async fn seed(url: &str, vms: usize) -> Result<Seeded> {
                 NaiveDate::from_ymd_opt(2027, 1, 15)
             };
             NewDeadline {
-                kind: ObligationKind::Adjustment,
-                vm_key: keys.get(&n.vm).copied().unwrap_or_default(),
-                notice_id: Some(n.id),
-                start_on: issued_on,
+                start: ObligationStart {
+                    kind: ObligationKind::Adjustment,
+                    vm_key: keys.get(&n.vm).copied(),
+                    notice_id: Some(n.id),
+                    project: Some(n.project.clone()),
+                    department: n.department.clone(),
+                    start_on: issued_on,
+                    done_on: None,
+                    done_source: None,
+                },
                 working_days: 30,
                 due_on: due.unwrap_or(issued_on),
                 provisional: false,
-                done_on: None,
-                done_source: None,
             }
         })
         .collect();
     deadlines.extend(rows.iter().step_by(10).map(|vm| NewDeadline {
-        kind: ObligationKind::Deployment,
-        vm_key: vm.key,
-        notice_id: None,
-        start_on: vm.delivered_on,
+        start: ObligationStart {
+            kind: ObligationKind::Deployment,
+            vm_key: Some(vm.key),
+            notice_id: None,
+            project: Some(vm.project.to_string()),
+            department: vm.department.to_string(),
+            start_on: vm.delivered_on,
+            done_on: None,
+            done_source: None,
+        },
         working_days: 10,
         due_on: vm.delivered_on + TimeDelta::days(14),
         provisional: false,
-        done_on: None,
-        done_source: None,
     }));
     let created = store.create_deadlines(&deadlines, at, issued_on).await?;
     println!(
@@ -566,7 +574,7 @@ async fn run(url: &str, vms: usize) -> Result<()> {
 
 /// Where the staff fleet overview's time goes: each of its store queries alone, median of `RUNS`.
 async fn fleet_breakdown(store: &Store) -> Result<()> {
-    let today = cloudgov::jobs::shanghai_day(Utc::now());
+    let today = cloudgov::core::calendar::shanghai_day(Utc::now());
     println!("\n  fleet overview (staff), its queries alone:");
     macro_rules! part {
         ($name:expr, $call:expr) => {{

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::core::access::Viewer;
+use crate::core::calendar::shanghai_day;
 use crate::core::calendar::{Calendar, WorkingDays};
 use crate::core::domain::VmId;
 use crate::core::import::{parse_arp, parse_ip_registry, parse_samples};
@@ -21,7 +22,7 @@ use crate::jobs::notify::smtp::SmtpSettings;
 use crate::jobs::notify::templates::Templates;
 use crate::jobs::notify::{Notifier, deliver_pending, preview_notice};
 use crate::jobs::views::deadlines_as_of;
-use crate::jobs::{JobContext, network_check, shanghai_day, tick};
+use crate::jobs::{JobContext, network_check, tick};
 use crate::store::{SightingRow, Store};
 
 pub mod demo;
@@ -75,6 +76,9 @@ pub enum Command {
     /// VMs and their agent tokens.
     #[command(subcommand)]
     Vm(VmCommand),
+    /// Projects: record a filing (art. 10).
+    #[command(subcommand)]
+    Project(ProjectCommand),
     /// What each agent last reported about itself.
     Agents(FormatArg),
     /// One command to see it work: daemon on SQLite, demo fleet with history, an agent on this machine.
@@ -313,6 +317,16 @@ pub enum NoticesCommand {
     Complete {
         id: i64,
         /// The day it was done.
+        #[arg(long)]
+        on: NaiveDate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Staff record that a project was filed (全口径备案) on a day: its filing deadline is done.
+    File {
+        project: crate::core::domain::ProjectId,
         #[arg(long)]
         on: NaiveDate,
     },
@@ -1047,6 +1061,11 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             let summary = deliver_pending(ctx, true, &|| true).await?;
             print_json(&summary)
         }
+        Command::Project(ProjectCommand::File { project, on }) => {
+            let done = crate::jobs::actions::file_project(ctx, &operator, &project, on).await?;
+            println!("{}", done.message);
+            Ok(())
+        }
         Command::Notices(NoticesCommand::Complete { id, on }) => {
             let done = crate::jobs::actions::complete_notice(ctx, &operator, id, on).await?;
             println!("{}", done.message);
@@ -1071,7 +1090,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                         &[
                             "ID",
                             "KIND",
-                            "VM",
+                            "VM/PROJECT",
                             "DEPARTMENT",
                             "START",
                             "DUE",
@@ -1083,7 +1102,9 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
                             vec![
                                 d.id.to_string(),
                                 d.kind.to_string(),
-                                d.vm.clone(),
+                                d.vm.clone()
+                                    .or_else(|| d.project.clone())
+                                    .unwrap_or_else(|| "-".into()),
                                 d.department.clone(),
                                 d.start.clone(),
                                 format!(

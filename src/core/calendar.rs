@@ -831,6 +831,17 @@ fn weekday_name(wd: Weekday) -> &'static str {
     }
 }
 
+/// The Asia/Shanghai calendar day of an instant: the day every rule counts in.
+pub fn shanghai_day(at: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    at.with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+/// `2025年10月6日`: a date as formal Chinese writes it (notices, e-mails, pages).
+pub fn zh_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
 /// The warning for status output and start-up when the current or next year has no data.
 pub fn calendar_warning(calendar: &Calendar, today: chrono::NaiveDate) -> Option<String> {
     let missing = calendar.missing_around(chrono::Datelike::year(&today));

@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::core::calendar::shanghai_day;
 use crate::core::review::rules::ReviewRules;
 use crate::daemon::scheduler::{CronExpr, run_on_schedule};
 use crate::http::{AppState, router};
 use crate::jobs::evaluation::evaluate;
-use crate::jobs::{JobContext, TickSummary, check_deadlines, shanghai_day};
+use crate::jobs::{JobContext, TickSummary, check_deadlines};
 use chrono::Datelike;
 use std::sync::Arc;
 

@@ -16,6 +16,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/vms/{id}/deployed", post(deployed))
         .route("/api/v1/vms/{id}/release-request", post(release_request))
         .route("/api/v1/vms/{id}/release-confirm", post(release_confirm))
+        .route("/api/v1/projects/{id}/filed", post(project_filed))
         .route("/api/v1/network/registry", put(registry_set))
         .route("/api/v1/network/registry/{ip}", delete(registry_remove))
 }
@@ -144,6 +145,24 @@ async fn release_confirm(
     let on = parse_day("on", &body.on)?;
     Ok(done(
         actions::confirm_release(&s.ctx, &viewer, &vm, on).await?,
+    ))
+}
+
+/// Record that a project was filed (art. 10; staff): its filing deadline is done that day.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/filed", tag = "actions", security(("api_token" = []), ("session" = [])),
+    params(("id" = String, Path)), request_body = OnDay,
+    responses((status = 200, body = Done), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn project_filed(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Json(body): Json<OnDay>,
+) -> Result<Json<Done>, ApiError> {
+    let project = crate::core::domain::ProjectId::try_from(id.as_str())
+        .map_err(|_| ApiError::NotFound(format!("no project {id}")))?;
+    let on = parse_day("on", &body.on)?;
+    Ok(done(
+        actions::file_project(&s.ctx, &viewer, &project, on).await?,
     ))
 }
 

@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::jobs::{JobContext, shanghai_day};
+use crate::core::calendar::shanghai_day;
+use crate::jobs::JobContext;
 use crate::store::StoreError;
 
 /// Names of every metric `/metrics` exports.
@@ -117,7 +118,7 @@ pub async fn render(ctx: &JobContext, counters: &IngestCounters) -> Result<Strin
     out.family(
         "cloudgov_deadlines",
         "gauge",
-        "Deadlines by kind and state as of now (working days, art. 13).",
+        "Obligations (deadlines) by kind and state as of now, counted in working days.",
     );
     let today = shanghai_day(now);
     let mut states: std::collections::BTreeMap<(String, String), u64> = Default::default();
@@ -170,7 +171,7 @@ pub async fn render(ctx: &JobContext, counters: &IngestCounters) -> Result<Strin
     out.family(
         "cloudgov_alerts_open",
         "gauge",
-        "Open VM alerts by kind (silent_agent, not_filed).",
+        "Open VM alerts by kind (silent_agent, clock_skew, reports_dropped).",
     );
     let mut alerts: std::collections::BTreeMap<String, u64> = Default::default();
     for a in ctx.store.alerts().await?.into_iter().filter(|a| a.open) {

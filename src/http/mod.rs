@@ -15,13 +15,14 @@ use cloudgov_agent::wire::{AddressConfig, IngestAck, IngestBatch, Report};
 use serde_json::json;
 
 use crate::core::access::Viewer;
+use crate::core::calendar::shanghai_day;
 use crate::core::details::AlertFacts;
 use crate::core::domain::{ArrivalWindow, MacAddr, Percent};
 use crate::core::network::SightingKind;
 use crate::core::samples::SampleRow;
 use crate::core::token;
 use crate::http::metrics::IngestCounters;
-use crate::jobs::{JobContext, shanghai_day};
+use crate::jobs::JobContext;
 use crate::store::{SightingRow, StoreError, StoredReport};
 
 mod act;

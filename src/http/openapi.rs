@@ -200,6 +200,7 @@ impl Modify for ErrorResponses {
         super::act::deployed,
         super::act::release_request,
         super::act::release_confirm,
+        super::act::project_filed,
         super::act::registry_set,
         super::act::registry_remove,
     ),

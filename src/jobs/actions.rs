@@ -15,9 +15,10 @@
 use chrono::{NaiveDate, Utc};
 
 use crate::core::access::Viewer;
+use crate::core::calendar::shanghai_day;
 use crate::core::details::AuditFacts;
-use crate::core::domain::{DepartmentId, InvalidValue, MacAddr, VmId, check_text};
-use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
+use crate::core::domain::{DepartmentId, InvalidValue, MacAddr, ProjectId, VmId, check_text};
+use crate::jobs::{JobContext, sync_deadlines};
 use crate::store::{StoreError, VmFacts};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub const OUTCOME_CODES: &[&str] = &[
     "registry_changed",
     "registry_unchanged",
     "registry_removed",
+    "project_filed",
 ];
 
 type Result<T> = std::result::Result<T, ActionError>;
@@ -380,6 +382,43 @@ pub async fn confirm_release(
 /// Longest reason a contest or release request may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
 pub use crate::core::import::{MAX_HOLDER_CHARS, MAX_NOTE_CHARS};
+
+/// Staff record that a project was filed (全口径备案, art. 10) on `on`: not in the future. Its
+/// filing obligation is done on that day.
+pub async fn file_project(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    project: &ProjectId,
+    on: NaiveDate,
+) -> Result<Outcome> {
+    let department = ctx
+        .store
+        .project_department(project.as_str())
+        .await?
+        .filter(|d| viewer.scope.allows(d))
+        .ok_or_else(|| ActionError::NotFound(format!("no project {project}")))?;
+    staff_only(viewer, "record a project's filing")?;
+    check_not_future("the filing", on)?;
+    if let Some(deadline) = ctx.store.file_project(project.as_str(), on).await? {
+        ctx.store
+            .complete_deadline(deadline, on, "confirmed", Utc::now())
+            .await?;
+    }
+    audit(
+        ctx,
+        viewer,
+        "file_project",
+        &format!("project {project}"),
+        &format!("filed on {on} (department {department})"),
+        AuditFacts {
+            on: Some(on),
+            department: Some(department),
+            ..Default::default()
+        },
+    )
+    .await?;
+    outcome("project_filed", format!("project {project} filed on {on}"))
+}
 
 /// One IP registry entry as a person enters it.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]

@@ -5,21 +5,24 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::calendar::shanghai_day;
 use crate::core::obligations::{ObligationKind, ObligationState, state};
-use crate::jobs::{JobContext, shanghai_day, sync_deadlines};
+use crate::jobs::{JobContext, sync_deadlines};
 use crate::store::{DeadlineEvent, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadlineView {
     pub id: i64,
-    /// `deployment` or `adjustment`.
+    /// `deployment`, `adjustment` or `filing`.
     #[schema(value_type = String)]
     pub kind: ObligationKind,
-    pub vm: String,
-    pub project: String,
+    /// The VM it concerns: for a filing, the project's first deployed VM.
+    pub vm: Option<String>,
+    pub project: Option<String>,
     pub department: String,
     pub notice_id: Option<i64>,
-    /// Delivered (deployment) or issued (adjustment): the day not counted.
+    /// The day its clock started (delivery, receipt of the notice, first deployment): not
+    /// counted.
     pub start: String,
     pub working_days: i64,
     /// The last day to act, `YYYY-MM-DD`.

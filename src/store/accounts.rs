@@ -321,7 +321,7 @@ impl Store {
         facts: Option<&AuditFacts>,
         now: i64,
     ) -> Result<()> {
-        let facts = facts.map(super::deadlines::facts_json).transpose()?;
+        let facts = facts.map(super::obligations::facts_json).transpose()?;
         on_pool!(self, p => sqlx::query(
             "INSERT INTO audit_log (at, user_id, username, action, target, detail, facts) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -394,6 +394,13 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// The department a project belongs to, if the project exists.
+    pub async fn project_department(&self, project: &str) -> Result<Option<String>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT department_id FROM projects WHERE id = $1")
+            .bind(project).fetch_optional(p).await)?)
     }
 
     /// What an action on a VM needs to know: its department and the dates of its life.

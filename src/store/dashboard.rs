@@ -8,6 +8,8 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+
+use crate::core::obligations::{Keeping, ObligationKind};
 use sqlx::Row;
 
 use super::{Result, Store, on_pool};
@@ -35,10 +37,16 @@ pub struct WasteRow {
 /// Deadlines not done, and of those the ones past their due date, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeadlineCounts {
-    pub deployment_open: i64,
-    pub deployment_overdue: i64,
-    pub adjustment_open: i64,
-    pub adjustment_overdue: i64,
+    /// One line per stored kind of obligation, in [`ObligationKind::ALL`]'s order.
+    pub kinds: Vec<KindCount>,
+}
+
+/// Obligations of one kind not done yet, and how many of those are overdue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub open: i64,
+    pub overdue: i64,
 }
 
 /// One department's line on the fleet overview.
@@ -397,19 +405,26 @@ impl Store {
     ) -> Result<DeadlineCounts> {
         let rows: Vec<(String, i64, i64)> = on_pool!(self, p => sqlx::query_as(
             "SELECT d.kind, COUNT(*), SUM(CASE WHEN d.due_on < $3 THEN 1 ELSE 0 END) FROM deadlines d \
-             WHERE d.done_on IS NULL AND (($1 IS NULL AND $2 IS NULL) OR d.vm_key IN (SELECT v.key \
-             FROM vms v JOIN projects p ON p.id = v.project_id \
-             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR p.department_id = $2))) \
-             GROUP BY d.kind")
+             WHERE d.done_on IS NULL AND ($1 IS NULL OR d.department_id = $1) \
+             AND ($2 IS NULL OR d.department_id = $2) GROUP BY d.kind")
             .bind(scope).bind(department).bind(day(today)).fetch_all(p).await)?;
-        let mut out = DeadlineCounts::default();
-        for (kind, open, overdue) in rows {
-            match kind.as_str() {
-                "deployment" => (out.deployment_open, out.deployment_overdue) = (open, overdue),
-                _ => (out.adjustment_open, out.adjustment_overdue) = (open, overdue),
-            }
-        }
-        Ok(out)
+        // Every stored kind has its line, zero where there is nothing open.
+        let kinds = ObligationKind::ALL
+            .into_iter()
+            .filter(|k| k.keeping() == Keeping::Stored)
+            .map(|kind| {
+                let (open, overdue) = rows
+                    .iter()
+                    .find(|(k, ..)| k == kind.as_str())
+                    .map_or((0, 0), |&(_, open, overdue)| (open, overdue));
+                KindCount {
+                    kind: kind.as_str().to_owned(),
+                    open,
+                    overdue,
+                }
+            })
+            .collect();
+        Ok(DeadlineCounts { kinds })
     }
 
     /// One line per visible department (or the one `department`), in three grouped queries.
@@ -444,10 +459,9 @@ impl Store {
                  GROUP BY pr.department_id")
                 .bind(scope).bind(department).fetch_all(p).await?;
             let overdue: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT pr.department_id, COUNT(*) FROM deadlines d JOIN vms v ON v.key = d.vm_key \
-                 JOIN projects pr ON pr.id = v.project_id WHERE d.done_on IS NULL AND d.due_on < $3 \
-                 AND ($1 IS NULL OR pr.department_id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
-                 GROUP BY pr.department_id")
+                "SELECT d.department_id, COUNT(*) FROM deadlines d WHERE d.done_on IS NULL AND d.due_on < $3 \
+                 AND ($1 IS NULL OR d.department_id = $1) AND ($2 IS NULL OR d.department_id = $2) \
+                 GROUP BY d.department_id")
                 .bind(scope).bind(department).bind(day(today)).fetch_all(p).await?;
             (base, flagged, notices, overdue)
         });

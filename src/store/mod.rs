@@ -9,12 +9,12 @@
 
 mod accounts;
 mod dashboard;
-mod deadlines;
 mod inventory;
 mod kubernetes;
 mod leader;
 mod network;
 mod notices;
+mod obligations;
 mod outbox;
 mod partitions;
 mod rollups;
@@ -34,7 +34,6 @@ pub use dashboard::{
     NetworkFindingView, NoticeView, ProjectSummary, RegistryView, ReviewListRow, TimelineEvent,
     UsageBucket, VerdictCount, VmDeadline, VmDetail, VmFilter, VmFinding, VmListRow, WasteRow,
 };
-pub use deadlines::{AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, OpenAdjustment};
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, VmRow};
 pub use kubernetes::{DiscoveredVm, DiscoveryWritten};
@@ -43,6 +42,9 @@ pub use network::{
     NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,
 };
 pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
+pub use obligations::{
+    AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, ObligationStart, OpenAdjustment,
+};
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
 pub use rollups::StoredReview;
@@ -210,8 +212,33 @@ async fn open_sqlite(path: &str) -> Result<SqlitePool> {
         .connect_with(options)
         .await
         .map_err(StoreError::Connect)?;
-    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    migrate_sqlite(&pool).await?;
     Ok(pool)
+}
+
+/// Runs the SQLite migrations with foreign keys off, then checks them: a migration that must
+/// rebuild a table (SQLite cannot drop a NOT NULL) follows SQLite's documented procedure, which
+/// needs foreign keys off outside the migration's transaction. Any violation left fails loudly.
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let migrated = sqlx::migrate!("./migrations/sqlite").run(&mut *conn).await;
+    let violations = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    migrated?;
+    if !violations.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "the database has {} rows whose foreign keys point nowhere after migrating",
+            violations.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Begins a transaction that writes. On SQLite it takes the write lock at once

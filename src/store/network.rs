@@ -410,7 +410,7 @@ impl Store {
             let mut opened: std::collections::BTreeMap<Option<String>, Vec<i64>> = Default::default();
             let mut still = std::collections::HashSet::new();
             for f in findings {
-                let facts = super::deadlines::facts_json(&f.facts)?;
+                let facts = super::obligations::facts_json(&f.facts)?;
                 let mac = f.mac.clone().unwrap_or_default();
                 let key = (f.kind.as_str().to_owned(), f.ip.clone(), mac.clone());
                 still.insert(key.clone());

@@ -59,7 +59,7 @@ function staffPages() {
       need: [['[data-testid=findings] tr[data-testid^=finding-]', 3], ['[data-testid=vm-notices] tr[data-testid^=notice-row-]', 2],
         ['[data-testid=vm-deadlines] tr[data-testid^=deadline-row-]', 2], ['[data-testid=allocations] tbody tr', 1], ['svg.chart', 3]],
     },
-    { name: 'vm-not-filed', path: '/vms/video-ingest-01', shot: false, need: [['[data-testid=vm-alerts] tr[data-testid=alert-not_filed]', 1], ['[data-testid=findings] tr[data-testid^=finding-]', 3]] },
+    { name: 'vm-not-filed', path: '/vms/video-ingest-01', shot: false, need: [['tr[data-testid^=deadline-row-][data-kind=filing]', 1], ['[data-testid=findings] tr[data-testid^=finding-]', 3]] },
     { name: 'notices', path: '/notices', need: [['[data-testid=notices] tr[data-testid^=notice-row-]', 10]] },
     { name: 'notice', path: `/notices/${env('NOTICE')}`, shotEn: true, need: [['[data-testid=timeline] li', 5], ['[data-testid=timeline] li[data-testid=timeline-event_done]', 1]] },
     { name: 'notice-contested', path: `/notices/${env('CONTESTED_NOTICE')}`, need: [['[data-testid=timeline] li[data-testid=timeline-contest]', 1]] },

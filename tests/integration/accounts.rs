@@ -612,6 +612,7 @@ async fn the_openapi_document_covers_every_api_route() {
         ("/api/v1/vms/{id}/deployed", "post"),
         ("/api/v1/vms/{id}/release-request", "post"),
         ("/api/v1/vms/{id}/release-confirm", "post"),
+        ("/api/v1/projects/{id}/filed", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -620,7 +621,7 @@ async fn the_openapi_document_covers_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        25,
+        26,
         "a route was added or removed: update this list"
     );
     let schemes = doc["components"]["securitySchemes"]

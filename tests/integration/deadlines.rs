@@ -504,3 +504,142 @@ fn a_new_calendar_year_is_a_file_not_a_rebuild() {
         .expect("run"));
     assert_eq!(out, "day-off\n");
 }
+
+const FILING_INVENTORY: &str = r#"
+[[department]]
+id = "edu"
+name = "市教体局"
+emails = ["it@edu.example.cn"]
+
+[[project]]
+id = "enrol"
+name = "招生系统"
+department = "edu"
+
+[[project]]
+id = "oa"
+name = "办公系统"
+department = "edu"
+
+[[vm]]
+id = "enrol-01"
+project = "enrol"
+vcpus = 4
+memory_gib = 8
+disk_gib = 100
+delivered_on = 2025-09-10
+deployed_on = 2025-09-19
+
+[[vm]]
+id = "enrol-02"
+project = "enrol"
+vcpus = 4
+memory_gib = 8
+disk_gib = 100
+delivered_on = 2025-09-10
+deployed_on = 2025-09-24
+
+[[vm]]
+id = "oa-01"
+project = "oa"
+vcpus = 2
+memory_gib = 4
+disk_gib = 50
+delivered_on = 2025-09-10
+deployed_on = 2025-09-19
+"#;
+
+fn filing<'a>(all: &'a [Value], project: &str) -> &'a Value {
+    all.iter()
+        .find(|d| d["kind"] == "filing" && d["project"] == project)
+        .unwrap_or_else(|| panic!("a filing deadline of {project}: {all:?}"))
+}
+
+/// Art. 10 as an obligation: a project first deployed on Fri 2025-09-19 is due to be filed
+/// 20 working days later, Thu 2025-10-23 (National Day and its adjusted workdays counted); it
+/// is reminded and escalated once each like every other deadline, by e-mail through the
+/// outbox, and closed by filing: from the inventory's `filed_on`, or a staff action.
+#[tokio::test]
+async fn filing_is_an_obligation_due_20_working_days_after_the_first_deployment() {
+    let db = fresh_db().await;
+    cg(
+        &db,
+        &[
+            "import",
+            "inventory",
+            &write_file(&db.dir, "inv.toml", FILING_INVENTORY),
+        ],
+    );
+    let all = deadlines(&db, "2025-10-20T10:00:00+08:00");
+    let enrol = filing(&all, "enrol");
+    assert_eq!(enrol["due"], "2025-10-23");
+    assert_eq!(
+        enrol["start"], "2025-09-19",
+        "the first deployment starts the clock"
+    );
+    assert_eq!(enrol["vm"], "enrol-01", "it names the first deployed VM");
+    assert_eq!(enrol["department"], "edu");
+    assert_eq!(enrol["state"], "open");
+    assert_eq!(enrol["working_days"], 20);
+    assert_eq!(filing(&all, "oa")["due"], "2025-10-23");
+
+    // Three working days before: the reminder, once.
+    cg(&db, &["tick", "--at", "2025-10-20T10:00:00+08:00"]);
+    cg(&db, &["tick", "--at", "2025-10-21T10:00:00+08:00"]);
+    // The day after the due date: the escalation, once.
+    cg(&db, &["tick", "--at", "2025-10-24T10:00:00+08:00"]);
+    cg(&db, &["tick", "--at", "2025-10-27T10:00:00+08:00"]);
+    let all = deadlines(&db, "2025-10-27T10:00:00+08:00");
+    let enrol = filing(&all, "enrol");
+    assert_eq!(enrol["state"], "overdue");
+    let events: Vec<&str> = enrol["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(events, ["created", "reminder", "escalation"], "{enrol}");
+    let outbox: Vec<Value> =
+        serde_json::from_str(&cg(&db, &["outbox", "list", "--format", "json"])).expect("json");
+    let kinds = |kind: &str| outbox.iter().filter(|o| o["kind"] == kind).count();
+    assert_eq!(
+        (kinds("reminder"), kinds("escalation")),
+        (2, 2),
+        "{outbox:?}"
+    );
+
+    // Filed through the inventory (late), and by a staff action (on time).
+    let filed = FILING_INVENTORY.replace(
+        "name = \"招生系统\"\ndepartment = \"edu\"",
+        "name = \"招生系统\"\ndepartment = \"edu\"\nfiled_on = 2025-10-28",
+    );
+    cg(
+        &db,
+        &[
+            "import",
+            "inventory",
+            &write_file(&db.dir, "filed.toml", &filed),
+        ],
+    );
+    let early = cloudgov_cmd(&db.url, &["project", "file", "oa", "--on", "2999-01-01"]);
+    assert!(!early.status.success(), "a filing in the future is refused");
+    cg(&db, &["project", "file", "oa", "--on", "2025-10-22"]);
+    let again = cloudgov_cmd(&db.url, &["project", "file", "oa", "--on", "2025-10-23"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already filed on 2025-10-22"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    cg(&db, &["tick", "--at", "2025-10-29T10:00:00+08:00"]);
+    let all = deadlines(&db, "2025-10-29T10:00:00+08:00");
+    assert_eq!(filing(&all, "enrol")["state"], "done_late");
+    assert_eq!(filing(&all, "enrol")["done_on"], "2025-10-28");
+    assert_eq!(filing(&all, "oa")["state"], "done_on_time");
+    assert_eq!(filing(&all, "oa")["done_source"], "confirmed");
+    let audit: Vec<Value> =
+        serde_json::from_str(&cg(&db, &["user", "audit", "--format", "json"])).expect("json");
+    assert!(
+        audit.iter().any(|e| e["action"] == "file_project"),
+        "{audit:?}"
+    );
+}

@@ -130,13 +130,28 @@ async fn a_year_of_five_projects_gets_the_right_verdicts_with_reasons() {
     )))
     .expect("json");
     assert_eq!(notices.len(), 6, "{notices:?}");
-    // The unfiled project, deployed 2024-12-25, is flagged since its filing period ended.
-    let alerts: Vec<Value> =
-        serde_json::from_str(&ok(cloudgov_cmd(&db.url, &["alerts", "--format", "json"])))
-            .expect("json");
-    let not_filed: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "not_filed").collect();
-    assert_eq!(not_filed.len(), 1, "{alerts:?}");
-    assert_eq!(not_filed[0]["vm"], "unfiled-01");
+    // The unfiled project, deployed 2024-12-25, has an overdue filing obligation (art. 10)
+    // since its 20 working days ended; the filed projects' filings are done.
+    let deadlines: Vec<Value> = serde_json::from_str(&ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "deadlines",
+            "--at",
+            "2025-03-03T10:00:00+08:00",
+            "--format",
+            "json",
+        ],
+    )))
+    .expect("json");
+    let filings: Vec<&Value> = deadlines.iter().filter(|d| d["kind"] == "filing").collect();
+    let overdue: Vec<&Value> = filings
+        .iter()
+        .copied()
+        .filter(|d| d["state"] == "overdue")
+        .collect();
+    assert_eq!(overdue.len(), 1, "{filings:?}");
+    assert_eq!(overdue[0]["project"], "unfiled");
+    assert_eq!(overdue[0]["vm"], "unfiled-01");
     for n in notices.iter().filter(|n| n["vm"] == "idle-01") {
         let id = n["id"].as_i64().expect("id").to_string();
         ok(cloudgov_cmd(

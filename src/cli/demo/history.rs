@@ -13,9 +13,10 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Asia::Shanghai;
 
 use super::fleet::{Answer, profile};
+use crate::core::calendar::shanghai_day;
 use crate::core::obligations::ObligationKind;
 use crate::jobs::evaluation::evaluate;
-use crate::jobs::{JobContext, TickSummary, check_deadlines, shanghai_day};
+use crate::jobs::{JobContext, TickSummary, check_deadlines};
 use crate::store::StoreError;
 
 /// An adjustment confirmed this close to now would leave its VM fewer than 7 days of fresh
@@ -88,7 +89,7 @@ async fn answer_notices(
         if d.kind != ObligationKind::Adjustment || d.done_on.is_some() {
             continue;
         }
-        let Some(Answer::After(n)) = profile(&d.vm).map(|p| p.answer) else {
+        let Some(Answer::After(n)) = d.vm.as_deref().and_then(profile).map(|p| p.answer) else {
             continue;
         };
         let Ok(n) = crate::core::calendar::WorkingDays::new(n) else {

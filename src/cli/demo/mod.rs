@@ -23,6 +23,7 @@ use chrono::{Datelike, Utc};
 use crate::cli::{DemoArgs, print_findings};
 use crate::core::access::{Role, Scope, Viewer};
 use crate::core::calendar::Calendar;
+use crate::core::calendar::shanghai_day;
 use crate::core::domain::{DepartmentId, VmId};
 use crate::core::inventory::Inventory;
 use crate::core::obligations::ObligationState;
@@ -31,9 +32,7 @@ use crate::daemon::{Daemon, Schedule, termination_signal};
 use crate::jobs::evaluation::evaluate;
 use crate::jobs::notify::Notifier;
 use crate::jobs::views::deadlines_as_of;
-use crate::jobs::{
-    JobContext, TickSummary, check_deadlines, network_check, roll_up_and_expire, shanghai_day,
-};
+use crate::jobs::{JobContext, TickSummary, check_deadlines, network_check, roll_up_and_expire};
 use crate::store::Store;
 
 pub use fleet::history as simulated_history;

@@ -7,9 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::core::calendar::shanghai_day;
 use crate::core::domain::ArrivalWindow;
 use crate::core::import::{parse_arp, parse_ip_registry};
-use crate::jobs::shanghai_day;
 use crate::store::{RegistrySummary, SightingRow, Store};
 
 pub const REGISTRY_FILE: &str = "deploy/demo/ip-registry.csv";

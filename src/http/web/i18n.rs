@@ -144,6 +144,12 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("deadlines", "期限", "Deadlines"),
     ("deadline_kind_deployment", "部署", "Deployment"),
     ("deadline_kind_adjustment", "调整", "Adjustment"),
+    ("deadline_kind_filing", "备案", "Filing"),
+    (
+        "deadline_kind_registration",
+        "IP备案核实",
+        "Registration check",
+    ),
     ("open", "未完成", "Open"),
     ("overdue", "已逾期", "Overdue"),
     ("calendar", "工作日历", "Working-day calendar"),
@@ -366,6 +372,11 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "flash_registry_removed",
         "IP备案已删除。",
         "The registration is removed.",
+    ),
+    (
+        "flash_project_filed",
+        "项目备案已记录。",
+        "The project's filing is recorded.",
     ),
     // Why a sign-in failed (`/login?error=CODE`).
     (

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Lang, WebError, base_context, describe, render_page};
 use crate::core::access::Viewer;
+use crate::core::calendar::shanghai_day;
 use crate::core::domain::{DepartmentId, ProjectId, Resource};
 use crate::core::obligations::state as deadline_state;
 use crate::core::svg::{Chart, Line, ThresholdLine};
 use crate::http::AppState;
-use crate::jobs::shanghai_day;
 use crate::store::{UsageBucket, VerdictCount, VmFilter, WasteRow};
 
 /// VMs per page on department and project pages.

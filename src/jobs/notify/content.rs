@@ -1,18 +1,18 @@
 //! What the e-mail templates are given: notices, deadlines and departments in words, with
 //! dates in both `YYYY-MM-DD` and `YYYY年M月D日`, and a recommended new size.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::core::domain::{DepartmentId, Direction, ProjectId, Resource};
+use crate::core::calendar::shanghai_day;
+use crate::core::domain::{DepartmentId, Direction, Language, ProjectId, Resource};
+use crate::core::obligations::ObligationKind;
 use crate::core::rules::ResourceRules;
 use crate::core::rules::recommend::{NoRecommendation, recommend, size_text, smallest};
-use crate::jobs::{JobContext, shanghai_day};
+use crate::jobs::JobContext;
 use crate::store::{DeadlineRow, DepartmentContact, NoticeDetail};
 
-pub fn zh_date(d: NaiveDate) -> String {
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
-}
+pub use crate::core::calendar::zh_date;
 
 fn resource_zh(r: &str) -> &'static str {
     match r {
@@ -77,6 +77,19 @@ fn note_zh(note: NoRecommendation, resource: Resource) -> String {
         }
         NoRecommendation::NoAllocation => "无可建议的配置:未登记该资源的配置。".into(),
     }
+}
+
+/// `第十三条` for 13: article numbers in Chinese numerals (1..=99).
+pub fn article_zh(n: u32) -> String {
+    const DIGITS: [&str; 10] = ["", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    let (tens, ones) = ((n / 10) as usize, (n % 10) as usize);
+    let number = match tens {
+        0 => DIGITS[ones].to_owned(),
+        1 => format!("十{}", DIGITS[ones]),
+        t if t < 10 => format!("{}十{}", DIGITS[t], DIGITS[ones]),
+        _ => n.to_string(),
+    };
+    format!("第{number}条")
 }
 
 pub fn rules_for_notice(ctx: &JobContext, n: &NoticeDetail) -> ResourceRules {
@@ -266,6 +279,13 @@ pub struct DeadlineFacts {
     pub kind_en: &'static str,
     pub rule_zh: String,
     pub rule_en: String,
+    /// `第十三条`, `Article 13`: the article the obligation comes from.
+    pub article_zh: String,
+    pub article_en: String,
+    /// What it is about: `云主机:vm-01(项目:his)`, or `项目:his` for a filing.
+    pub subject_zh: String,
+    pub subject_en: String,
+    /// The VM it concerns, else the project (for subjects in e-mail subject lines).
     pub vm: String,
     pub project: String,
     pub notice_id: Option<i64>,
@@ -294,27 +314,8 @@ impl DeadlineContext {
         issued: DateTime<Utc>,
     ) -> DeadlineContext {
         let today = shanghai_day(issued);
-        let deployment = d.kind == crate::core::obligations::ObligationKind::Deployment;
-        let n = d.working_days;
-        let (kind_zh, kind_en, rule_zh, rule_en) = if deployment {
-            (
-                "系统部署",
-                "deployment",
-                format!("各部门应在云资源交付后{n}个工作日内完成系统部署。"),
-                format!(
-                    "a department deploys its system within {n} working days after the cloud resources are delivered."
-                ),
-            )
-        } else {
-            (
-                "资源调整",
-                "adjustment",
-                format!("各部门收到云资源调整通知后,应在{n}个工作日内完成资源调整。"),
-                format!(
-                    "a department completes a resource adjustment within {n} working days of receiving the notice."
-                ),
-            )
-        };
+        let n = u32::try_from(d.working_days).unwrap_or(0);
+        let article = d.kind.article();
         DeadlineContext {
             department: Department {
                 id: department.id.clone(),
@@ -322,12 +323,30 @@ impl DeadlineContext {
             },
             deadline: DeadlineFacts {
                 kind: d.kind.to_string(),
-                kind_zh,
-                kind_en,
-                rule_zh,
-                rule_en,
-                vm: d.vm.clone(),
-                project: d.project.clone(),
+                kind_zh: d.kind.title(Language::Zh),
+                kind_en: d.kind.title(Language::En),
+                rule_zh: d.kind.rule(Language::Zh, n),
+                rule_en: d.kind.rule(Language::En, n),
+                article_zh: article_zh(article.number),
+                article_en: format!("Article {}", article.number),
+                subject_zh: match (&d.vm, &d.project) {
+                    (Some(vm), Some(project)) if d.kind != ObligationKind::Filing => {
+                        format!("云主机:{vm}(项目:{project})")
+                    }
+                    (_, Some(project)) => format!("项目:{project}"),
+                    (Some(vm), None) => format!("云主机:{vm}"),
+                    (None, None) => format!("部门:{}", d.department),
+                },
+                subject_en: match (&d.vm, &d.project) {
+                    (Some(vm), Some(project)) if d.kind != ObligationKind::Filing => {
+                        format!("VM: {vm} (project: {project})")
+                    }
+                    (_, Some(project)) => format!("Project: {project}"),
+                    (Some(vm), None) => format!("VM: {vm}"),
+                    (None, None) => format!("Department: {}", d.department),
+                },
+                vm: d.subject().to_owned(),
+                project: d.project.clone().unwrap_or_default(),
                 notice_id: d.notice_id,
                 start: d.start_on.to_string(),
                 start_zh: zh_date(d.start_on),
@@ -353,6 +372,10 @@ mod tests {
         assert_eq!(comparison_zh("< 50"), "不到50%");
         assert_eq!(comparison_zh("> 75"), "超过75%");
         assert_eq!(statistic_zh("p95"), "第95百分位数");
+        assert_eq!(article_zh(13), "第十三条");
+        assert_eq!(article_zh(10), "第十条");
+        assert_eq!(article_zh(23), "第二十三条");
+        assert_eq!(article_zh(9), "第九条");
         assert_eq!(statistic_zh("daily_peak.max"), "周期性(日)峰值的最大值");
         assert_eq!(
             zh_date(NaiveDate::from_ymd_opt(2025, 10, 6).expect("date")),

@@ -20,10 +20,11 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use serde::Serialize;
 
+use crate::core::calendar::shanghai_day;
 use crate::core::chart::{ChartFonts, ChartInput, Labels, render_png};
 use crate::core::domain::{Resource, Verdict};
 use crate::core::rules::Language;
-use crate::jobs::{JobContext, shanghai_day};
+use crate::jobs::JobContext;
 use crate::store::{OutboxJob, StoreError};
 use content::{DeadlineContext, DigestContext, NoticeContext};
 use smtp::{Mailer, SmtpSettings};

@@ -162,7 +162,8 @@ mod tests {
             "department": {"id": "health", "name": "市卫健局"},
             "notices": [{"id": 1, "vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "chart": "c.png"}],
             "findings": [{"kind": "mac_mismatch", "kind_zh": "IP与MAC绑定不符", "ip": "10.0.0.1", "mac": "vm-1", "evidence": "2025"}],
-            "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment"},
+            "deadline": {"vm": "vm-1", "due": "2025-10-16", "due_zh": "2025年10月16日", "kind_zh": "资源调整", "kind_en": "adjustment",
+                "subject_zh": "云主机:vm-1(项目:his)", "subject_en": "VM: vm-1 (project: his)", "article_zh": "第十三条", "article_en": "Article 13"},
             "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
             "year": 2025, "name": "vm-1", "score": 80, "explanation": ["2025"],
         });

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+use crate::core::calendar::shanghai_day;
 use crate::core::obligations::{ObligationKind, ObligationState, state};
 use crate::core::review::{ProjectYear, Usage, VmYear};
 use crate::core::rollup::{Histogram, P95};
-use crate::jobs::{JobContext, shanghai_day};
+use crate::jobs::JobContext;
 use crate::store::{StoreError, VmRow};
 
 /// The days of `year` up to `as_of` (the whole year once it is over).
@@ -140,19 +141,28 @@ pub async fn gather_year(
         let mine = |vm: &str| vm_ids.contains(vm);
         let (mut on_time, mut late, mut missing) = (0, 0, 0);
         let (mut n_on_time, mut n_late, mut n_overdue) = (0, 0, 0);
-        for d in deadlines
-            .iter()
-            .filter(|d| mine(&d.vm) && d.due_on.year() == year)
-        {
+        for d in deadlines.iter().filter(|d| d.due_on.year() == year) {
             let s = state(d.due_on, d.done_on, last);
-            match (d.kind, s) {
-                (ObligationKind::Deployment, ObligationState::DoneOnTime) => on_time += 1,
-                (ObligationKind::Deployment, ObligationState::DoneLate) => late += 1,
-                (ObligationKind::Deployment, ObligationState::Overdue) => missing += 1,
-                (ObligationKind::Adjustment, ObligationState::DoneOnTime) => n_on_time += 1,
-                (ObligationKind::Adjustment, ObligationState::DoneLate) => n_late += 1,
-                (ObligationKind::Adjustment, ObligationState::Overdue) => n_overdue += 1,
-                _ => {}
+            // Every kind is named: a new kind must say here what it counts for.
+            match d.kind {
+                ObligationKind::Deployment if d.vm.as_deref().is_some_and(mine) => match s {
+                    ObligationState::DoneOnTime => on_time += 1,
+                    ObligationState::DoneLate => late += 1,
+                    ObligationState::Overdue => missing += 1,
+                    ObligationState::Open => {}
+                },
+                ObligationKind::Adjustment if d.vm.as_deref().is_some_and(mine) => match s {
+                    ObligationState::DoneOnTime => n_on_time += 1,
+                    ObligationState::DoneLate => n_late += 1,
+                    ObligationState::Overdue => n_overdue += 1,
+                    ObligationState::Open => {}
+                },
+                ObligationKind::Deployment | ObligationKind::Adjustment => {}
+                // The filing verdict rests on the project's `filed_on` against its due date
+                // (`filing_due` below), the same facts the filing obligation holds.
+                ObligationKind::Filing => {}
+                // Registration staleness counts as a network finding (`network` below).
+                ObligationKind::Registration => {}
             }
         }
         let received = notices

@@ -1,4 +1,6 @@
-//! Deadline rows and their timelines, deployment and release records, and VM alerts.
+//! Obligations (duties with a working-day deadline, stored in `deadlines`) and their timelines:
+//! when each kind's clock starts, the evidence that completes it, deployment, filing and release
+//! records; and VM alerts.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -8,16 +10,17 @@ use super::inventory::parse_date;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::details::{AlertFacts, DeadlineFacts};
 use crate::core::domain::VmId;
-use crate::core::obligations::ObligationKind;
+use crate::core::obligations::{ClockStart, ObligationKind};
 
-/// A stored deadline with its VM's place in the inventory.
+/// A stored obligation with its place in the inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadlineRow {
     pub id: i64,
     pub kind: ObligationKind,
-    pub vm_key: i64,
-    pub vm: String,
-    pub project: String,
+    /// The VM it concerns; a filing names the project's first deployed VM.
+    pub vm_key: Option<i64>,
+    pub vm: Option<String>,
+    pub project: Option<String>,
     pub department: String,
     pub notice_id: Option<i64>,
     pub start_on: NaiveDate,
@@ -26,6 +29,16 @@ pub struct DeadlineRow {
     pub provisional: bool,
     pub done_on: Option<NaiveDate>,
     pub done_source: Option<String>,
+}
+
+impl DeadlineRow {
+    /// What it is about, for people: the VM, else the project.
+    pub fn subject(&self) -> &str {
+        self.vm
+            .as_deref()
+            .or(self.project.as_deref())
+            .unwrap_or(&self.department)
+    }
 }
 
 /// One entry of a deadline's timeline.
@@ -37,18 +50,30 @@ pub struct DeadlineEvent {
     pub detail: String,
 }
 
-/// A deadline to create: computed by the caller (the calendar is not the store's business).
+/// An obligation whose clock has started but which is not stored yet (see
+/// [`Store::obligations_to_start`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObligationStart {
+    pub kind: ObligationKind,
+    pub vm_key: Option<i64>,
+    pub notice_id: Option<i64>,
+    pub project: Option<String>,
+    pub department: String,
+    pub start_on: NaiveDate,
+    /// Already done when it starts (e.g. `deployed_on` in the inventory, a project filed
+    /// before it was deployed), with the source of that record.
+    pub done_on: Option<NaiveDate>,
+    pub done_source: Option<String>,
+}
+
+/// An obligation to create, its due date computed by the caller (the calendar is not the
+/// store's business).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDeadline {
-    pub kind: ObligationKind,
-    pub vm_key: i64,
-    pub notice_id: Option<i64>,
-    pub start_on: NaiveDate,
+    pub start: ObligationStart,
     pub working_days: u32,
     pub due_on: NaiveDate,
     pub provisional: bool,
-    pub done_on: Option<NaiveDate>,
-    pub done_source: Option<String>,
 }
 
 /// What the completion check needs of an open adjustment.
@@ -120,56 +145,121 @@ fn opt_date(s: Option<String>) -> Result<Option<NaiveDate>> {
 }
 
 impl Store {
-    /// Deployment deadlines missing for VMs, and adjustment deadlines missing for notices:
-    /// (kind, vm_key, notice_id, start_on, deployed_on, deployed_source).
-    pub async fn deadlines_to_create(
-        &self,
-    ) -> Result<
-        Vec<(
-            ObligationKind,
-            i64,
-            Option<i64>,
-            NaiveDate,
-            Option<NaiveDate>,
-            Option<String>,
-        )>,
-    > {
-        on_pool!(self, p => {
-            let mut out = Vec::new();
-            let vms = sqlx::query(
-                "SELECT v.key, v.delivered_on, v.deployed_on, v.deployed_source FROM vms v \
-                 WHERE v.released_on IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM deadlines d WHERE d.vm_key = v.key AND d.kind = 'deployment')")
-                .fetch_all(p).await?;
-            for r in vms {
-                out.push((
-                    ObligationKind::Deployment,
-                    r.try_get(0)?,
-                    None,
-                    parse_date(&r.try_get::<String, _>(1)?)?,
-                    opt_date(r.try_get(2)?)?,
-                    r.try_get(3)?,
-                ));
+    /// The obligations whose clock has started but which are not stored yet, of every kind
+    /// that is stored: the query that starts each clock is chosen by the kind's [`ClockStart`].
+    pub async fn obligations_to_start(&self) -> Result<Vec<ObligationStart>> {
+        let mut out = Vec::new();
+        for kind in ObligationKind::ALL {
+            match kind.starts() {
+                ClockStart::Delivered => {
+                    out.extend(self.deliveries_without_obligation(kind).await?)
+                }
+                ClockStart::NoticeReceived => {
+                    out.extend(self.notices_without_obligation(kind).await?)
+                }
+                ClockStart::FirstDeployment => {
+                    out.extend(self.deployed_projects_without_obligation(kind).await?)
+                }
+                // Recomputed from the sightings by every network check, never stored.
+                ClockStart::LastSeen => {}
             }
-            // The 10 working days run from the day the department receives the notice: when it
-            // is approved (at issue unless the rules require approval). Closed notices and
-            // released VMs get no deadline.
-            let notices = sqlx::query(
-                "SELECT n.id, n.vm_key, n.approved_at FROM notices n JOIN vms v ON v.key = n.vm_key \
+        }
+        Ok(out)
+    }
+
+    /// VMs delivered (and not released) without an obligation of `kind`; done already if the
+    /// inventory says they are deployed.
+    async fn deliveries_without_obligation(
+        &self,
+        kind: ObligationKind,
+    ) -> Result<Vec<ObligationStart>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT v.key, v.delivered_on, v.deployed_on, v.deployed_source, v.project_id, pr.department_id \
+                 FROM vms v JOIN projects pr ON pr.id = v.project_id \
+                 WHERE v.released_on IS NULL AND NOT EXISTS \
+                 (SELECT 1 FROM deadlines d WHERE d.vm_key = v.key AND d.kind = $1)")
+                .bind(kind.as_str()).fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok(ObligationStart {
+                    kind,
+                    vm_key: Some(r.try_get(0)?),
+                    notice_id: None,
+                    project: Some(r.try_get(4)?),
+                    department: r.try_get(5)?,
+                    start_on: parse_date(&r.try_get::<String, _>(1)?)?,
+                    done_on: opt_date(r.try_get(2)?)?,
+                    done_source: r.try_get(3)?,
+                }))
+                .collect()
+        })
+    }
+
+    /// Approved, open notices without an obligation: the period runs from the day the
+    /// department receives the notice, when it is approved (at issue unless the rules require
+    /// approval). Closed notices and released VMs get none.
+    async fn notices_without_obligation(
+        &self,
+        kind: ObligationKind,
+    ) -> Result<Vec<ObligationStart>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT n.id, n.vm_key, n.approved_at, v.project_id, pr.department_id \
+                 FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects pr ON pr.id = v.project_id \
                  WHERE n.approved_at IS NOT NULL AND n.closed_at IS NULL AND v.released_on IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id)")
-                .fetch_all(p).await?;
-            for r in notices {
+                 AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id AND d.kind = $1)")
+                .bind(kind.as_str()).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
                 let approved_at: i64 = r.try_get(2)?;
                 let Some(received) = DateTime::from_timestamp(approved_at, 0) else { continue };
-                out.push((
-                    ObligationKind::Adjustment,
-                    r.try_get(1)?,
-                    Some(r.try_get(0)?),
-                    received.with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
-                    None,
-                    None,
-                ));
+                out.push(ObligationStart {
+                    kind,
+                    vm_key: Some(r.try_get(1)?),
+                    notice_id: Some(r.try_get(0)?),
+                    project: Some(r.try_get(3)?),
+                    department: r.try_get(4)?,
+                    start_on: received.with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
+                    done_on: None,
+                    done_source: None,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Projects with a deployed VM but no obligation of `kind`: the clock starts at the first
+    /// deployment, and the obligation names that VM; a project filed already is done then.
+    async fn deployed_projects_without_obligation(
+        &self,
+        kind: ObligationKind,
+    ) -> Result<Vec<ObligationStart>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT pr.id, pr.department_id, pr.filed_on, MIN(v.deployed_on) \
+                 FROM projects pr JOIN vms v ON v.project_id = pr.id \
+                 WHERE v.deployed_on IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM deadlines d WHERE d.project_id = pr.id AND d.kind = $1) \
+                 GROUP BY pr.id, pr.department_id, pr.filed_on")
+                .bind(kind.as_str()).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let project: String = r.try_get(0)?;
+                let first: String = r.try_get(3)?;
+                let first_vm: Option<(i64,)> = sqlx::query_as(
+                    "SELECT key FROM vms WHERE project_id = $1 AND deployed_on = $2 ORDER BY key LIMIT 1")
+                    .bind(&project).bind(&first).fetch_optional(p).await?;
+                let filed = opt_date(r.try_get(2)?)?;
+                out.push(ObligationStart {
+                    kind,
+                    vm_key: first_vm.map(|(k,)| k),
+                    notice_id: None,
+                    project: Some(project),
+                    department: r.try_get(1)?,
+                    start_on: parse_date(&first)?,
+                    done_on: filed,
+                    done_source: filed.map(|_| "inventory".to_owned()),
+                });
             }
             Ok(out)
         })
@@ -188,28 +278,31 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut created = 0;
             for d in new {
+                let s = &d.start;
                 let id: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO deadlines (kind, vm_key, notice_id, start_on, working_days, due_on, provisional, \
-                     done_on, done_source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                    "INSERT INTO deadlines (kind, vm_key, notice_id, project_id, department_id, start_on, \
+                     working_days, due_on, provisional, done_on, done_source, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT DO NOTHING RETURNING id")
-                    .bind(d.kind.as_str()).bind(d.vm_key).bind(d.notice_id).bind(day(d.start_on))
+                    .bind(s.kind.as_str()).bind(s.vm_key).bind(s.notice_id).bind(&s.project)
+                    .bind(&s.department).bind(day(s.start_on))
                     .bind(i64::from(d.working_days)).bind(day(d.due_on)).bind(d.provisional)
-                    .bind(d.done_on.map(day)).bind(&d.done_source).bind(now)
+                    .bind(s.done_on.map(day)).bind(&s.done_source).bind(now)
                     .fetch_optional(&mut *tx).await?;
                 let Some((id,)) = id else { continue };
                 created += 1;
                 let facts = DeadlineFacts::Created {
                     working_days: d.working_days,
-                    start_on: d.start_on,
+                    start_on: s.start_on,
                     due_on: d.due_on,
                     provisional: d.provisional,
                 };
                 // Created and done sentences name neither kind nor VM.
                 insert_event!(&mut *tx, id, &facts, &facts.english("", ""), at, on)?;
-                if let Some(done) = d.done_on {
+                if let Some(done) = s.done_on {
                     let facts = DeadlineFacts::Done {
                         done_on: done,
-                        source: d.done_source.clone().unwrap_or_else(|| "inventory".into()),
+                        source: s.done_source.clone().unwrap_or_else(|| "inventory".into()),
                     };
                     insert_event!(&mut *tx, id, &facts, &facts.english("", ""), at, on)?;
                 }
@@ -263,10 +356,10 @@ impl Store {
     ) -> Result<Vec<DeadlineRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT d.id, d.kind, d.vm_key, v.id, v.project_id, pr.department_id, d.notice_id, d.start_on, \
+                "SELECT d.id, d.kind, d.vm_key, v.id, d.project_id, d.department_id, d.notice_id, d.start_on, \
                  d.working_days, d.due_on, d.provisional, d.done_on, d.done_source \
-                 FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id \
-                 WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR pr.department_id = $2) \
+                 FROM deadlines d LEFT JOIN vms v ON v.key = d.vm_key \
+                 WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR d.department_id = $2) \
                  ORDER BY d.due_on, d.id")
                 .bind(id).bind(department).fetch_all(p).await?;
             rows.into_iter()
@@ -328,8 +421,7 @@ impl Store {
             if inserted && (event == "reminder" || event == "escalation") {
                 sqlx::query(
                     "INSERT INTO outbox (kind, department_id, deadline_id, state, attempts, next_attempt_at, created_at) \
-                     SELECT $2, pr.department_id, d.id, 'pending', 0, $3, $3 FROM deadlines d \
-                     JOIN vms v ON v.key = d.vm_key JOIN projects pr ON pr.id = v.project_id WHERE d.id = $1")
+                     SELECT $2, d.department_id, d.id, 'pending', 0, $3, $3 FROM deadlines d WHERE d.id = $1")
                     .bind(deadline_id).bind(event).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -421,6 +513,44 @@ impl Store {
                     parse_date(&r.try_get::<String, _>(3)?)?,
                 )))
                 .collect()
+        })
+    }
+
+    /// Filing obligations not done whose project is filed (the inventory's `filed_on`, or a
+    /// staff action): (deadline id, filed_on).
+    pub async fn filings_to_close(&self) -> Result<Vec<(i64, NaiveDate)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT d.id, pr.filed_on FROM deadlines d JOIN projects pr ON pr.id = d.project_id \
+                 WHERE d.kind = 'filing' AND d.done_on IS NULL AND pr.filed_on IS NOT NULL")
+                .fetch_all(p).await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get(0)?, parse_date(&r.try_get::<String, _>(1)?)?)))
+                .collect()
+        })
+    }
+
+    /// Records that `project` was filed on `on` (staff, art. 10). Returns its filing obligation
+    /// if that is not done yet. Filing twice is refused with the first date.
+    pub async fn file_project(&self, project: &str, on: NaiveDate) -> Result<Option<i64>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(Option<String>,)> = sqlx::query_as("SELECT filed_on FROM projects WHERE id = $1")
+                .bind(project).fetch_optional(&mut *tx).await?;
+            match row {
+                None => return Err(StoreError::Invalid(format!("no project {project}"))),
+                Some((Some(filed),)) => {
+                    return Err(StoreError::Invalid(format!("project {project} was already filed on {filed}")));
+                }
+                Some((None,)) => {}
+            }
+            sqlx::query("UPDATE projects SET filed_on = $2 WHERE id = $1")
+                .bind(project).bind(day(on)).execute(&mut *tx).await?;
+            let open: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM deadlines WHERE project_id = $1 AND kind = 'filing' AND done_on IS NULL")
+                .bind(project).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(open.map(|(id,)| id))
         })
     }
 

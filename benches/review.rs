@@ -606,7 +606,7 @@ async fn raw_read(
 /// (the process's chart fonts, Chinese labels if they can be drawn), then times its parts apart.
 fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
     let started = Instant::now();
-    let fonts = cloudgov::jobs::notify::chart_fonts();
+    let fonts = &cloudgov::cli::load::chart_fonts();
     let loading = started.elapsed().as_secs_f64();
     let labels = fonts.labels(Labels::Chinese);
     println!();

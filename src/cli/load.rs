@@ -1,12 +1,26 @@
-//! Reading the rules file and the calendar directory from disk: the IO that the pure `rules`
-//! and `calendar` modules leave to their callers.
+//! Reading the world once at start-up: the rules file and the calendar directory from disk, the
+//! SMTP settings and the delivery settings from the environment, the chart fonts from their
+//! files. Everything below the CLI (core, store, jobs) is handed what it needs.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use lettre::message::Mailbox;
+
 use crate::core::calendar::Calendar;
+use crate::core::chart::ChartFonts;
 use crate::core::rules::RuleSet;
+use crate::jobs::notify::DeliverySettings;
+use crate::jobs::notify::smtp::{SmtpError, SmtpSettings};
+use crate::jobs::notify::templates::Templates;
+
+/// Where staff keep their own e-mail templates unless told otherwise.
+pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
+
+/// Default font files (Debian's fonts-wqy-microhei and fonts-dejavu-core).
+pub const DEFAULT_CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+pub const DEFAULT_LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Where staff keep the per-year calendar files unless told otherwise.
 pub const DEFAULT_CALENDAR_DIR: &str = "rules/calendar";
@@ -74,4 +88,131 @@ pub fn calendar(dir: Option<&Path>) -> anyhow::Result<Calendar> {
     files.sort();
     let calendar = Calendar::builtin_overlaid(files.iter().map(|(o, t)| (o.as_str(), t.as_str())))?;
     Ok(calendar)
+}
+
+/// The SMTP settings from the environment; `None` when `CLOUDGOV_SMTP_URL` is not set (e-mails
+/// then wait in the outbox). Credentials: `CLOUDGOV_SMTP_USER` with `CLOUDGOV_SMTP_PASSWORD` or
+/// `CLOUDGOV_SMTP_PASSWORD_FILE`; sender: `CLOUDGOV_SMTP_FROM`.
+pub fn smtp_settings() -> Result<Option<SmtpSettings>, SmtpError> {
+    let Some(url) = std::env::var("CLOUDGOV_SMTP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let from_text =
+        std::env::var("CLOUDGOV_SMTP_FROM").unwrap_or_else(|_| "cloudgov@localhost".into());
+    let from: Mailbox = from_text
+        .parse()
+        .map_err(|_| SmtpError::From(from_text.clone()))?;
+    let password = match (
+        std::env::var("CLOUDGOV_SMTP_PASSWORD").ok(),
+        std::env::var("CLOUDGOV_SMTP_PASSWORD_FILE").ok(),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|source| SmtpError::PasswordFile { path, source })?
+                .trim_end()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let credentials = std::env::var("CLOUDGOV_SMTP_USER").ok().zip(password);
+    Ok(Some(SmtpSettings::new(url, from, credentials)))
+}
+
+/// How the outbox sender behaves: `CLOUDGOV_OUTBOX_CLAIM_SECS` (default 120), and the crash
+/// test's `CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT`.
+pub fn delivery_settings() -> DeliverySettings {
+    let defaults = DeliverySettings::default();
+    DeliverySettings {
+        claim: std::env::var("CLOUDGOV_OUTBOX_CLAIM_SECS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .map_or(defaults.claim, std::time::Duration::from_secs),
+        abort_after_accept: std::env::var_os("CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT").is_some(),
+    }
+}
+
+/// The chart fonts: `CLOUDGOV_CHART_FONT` (CJK, default Debian's fonts-wqy-microhei) and
+/// `CLOUDGOV_CHART_FONT_LATIN` (default DejaVu Sans). A bad CJK font falls back to Latin labels,
+/// a bad Latin font to charts without text: a notice is never held up by a font.
+pub fn chart_fonts() -> ChartFonts {
+    let read = |env: &str, default: &str| {
+        let path = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+        std::fs::read(&path)
+            .inspect_err(|e| tracing::warn!(font = %path, error = %e, "chart font not readable"))
+            .ok()
+    };
+    let cjk = read("CLOUDGOV_CHART_FONT", DEFAULT_CJK_FONT);
+    let latin = read("CLOUDGOV_CHART_FONT_LATIN", DEFAULT_LATIN_FONT);
+    ChartFonts::register(cjk, latin.clone())
+        .or_else(|e| {
+            tracing::warn!(error = %e, "CJK chart font unusable: Latin labels");
+            ChartFonts::register(None, latin)
+        })
+        .or_else(|e| {
+            tracing::warn!(error = %e, "chart fonts unusable: charts without text");
+            ChartFonts::register(None, None)
+        })
+        .unwrap_or_else(|_| unreachable!("registering no font parses nothing and cannot fail"))
+}
+
+/// The e-mail templates: the built-in ones, each replaced by a file of the same name
+/// (`KIND.LANG.txt`) in `dir`. An explicitly named `dir` must exist; the default
+/// (`rules/templates`) may be absent.
+pub fn templates(dir: Option<&Path>) -> anyhow::Result<Templates> {
+    let explicit = dir.is_some();
+    let dir = dir.unwrap_or(Path::new(DEFAULT_TEMPLATES_DIR));
+    if explicit && !dir.is_dir() {
+        anyhow::bail!("templates directory {} does not exist", dir.display());
+    }
+    let mut replacements = std::collections::HashMap::new();
+    for name in Templates::names() {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                replacements.insert(name, text);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read template {}", path.display()));
+            }
+        }
+    }
+    Ok(Templates::overlaid(|name| replacements.remove(name))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::Language;
+
+    #[test]
+    fn a_directory_overrides_one_template_and_a_missing_subject_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("reminder.zh.txt"),
+            "Subject: 自定义 {{ deadline.vm }}\n\n正文\n",
+        )
+        .expect("write");
+        let t = templates(Some(dir.path())).expect("load");
+        let r = t
+            .render(
+                "reminder",
+                Language::Zh,
+                &serde_json::json!({"deadline": {"vm": "vm-9"}}),
+            )
+            .expect("render");
+        assert_eq!(r.subject, "自定义 vm-9");
+        std::fs::write(dir.path().join("reminder.zh.txt"), "no subject line\n").expect("write");
+        let t = templates(Some(dir.path())).expect("load");
+        let err = t
+            .render("reminder", Language::Zh, &serde_json::json!({}))
+            .expect_err("no subject");
+        assert!(err.to_string().contains("Subject:"), "{err}");
+        assert!(templates(Some(Path::new("/nonexistent/templates"))).is_err());
+    }
 }

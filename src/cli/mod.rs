@@ -18,8 +18,6 @@ use crate::core::inventory::Inventory;
 use crate::daemon::scheduler::CronExpr;
 use crate::daemon::{Daemon, Schedule, termination_signal};
 use crate::jobs::evaluation::{FindingOut, evaluate};
-use crate::jobs::notify::smtp::SmtpSettings;
-use crate::jobs::notify::templates::Templates;
 use crate::jobs::notify::{Notifier, deliver_pending, preview_notice};
 use crate::jobs::views::deadlines_as_of;
 use crate::jobs::{JobContext, network_check, tick};
@@ -393,8 +391,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return calendar_command(&calendar, c);
     }
     let notifier = Notifier::new(
-        Templates::load(cli.templates_dir.as_deref())?,
-        SmtpSettings::from_env()?.as_ref(),
+        load::templates(cli.templates_dir.as_deref())?,
+        load::smtp_settings()?.as_ref(),
+        load::chart_fonts(),
+        load::delivery_settings(),
     )?;
     if let Command::Demo(args) = cli.command {
         return crate::cli::demo::run(args, rules, calendar, notifier).await;
@@ -781,7 +781,13 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             .await?;
             bar.finish_and_clear();
             if let Some(dir) = &args.out {
-                write_review_dir(dir, args.year, &reviews, ctx.rules.notices().language)?;
+                write_review_dir(
+                    dir,
+                    args.year,
+                    &reviews,
+                    ctx.rules.notices().language,
+                    ctx.notifier.fonts(),
+                )?;
             }
             match args.format {
                 Format::Json => print_json(&reviews),
@@ -1002,7 +1008,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             Ok(())
         }
         Command::Notices(NoticesCommand::Preview { id }) => {
-            let email = preview_notice(ctx, id).await?;
+            let email = preview_notice(ctx, id, Utc::now()).await?;
             println!("Message-ID: {}", email.message_id);
             println!("To: {}", email.to.join(", "));
             if !email.cc.is_empty() {
@@ -1058,7 +1064,7 @@ async fn run_with_store(command: Command, ctx: &JobContext) -> anyhow::Result<()
             if !ctx.notifier.smtp_configured() {
                 bail!("CLOUDGOV_SMTP_URL is not set: e-mails stay in the outbox");
             }
-            let summary = deliver_pending(ctx, true, &|| true).await?;
+            let summary = deliver_pending(ctx, Utc::now(), true, &|| true).await?;
             print_json(&summary)
         }
         Command::Project(ProjectCommand::File { project, on }) => {
@@ -1177,8 +1183,8 @@ fn write_review_dir(
     year: i32,
     reviews: &[crate::core::review::ProjectReview],
     language: crate::core::rules::Language,
+    fonts: &crate::core::chart::ChartFonts,
 ) -> anyhow::Result<()> {
-    let fonts = crate::jobs::notify::chart_fonts();
     let labels = fonts.labels(match language {
         crate::core::rules::Language::Zh => crate::core::chart::Labels::Chinese,
         crate::core::rules::Language::En => crate::core::chart::Labels::Latin,

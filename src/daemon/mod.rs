@@ -326,8 +326,10 @@ async fn deliver_emails(
         let result = if *leader.borrow() {
             let still_leading = leader.clone();
             Some(
-                crate::jobs::notify::deliver_pending(&ctx, false, &move || *still_leading.borrow())
-                    .await,
+                crate::jobs::notify::deliver_pending(&ctx, chrono::Utc::now(), false, &move || {
+                    *still_leading.borrow()
+                })
+                .await,
             )
         } else {
             None

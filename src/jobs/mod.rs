@@ -65,7 +65,7 @@ pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, Jo
     let (rolled, expired) = roll_up_and_expire(ctx, at).await?;
     summary.days_rolled_up = rolled;
     summary.samples_expired = expired;
-    summary.emails = deliver_pending(ctx, true, &|| true).await?;
+    summary.emails = deliver_pending(ctx, at, true, &|| true).await?;
     tracing::info!(at = %at, ?summary, "tick done");
     Ok(summary)
 }

@@ -146,7 +146,10 @@ impl Store {
 
     /// Claims a pending job for delivery for `claim_secs`; false if another sender holds it. A
     /// sender that dies mid-delivery loses the claim when it expires, and the job goes again.
-    pub async fn outbox_claim(&self, id: i64, now: i64, claim_secs: i64) -> Result<bool> {
+    pub async fn outbox_claim(&self, id: i64, claim_secs: i64) -> Result<bool> {
+        // The claim is timed on the clock of the moment it is taken (not of the run's start),
+        // so a long run's later jobs are not claimed already expired.
+        let now = now_secs();
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET claimed_until = $2 WHERE id = $1 AND state = 'pending' \
              AND (claimed_until IS NULL OR claimed_until < $3)")
@@ -155,7 +158,8 @@ impl Store {
     }
 
     /// The server accepted the message: never send it again.
-    pub async fn outbox_sent(&self, id: i64, now: i64, recipients: &[String]) -> Result<()> {
+    pub async fn outbox_sent(&self, id: i64, recipients: &[String]) -> Result<()> {
+        let now = now_secs();
         let recipients =
             serde_json::to_string(recipients).map_err(|e| StoreError::Invalid(e.to_string()))?;
         on_pool!(self, p => sqlx::query(

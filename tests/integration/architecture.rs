@@ -245,3 +245,31 @@ fn the_checks_see_imports_in_every_form() {
             .collect()
     );
 }
+
+/// Jobs take the world as arguments: nothing under `src/jobs/` reads an environment variable
+/// (the CLI reads them once at start-up), and `jobs::notify` reads no file and no clock either:
+/// its instant, SMTP settings, templates and fonts come from its caller.
+#[test]
+fn jobs_read_no_environment_and_notify_no_file_or_clock() {
+    let jobs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/jobs");
+    let mut files = Vec::new();
+    rust_files(&jobs, &mut files);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read");
+        let code = code(text.split("#[cfg(test)]").next().unwrap_or_default());
+        assert!(
+            !code.contains("std::env"),
+            "{} reads the environment: take it as an argument (ARCHITECTURE.md)",
+            path.display()
+        );
+        if path.components().any(|c| c.as_os_str() == "notify") {
+            for word in ["std::fs", "Utc::now", "SystemTime"] {
+                assert!(
+                    !code.contains(word),
+                    "{} mentions {word}: notify gets files and the clock from its caller",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -514,7 +514,7 @@ async fn review_file(
         .iter()
         .find(|r| r.project == project)
         .ok_or_else(not_found)?;
-    let fonts = crate::jobs::notify::chart_fonts();
+    let fonts = state.ctx.notifier.fonts();
     let labels = fonts.labels(crate::core::chart::Labels::Chinese);
     let png = crate::jobs::review::report::utilisation_chart_png(review, fonts, labels)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;

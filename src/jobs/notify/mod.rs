@@ -12,7 +12,7 @@ pub mod content;
 pub mod smtp;
 pub mod templates;
 
-use std::sync::OnceLock;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use lettre::Message;
@@ -29,10 +29,6 @@ use crate::store::{OutboxJob, StoreError};
 use content::{DeadlineContext, DigestContext, NoticeContext};
 use smtp::{Mailer, SmtpSettings};
 use templates::{TemplateError, Templates};
-
-/// Default font files (Debian's fonts-wqy-microhei and fonts-dejavu-core).
-pub const DEFAULT_CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
-pub const DEFAULT_LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -68,11 +64,35 @@ pub struct DeliverySummary {
     pub pending: u64,
 }
 
-/// Templates, chart fonts and (if configured) the SMTP transport.
+/// How a sender behaves, set by its caller (the CLI reads the environment once at start-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// How long a sender holds a job it is delivering: longer than one SMTP delivery, short
+    /// enough that a crashed sender's job goes out soon (`CLOUDGOV_OUTBOX_CLAIM_SECS`).
+    pub claim: Duration,
+    /// Fault injection for the crash test: abort right after the server accepted a message,
+    /// before it is marked sent (`CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT`).
+    pub abort_after_accept: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            claim: Duration::from_secs(120),
+            abort_after_accept: false,
+        }
+    }
+}
+
+/// Templates, chart fonts, delivery settings and (if configured) the SMTP transport: all read
+/// by the caller and handed in, so this module reads neither files, nor the environment, nor
+/// the clock.
 pub struct Notifier {
     templates: Templates,
     mailer: Option<Mailer>,
     from: Mailbox,
+    fonts: ChartFonts,
+    settings: DeliverySettings,
 }
 
 impl Notifier {
@@ -80,6 +100,8 @@ impl Notifier {
     pub fn new(
         templates: Templates,
         smtp: Option<&SmtpSettings>,
+        fonts: ChartFonts,
+        settings: DeliverySettings,
     ) -> Result<Notifier, smtp::SmtpError> {
         let mailer = smtp.map(Mailer::new).transpose()?;
         let from = match smtp {
@@ -94,45 +116,32 @@ impl Notifier {
             templates,
             mailer,
             from,
+            fonts,
+            settings,
         })
     }
 
-    /// Built-in templates, no SMTP.
+    /// Built-in templates, no SMTP, charts without text (for tests and library callers).
     pub fn without_smtp() -> Result<Notifier, NotifyError> {
-        Notifier::new(Templates::builtin()?, None).map_err(|e| NotifyError::Message(e.to_string()))
+        let fonts = ChartFonts::register(None, None)
+            .map_err(|e| NotifyError::Message(format!("chart fonts: {e}")))?;
+        Notifier::new(
+            Templates::builtin()?,
+            None,
+            fonts,
+            DeliverySettings::default(),
+        )
+        .map_err(|e| NotifyError::Message(e.to_string()))
     }
 
     pub fn smtp_configured(&self) -> bool {
         self.mailer.is_some()
     }
-}
 
-/// The chart fonts, read once per process. A bad CJK font falls back to Latin labels, a bad
-/// Latin font to a chart without text: a notice is never held up by a font.
-pub fn chart_fonts() -> &'static ChartFonts {
-    static FONTS: OnceLock<ChartFonts> = OnceLock::new();
-    FONTS.get_or_init(|| {
-        let read = |env: &str, default: &str| {
-            let path = std::env::var(env).unwrap_or_else(|_| default.to_owned());
-            std::fs::read(&path)
-                .inspect_err(
-                    |e| tracing::warn!(font = %path, error = %e, "chart font not readable"),
-                )
-                .ok()
-        };
-        let cjk = read("CLOUDGOV_CHART_FONT", DEFAULT_CJK_FONT);
-        let latin = read("CLOUDGOV_CHART_FONT_LATIN", DEFAULT_LATIN_FONT);
-        ChartFonts::register(cjk, latin.clone())
-            .or_else(|e| {
-                tracing::warn!(error = %e, "CJK chart font unusable: Latin labels");
-                ChartFonts::register(None, latin)
-            })
-            .or_else(|e| {
-                tracing::warn!(error = %e, "chart fonts unusable: charts without text");
-                ChartFonts::register(None, None)
-            })
-            .unwrap_or_else(|_| unreachable!("registering no font parses nothing and cannot fail"))
-    })
+    /// The fonts charts are drawn with (e-mails, review reports).
+    pub fn fonts(&self) -> &ChartFonts {
+        &self.fonts
+    }
 }
 
 fn message_id(job: &OutboxJob, from: &Mailbox) -> String {
@@ -146,12 +155,16 @@ fn message_id(job: &OutboxJob, from: &Mailbox) -> String {
 }
 
 /// Renders an outbox job into an e-mail (no sending).
-pub async fn render_job(ctx: &JobContext, job: &OutboxJob) -> Result<Email, NotifyError> {
+pub async fn render_job(
+    ctx: &JobContext,
+    job: &OutboxJob,
+    now: DateTime<Utc>,
+) -> Result<Email, NotifyError> {
     let notifier = &ctx.notifier;
     let language = ctx.rules.notices().language;
     let department = ctx.store.contact(job.department.as_deref()).await?;
     let from = notifier.from.clone();
-    let issued = DateTime::from_timestamp(job.created_at, 0).unwrap_or_else(Utc::now);
+    let issued = DateTime::from_timestamp(job.created_at, 0).unwrap_or(now);
     let mut cc = Vec::new();
     let (text, attachments) = match job.kind.as_str() {
         "digest" => {
@@ -241,7 +254,10 @@ async fn digest(
     let mut attachments = Vec::with_capacity(notices.len());
     for n in notices {
         let c = NoticeContext::new(ctx, n);
-        attachments.push((c.chart.clone(), notice_chart(ctx, n, language).await?));
+        attachments.push((
+            c.chart.clone(),
+            notice_chart(ctx, n, language, issued).await?,
+        ));
         contexts.push(c);
     }
     let context = DigestContext::new(ctx, department, contexts, issued);
@@ -258,8 +274,9 @@ async fn notice_chart(
     ctx: &JobContext,
     n: &crate::store::NoticeDetail,
     language: Language,
+    now: DateTime<Utc>,
 ) -> Result<Vec<u8>, NotifyError> {
-    let issued_at = DateTime::from_timestamp(n.issued_at, 0).unwrap_or_else(Utc::now);
+    let issued_at = DateTime::from_timestamp(n.issued_at, 0).unwrap_or(now);
     let window = (
         issued_at - TimeDelta::days(i64::from(ctx.rules.window().days)),
         issued_at,
@@ -297,7 +314,7 @@ async fn notice_chart(
         statistic: (n.statistic.clone(), n.value),
         verdict,
     };
-    let fonts = chart_fonts();
+    let fonts = ctx.notifier.fonts();
     let labels = fonts.labels(match language {
         Language::Zh => Labels::Chinese,
         Language::En => Labels::Latin,
@@ -335,16 +352,6 @@ pub fn build_message(email: &Email, from: &Mailbox) -> Result<Message, NotifyErr
     message.map_err(|e| bad(&e))
 }
 
-/// How long a sender holds a job it is delivering (`CLOUDGOV_OUTBOX_CLAIM_SECS`, default 120):
-/// longer than one SMTP delivery, short enough that a crashed sender's job goes out soon.
-fn claim_secs() -> i64 {
-    std::env::var("CLOUDGOV_OUTBOX_CLAIM_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(120)
-}
-
 /// Delay before the next attempt after `attempts` failures: 30 s doubling, at most 15 min, so
 /// a server down for hours gets everything within 15 minutes of coming back.
 pub fn backoff(attempts: i64) -> TimeDelta {
@@ -358,12 +365,13 @@ pub fn backoff(attempts: i64) -> TimeDelta {
 /// sends the rest.
 pub async fn deliver_pending(
     ctx: &JobContext,
+    now: DateTime<Utc>,
     ignore_backoff: bool,
     keep_going: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<DeliverySummary, NotifyError> {
     let mut summary = DeliverySummary::default();
+    let settings = ctx.notifier.settings;
     ctx.store.outbox_requeue_no_recipient().await?;
-    let now = Utc::now();
     let jobs = ctx
         .store
         .outbox_due(now.timestamp(), ignore_backoff, 500)
@@ -384,12 +392,12 @@ pub async fn deliver_pending(
             // expired.
             if !ctx
                 .store
-                .outbox_claim(job.id, Utc::now().timestamp(), claim_secs())
+                .outbox_claim(job.id, settings.claim.as_secs() as i64)
                 .await?
             {
                 continue;
             }
-            let email = match render_job(ctx, job).await {
+            let email = match render_job(ctx, job, now).await {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(outbox = job.id, error = %e, "cannot render e-mail");
@@ -426,14 +434,12 @@ pub async fn deliver_pending(
             match mailer.send(message).await {
                 Ok(()) => {
                     // Fault injection for the crash test: die after acceptance, before marking.
-                    if std::env::var_os("CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT").is_some() {
+                    if settings.abort_after_accept {
                         std::process::abort();
                     }
                     let recipients: Vec<String> =
                         email.to.iter().chain(&email.cc).cloned().collect();
-                    ctx.store
-                        .outbox_sent(job.id, Utc::now().timestamp(), &recipients)
-                        .await?;
+                    ctx.store.outbox_sent(job.id, &recipients).await?;
                     tracing::info!(outbox = job.id, kind = %job.kind, department = ?job.department, "e-mail sent");
                     summary.sent += 1;
                 }
@@ -461,14 +467,18 @@ pub async fn deliver_pending(
 }
 
 /// The e-mail a notice is (or would be) announced in, for `cloudgov notices preview`.
-pub async fn preview_notice(ctx: &JobContext, notice_id: i64) -> Result<Email, NotifyError> {
+pub async fn preview_notice(
+    ctx: &JobContext,
+    notice_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Email, NotifyError> {
     if let Some(id) = ctx.store.outbox_of_notice(notice_id).await? {
         let job = ctx
             .store
             .outbox_job(id)
             .await?
             .ok_or(NotifyError::Empty(id))?;
-        return render_job(ctx, &job).await;
+        return render_job(ctx, &job, now).await;
     }
     // Held for approval: shown as the digest of this notice alone.
     let notices = ctx.store.notice_details(&[notice_id]).await?;
@@ -477,7 +487,7 @@ pub async fn preview_notice(ctx: &JobContext, notice_id: i64) -> Result<Email, N
         .map(|n| n.department.clone())
         .ok_or(NotifyError::Empty(0))?;
     let contact = ctx.store.department_contact(&department).await?;
-    let (text, attachments) = digest(ctx, &contact, &notices, Utc::now()).await?;
+    let (text, attachments) = digest(ctx, &contact, &notices, now).await?;
     Ok(Email {
         message_id: "(not queued: awaiting approval)".into(),
         to: contact.emails,

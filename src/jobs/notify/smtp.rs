@@ -1,4 +1,5 @@
-//! SMTP delivery with lettre (rustls): settings from the environment, secrets never logged.
+//! SMTP delivery with lettre (rustls): settings handed in by the caller (the CLI reads them from
+//! the environment, `cli::load::smtp_settings`), secrets never logged.
 //!
 //! `CLOUDGOV_SMTP_URL` takes lettre's forms:
 //! - `smtp://host:25`: plain, for a local relay;
@@ -55,39 +56,13 @@ impl fmt::Debug for SmtpSettings {
 }
 
 impl SmtpSettings {
-    /// From the environment; `None` when `CLOUDGOV_SMTP_URL` is not set (e-mails then wait in
-    /// the outbox).
-    pub fn from_env() -> Result<Option<SmtpSettings>, SmtpError> {
-        let Some(url) = std::env::var("CLOUDGOV_SMTP_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            return Ok(None);
-        };
-        let from_text =
-            std::env::var("CLOUDGOV_SMTP_FROM").unwrap_or_else(|_| "cloudgov@localhost".into());
-        let from: Mailbox = from_text
-            .parse()
-            .map_err(|_| SmtpError::From(from_text.clone()))?;
-        let password = match (
-            std::env::var("CLOUDGOV_SMTP_PASSWORD").ok(),
-            std::env::var("CLOUDGOV_SMTP_PASSWORD_FILE").ok(),
-        ) {
-            (Some(p), _) => Some(p),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(&path)
-                    .map_err(|source| SmtpError::PasswordFile { path, source })?
-                    .trim_end()
-                    .to_owned(),
-            ),
-            (None, None) => None,
-        };
-        let credentials = std::env::var("CLOUDGOV_SMTP_USER").ok().zip(password);
-        Ok(Some(SmtpSettings {
+    /// Settings for `url` sending as `from`, with optional (user, password) credentials.
+    pub fn new(url: String, from: Mailbox, credentials: Option<(String, String)>) -> SmtpSettings {
+        SmtpSettings {
             url,
             from,
             credentials,
-        }))
+        }
     }
 
     pub fn from(&self) -> &Mailbox {

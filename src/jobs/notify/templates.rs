@@ -2,8 +2,6 @@
 //! `Subject: ...`, then a blank line and the body. The shipped ones are built in; a directory
 //! overrides them file by file without a rebuild.
 
-use std::path::Path;
-
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -30,16 +28,8 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin_templates![
     "review.en.txt",
 ];
 
-pub const DEFAULT_TEMPLATES_DIR: &str = "rules/templates";
-
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read template {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("template {name}: {source}")]
     Syntax {
         name: String,
@@ -68,33 +58,22 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The built-in templates, each replaced by a file of the same name in `dir` if there is
-    /// one. An explicitly named `dir` must exist; the default (`rules/templates`) may be absent.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
-        let explicit = dir.is_some();
-        let dir = dir.unwrap_or(Path::new(DEFAULT_TEMPLATES_DIR));
-        if explicit && !dir.is_dir() {
-            return Err(TemplateError::Read {
-                path: dir.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
-            });
-        }
-        let mut sources = Vec::new();
-        for (name, builtin) in BUILTIN_TEMPLATES {
-            let path = dir.join(name);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (*builtin).to_owned(),
-                Err(source) => {
-                    return Err(TemplateError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    });
-                }
-            };
-            sources.push((*name, text));
-        }
-        Templates::from_sources(sources)
+    /// The names of the templates, `KIND.LANG.txt`: a directory of staff's own replaces those
+    /// of the same name (`cli::load::templates` reads it).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        BUILTIN_TEMPLATES.iter().map(|(name, _)| *name)
+    }
+
+    /// The built-in templates, each replaced by the text `replacement` gives for its name.
+    pub fn overlaid(
+        mut replacement: impl FnMut(&'static str) -> Option<String>,
+    ) -> Result<Templates, TemplateError> {
+        Templates::from_sources(BUILTIN_TEMPLATES.iter().map(|(name, builtin)| {
+            (
+                *name,
+                replacement(name).unwrap_or_else(|| (*builtin).to_owned()),
+            )
+        }))
     }
 
     /// The built-in templates only.
@@ -178,31 +157,5 @@ mod tests {
                 assert!(r.body.contains("vm-1") || kind == "digest" && r.body.contains("vm-1"));
             }
         }
-    }
-
-    #[test]
-    fn a_directory_overrides_one_template_and_a_missing_subject_is_an_error() {
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(
-            dir.path().join("reminder.zh.txt"),
-            "Subject: 自定义 {{ deadline.vm }}\n\n正文\n",
-        )
-        .expect("write");
-        let t = Templates::load(Some(dir.path())).expect("load");
-        let r = t
-            .render(
-                "reminder",
-                Language::Zh,
-                &serde_json::json!({"deadline": {"vm": "vm-9"}}),
-            )
-            .expect("render");
-        assert_eq!(r.subject, "自定义 vm-9");
-        std::fs::write(dir.path().join("reminder.zh.txt"), "no subject line\n").expect("write");
-        let t = Templates::load(Some(dir.path())).expect("load");
-        let err = t
-            .render("reminder", Language::Zh, &serde_json::json!({}))
-            .expect_err("no subject");
-        assert!(err.to_string().contains("Subject:"), "{err}");
-        assert!(Templates::load(Some(Path::new("/nonexistent/templates"))).is_err());
     }
 }

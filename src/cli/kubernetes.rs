@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+
+use super::output::{Format, print_json, print_table};
 use crate::core::kubernetes as model;
 use crate::daemon::kubernetes::DiscoveryJob;
 use crate::daemon::lease::{self, LeaseElector};
@@ -134,9 +137,79 @@ pub enum KubernetesCommand {
         /// Read and map, but write nothing.
         #[arg(long)]
         dry_run: bool,
-        #[arg(long, value_enum, default_value_t = super::Format::Table)]
-        format: super::Format,
+        #[arg(long, value_enum, default_value_t = super::output::Format::Table)]
+        format: super::output::Format,
         #[command(flatten)]
         kube: KubernetesArgs,
     },
+}
+
+pub(super) async fn run(
+    ctx: &crate::jobs::JobContext,
+    command: KubernetesCommand,
+) -> anyhow::Result<()> {
+    let KubernetesCommand::Discover {
+        at,
+        dry_run,
+        format,
+        kube,
+    } = command;
+    let at = at.map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let client = crate::jobs::kubernetes::connect(kube.kubeconfig.as_deref()).await?;
+    let report =
+        crate::jobs::kubernetes::discover(&client, &ctx.store, &kube.options(), at, !dry_run)
+            .await?;
+    if format == Format::Json {
+        return print_json(&report);
+    }
+    let pct = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}"));
+    print_table(
+        &[
+            "VM",
+            "DEPARTMENT",
+            "PROJECT",
+            "KIND",
+            "PODS",
+            "CPU_REQ",
+            "MEM_REQ_GIB",
+            "CPU%",
+            "MEM%",
+            "NOTE",
+        ],
+        report.workloads.iter().map(|w| {
+            vec![
+                w.vm.clone(),
+                w.department.clone(),
+                w.project.clone(),
+                w.kind.clone(),
+                w.pods.to_string(),
+                format!("{:.3}", w.cpu_request),
+                format!("{:.3}", w.memory_request_gib),
+                pct(w.cpu_pct),
+                pct(w.mem_pct),
+                w.note.clone(),
+            ]
+        }),
+    );
+    for (pod, reason) in &report.skipped {
+        println!("skipped {pod}: {reason}");
+    }
+    let written = report.written.as_ref();
+    for (vm, reason) in written.map(|w| w.rejected.as_slice()).unwrap_or_default() {
+        println!("not written {vm}: {reason}");
+    }
+    println!(
+        "{} nodes, {} running pods, {} workloads, {} pods skipped, {} samples written{}",
+        report.nodes,
+        report.pods,
+        report.workloads.len(),
+        report.skipped.len(),
+        written.map_or(0, |w| w.samples_inserted),
+        if report.metrics_available {
+            ""
+        } else {
+            " (no metrics API)"
+        }
+    );
+    Ok(())
 }

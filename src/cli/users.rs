@@ -8,7 +8,7 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use super::{Format, FormatArg, print_json, print_table};
+use super::output::{Format, FormatArg, print_json, print_table};
 use crate::core::access::{Role, Viewer};
 use crate::core::domain::DepartmentId;
 use crate::http::auth;

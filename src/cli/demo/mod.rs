@@ -14,13 +14,15 @@ mod history;
 mod network;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{Datelike, Utc};
 
-use crate::cli::{DemoArgs, print_findings};
+use crate::cli::output::print_findings;
 use crate::core::access::{Role, Scope, Viewer};
 use crate::core::calendar::Calendar;
 use crate::core::calendar::shanghai_day;
@@ -36,6 +38,19 @@ use crate::jobs::{JobContext, TickSummary, check_deadlines, network_check, roll_
 use crate::store::Store;
 
 pub use fleet::history as simulated_history;
+
+/// `cloudgov demo` flags.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the demo keeps its SQLite database (reset at every start).
+    #[arg(long, default_value = "cloudgov-demo")]
+    pub data_dir: PathBuf,
+    /// Seconds between the local agent's reports.
+    #[arg(long, default_value_t = 10)]
+    pub agent_interval: u64,
+}
 
 pub const DEMO_INVENTORY: &str = include_str!("../../../deploy/demo/inventory.toml");
 /// The demo VM that stands for the machine the demo runs on.

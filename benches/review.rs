@@ -605,6 +605,7 @@ async fn raw_read(
 /// Writes the report directory of the measured run's reviews as `cloudgov review --out` does
 /// (the process's chart fonts, Chinese labels if they can be drawn), then times its parts apart.
 fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
+    let rules = RuleSet::builtin()?;
     let started = Instant::now();
     let fonts = &cloudgov::cli::load::chart_fonts();
     let loading = started.elapsed().as_secs_f64();
@@ -617,7 +618,7 @@ fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
     );
     let probe = PeakProbe::start();
     let started = Instant::now();
-    let written = report::write_report_dir(dir, YEAR, reviews, fonts, labels, |_| {})?;
+    let written = report::write_report_dir(dir, YEAR, reviews, &rules, fonts, labels, |_| {})?;
     let secs = started.elapsed().as_secs_f64();
     let memory = probe.finish("the writing", "everything before");
     let bytes: u64 = written
@@ -634,7 +635,7 @@ fn report_benchmark(dir: &Path, reviews: &[ProjectReview]) -> Result<()> {
     println!("  {memory}");
     let started = Instant::now();
     for r in reviews {
-        report::utilisation_chart_png(r, fonts, labels)?;
+        report::utilisation_chart_png(r, &report::rules_of(&rules, r), fonts, labels)?;
     }
     let charts = started.elapsed().as_secs_f64();
     let started = Instant::now();

@@ -46,13 +46,7 @@ pub(super) async fn run(s: &Session<'_>, args: ReviewArgs) -> anyhow::Result<()>
         .await?;
     bar.finish_and_clear();
     if let Some(dir) = &args.out {
-        write_review_dir(
-            dir,
-            args.year,
-            &reviews,
-            ctx.rules.notices().language,
-            ctx.notifier.fonts(),
-        )?;
+        write_review_dir(dir, args.year, &reviews, &ctx.rules, ctx.notifier.fonts())?;
     }
     match args.format {
         Format::Json => print_json(&reviews),
@@ -90,15 +84,22 @@ fn write_review_dir(
     dir: &std::path::Path,
     year: i32,
     reviews: &[crate::core::review::ProjectReview],
-    language: crate::core::rules::Language,
+    rules: &crate::core::rules::RuleSet,
     fonts: &crate::core::chart::ChartFonts,
 ) -> anyhow::Result<()> {
-    let labels = fonts.labels(match language {
+    let labels = fonts.labels(match rules.notices().language {
         crate::core::rules::Language::Zh => crate::core::chart::Labels::Chinese,
         crate::core::rules::Language::En => crate::core::chart::Labels::Latin,
     });
-    let written =
-        crate::jobs::review::report::write_report_dir(dir, year, reviews, fonts, labels, |_| {})?;
+    let written = crate::jobs::review::report::write_report_dir(
+        dir,
+        year,
+        reviews,
+        rules,
+        fonts,
+        labels,
+        |_| {},
+    )?;
     eprintln!("wrote {} files to {}", written.len(), dir.display());
     Ok(())
 }

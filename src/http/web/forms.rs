@@ -516,7 +516,12 @@ async fn review_file(
         .ok_or_else(not_found)?;
     let fonts = state.ctx.notifier.fonts();
     let labels = fonts.labels(crate::core::chart::Labels::Chinese);
-    let png = crate::jobs::review::report::utilisation_chart_png(review, fonts, labels)
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let png = crate::jobs::review::report::utilisation_chart_png(
+        review,
+        &crate::jobs::review::report::rules_of(&state.ctx.rules, review),
+        fonts,
+        labels,
+    )
+    .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }

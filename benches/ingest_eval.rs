@@ -1150,10 +1150,10 @@ async fn print_evaluation_breakdown(
 }
 
 fn print_evaluation(report: &EvaluationReport, secs: f64) {
-    let samples_read: usize = report
+    let samples_read: i64 = report
         .findings
         .iter()
-        .filter(|f| f.resource == Resource::Cpu.as_str())
+        .filter(|f| f.resource == Resource::Cpu)
         .map(|f| f.samples)
         .sum();
     println!(

@@ -62,9 +62,9 @@ pub(super) async fn run(s: &Session<'_>, cmd: NoticesCommand) -> anyhow::Result<
                                 n.id.to_string(),
                                 n.vm.clone(),
                                 n.department.clone(),
-                                n.resource.clone(),
-                                n.kind.clone(),
-                                n.state.clone(),
+                                n.resource.to_string(),
+                                n.kind.to_string(),
+                                n.state.to_string(),
                                 n.issued_on.clone(),
                                 format!("{:.1}% ({} {})", n.value, n.statistic, n.comparison),
                             ]

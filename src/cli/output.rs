@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::jobs::evaluation::FindingOut;
+use crate::store::FindingRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -39,7 +39,7 @@ pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// The findings table people read after an evaluation. For `ok`, RULE shows the nearer threshold.
-pub fn print_findings(findings: &[FindingOut]) {
+pub fn print_findings(findings: &[FindingRow]) {
     print_table(
         &[
             "VM",
@@ -54,7 +54,7 @@ pub fn print_findings(findings: &[FindingOut]) {
             vec![
                 f.vm.clone(),
                 f.department.clone(),
-                f.resource.clone(),
+                f.resource.to_string(),
                 f.verdict.to_string(),
                 f.value.map_or("-".into(), |v| format!("{v:.1}%")),
                 f.comparison

@@ -65,8 +65,8 @@ pub(super) async fn run(s: &Session<'_>, cmd: Read) -> anyhow::Result<()> {
                         rows.iter().map(|r| {
                             vec![
                                 r.vm.clone(),
-                                r.resource.clone(),
-                                r.verdict.clone(),
+                                r.resource.to_string(),
+                                r.verdict.to_string(),
                                 r.value.map_or("-".into(), |v| format!("{v:.1}%")),
                                 r.comparison.clone().unwrap_or_else(|| "-".into()),
                                 r.evaluated_at.clone(),

@@ -380,6 +380,30 @@ impl fmt::Display for Direction {
     }
 }
 
+/// Whether a notice still asks for its adjustment: `open` until the adjustment is done or the
+/// notice is withdrawn, then `closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeState {
+    Open,
+    Closed,
+}
+
+impl NoticeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeState::Open => "open",
+            NoticeState::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for NoticeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The language of e-mails and other text for people: formal Chinese or English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

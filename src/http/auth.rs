@@ -281,7 +281,7 @@ async fn api_viewer(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Viewer, ApiError> {
-    if let Some(bearer) = crate::http::bearer(headers) {
+    if let Some(bearer) = bearer(headers) {
         if bearer.starts_with(token::AGENT_TOKEN_PREFIX) {
             return Err(ApiError::Forbidden(
                 "agent tokens can only ingest: use a user's API token (cloudgov user token)".into(),
@@ -398,6 +398,21 @@ impl FromRequestParts<AppState> for Viewer {
             .map(|e| e.0)
             .map_err(|_| ApiError::Unauthenticated.into_response())
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme is case-insensitive
+/// (RFC 7235 section 2.1), so `bearer` and `BEARER` are accepted too.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim_start();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::core::calendar::shanghai_day;
+use crate::core::domain::NoticeState;
 use crate::jobs::JobContext;
 use crate::store::StoreError;
 
@@ -80,9 +81,11 @@ pub async fn render(ctx: &JobContext, counters: &IngestCounters) -> Result<Strin
         "gauge",
         "Latest findings by resource and verdict (art. 13).",
     );
-    let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    let mut counts: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
     for f in ctx.store.findings().await? {
-        *counts.entry((f.resource, f.verdict)).or_default() += 1;
+        *counts
+            .entry((f.resource.as_str(), f.verdict.as_str()))
+            .or_default() += 1;
     }
     for ((resource, verdict), n) in &counts {
         out.sample(
@@ -97,15 +100,17 @@ pub async fn render(ctx: &JobContext, counters: &IngestCounters) -> Result<Strin
         "gauge",
         "Open downsize notices and expansion advice by resource.",
     );
-    let mut open: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    let mut open: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
     for n in ctx
         .store
         .notices()
         .await?
         .into_iter()
-        .filter(|n| n.state == "open")
+        .filter(|n| n.state == NoticeState::Open)
     {
-        *open.entry((n.kind, n.resource)).or_default() += 1;
+        *open
+            .entry((n.kind.as_str(), n.resource.as_str()))
+            .or_default() += 1;
     }
     for ((kind, resource), n) in &open {
         out.sample(

@@ -179,7 +179,7 @@ impl Modify for ErrorResponses {
         super::healthz,
         super::status,
         super::metrics,
-        super::ingest,
+        super::ingest::ingest,
         super::read::findings,
         super::read::notices,
         super::read::notice,

@@ -157,7 +157,7 @@ async fn registry(
         state
             .ctx
             .store
-            .ip_registry_in(viewer.scope.department())
+            .ip_registry_in(viewer.scope.department(), None)
             .await?,
     ))
 }
@@ -311,8 +311,8 @@ async fn export_findings(
             f.vm,
             f.project,
             f.department,
-            f.resource,
-            f.verdict,
+            f.resource.to_string(),
+            f.verdict.to_string(),
             opt(f.value),
             f.comparison.unwrap_or_default(),
             f.statistic,
@@ -360,9 +360,9 @@ async fn export_notices(
             n.vm,
             n.project,
             n.department,
-            n.resource,
-            n.kind,
-            n.state,
+            n.resource.to_string(),
+            n.kind.to_string(),
+            n.state.to_string(),
             n.issued_on,
             format!("{:.2}", n.value),
             n.comparison,

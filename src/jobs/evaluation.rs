@@ -4,33 +4,17 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
-use crate::core::domain::{Resource, Verdict};
+use crate::core::domain::Resource;
 use crate::core::rules::RuleSet;
 use crate::core::rules::evaluate::{evaluate_vm, window_bounds};
 use crate::core::rules::recommend::recommend;
-use crate::store::{Store, StoreError, VmFindings};
-
-/// One finding as the CLI and API show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FindingOut {
-    pub vm: String,
-    pub project: String,
-    pub department: String,
-    pub resource: String,
-    pub verdict: Verdict,
-    pub value: Option<f64>,
-    pub threshold: Option<f64>,
-    pub comparison: Option<String>,
-    pub statistic: String,
-    pub samples: usize,
-    pub days_with_samples: usize,
-}
+use crate::store::{FindingRow, Store, StoreError, VmFindings, rfc3339};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationReport {
     pub at: DateTime<Utc>,
     pub vms: usize,
-    pub findings: Vec<FindingOut>,
+    pub findings: Vec<FindingRow>,
     /// Notices opened by this run (0 with `persist = false`).
     pub notices_opened: u64,
 }
@@ -94,18 +78,19 @@ pub async fn evaluate(
                 f.value?,
             ))
         });
-        findings.extend(result.iter().map(|f| FindingOut {
+        findings.extend(result.iter().map(|f| FindingRow {
             vm: vm.id.to_string(),
             project: vm.project.to_string(),
             department: vm.department.to_string(),
-            resource: f.resource.to_string(),
+            resource: f.resource,
             verdict: f.verdict,
             value: f.value,
             threshold: f.threshold,
             comparison: f.comparison.clone(),
             statistic: f.statistic.clone(),
-            samples: f.samples,
-            days_with_samples: f.days_with_samples,
+            samples: f.samples as i64,
+            days_with_samples: f.days_with_samples as i64,
+            evaluated_at: rfc3339(at.timestamp()),
         }));
         to_store.push(VmFindings {
             vm_key: vm.key,

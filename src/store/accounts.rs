@@ -83,8 +83,7 @@ pub struct ContestRow {
 }
 
 fn role_of(text: &str) -> Result<Role> {
-    text.parse()
-        .map_err(|e| StoreError::Invalid(format!("stored {e}")))
+    super::stored(text.to_owned())
 }
 
 impl Store {

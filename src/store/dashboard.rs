@@ -135,20 +135,6 @@ pub struct VmDetail {
     pub agent_last_seen_at: Option<i64>,
 }
 
-/// A VM's finding for one resource, with the statistics it rests on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VmFinding {
-    pub resource: String,
-    pub verdict: String,
-    pub value: Option<f64>,
-    pub threshold: Option<f64>,
-    pub comparison: Option<String>,
-    pub statistic: String,
-    pub samples: i64,
-    pub days_with_samples: i64,
-    pub evaluated_at: i64,
-}
-
 /// One allocation a VM had.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AllocationRow {
@@ -270,18 +256,6 @@ pub struct NetworkFindingView {
     pub raised_at: i64,
     pub last_raised_at: i64,
     pub open: bool,
-}
-
-/// An IP registry entry visible to the viewer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RegistryView {
-    pub ip: String,
-    pub mac: String,
-    pub department: String,
-    pub holder: String,
-    pub registered_on: String,
-    pub note: String,
-    pub gateway: bool,
 }
 
 /// A stored annual review of one project.
@@ -659,30 +633,6 @@ impl Store {
         })
     }
 
-    /// The latest findings of one VM (by key, already scope-checked), cpu, memory, disk.
-    pub async fn vm_findings(&self, vm_key: i64) -> Result<Vec<VmFinding>> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT f.resource, f.verdict, f.value, f.threshold, f.comparison, f.statistic, f.samples, \
-                 f.days_with_samples, e.at FROM findings f JOIN evaluations e ON e.id = f.evaluation_id \
-                 WHERE f.vm_key = $1 ORDER BY CASE f.resource WHEN 'cpu' THEN 0 WHEN 'memory' THEN 1 ELSE 2 END")
-                .bind(vm_key).fetch_all(p).await?;
-            rows.into_iter()
-                .map(|r| Ok(VmFinding {
-                    resource: r.try_get(0)?,
-                    verdict: r.try_get(1)?,
-                    value: r.try_get(2)?,
-                    threshold: r.try_get(3)?,
-                    comparison: r.try_get(4)?,
-                    statistic: r.try_get(5)?,
-                    samples: r.try_get(6)?,
-                    days_with_samples: r.try_get(7)?,
-                    evaluated_at: r.try_get(8)?,
-                }))
-                .collect()
-        })
-    }
-
     /// Every allocation a VM had, newest first.
     pub async fn vm_allocations(&self, vm_key: i64) -> Result<Vec<AllocationRow>> {
         let rows: Vec<(i64, i64, f64, f64, String)> = on_pool!(self, p => sqlx::query_as(
@@ -908,32 +858,6 @@ impl Store {
                 }))
                 .collect()
         })
-    }
-
-    /// Visible IP registry entries, by IP.
-    pub async fn registry_list(
-        &self,
-        scope: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<RegistryView>> {
-        let rows: Vec<(String, String, String, String, String, String, bool)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT ip, mac, department_id, holder, registered_on, note, gateway FROM ip_registry \
-             WHERE ($1 IS NULL OR department_id = $1) ORDER BY ip LIMIT $2")
-            .bind(scope).bind(limit).fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(ip, mac, department, holder, registered_on, note, gateway)| RegistryView {
-                    ip,
-                    mac,
-                    department,
-                    holder,
-                    registered_on,
-                    note,
-                    gateway,
-                },
-            )
-            .collect())
     }
 
     /// Stored annual reviews of visible projects, newest year first, best score first.

@@ -49,6 +49,17 @@ pub struct InventorySummary {
     pub allocations_changed: usize,
 }
 
+/// A project as [`Store::projects`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectListing {
+    pub id: String,
+    pub name: String,
+    pub department: String,
+    pub department_name: String,
+    /// When its system was filed (art. 10), if it has been.
+    pub filed_on: Option<NaiveDate>,
+}
+
 fn date_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -194,23 +205,21 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every project: (id, name, department id, department name, filed_on), ordered by id.
-    pub async fn projects(
-        &self,
-    ) -> Result<Vec<(String, String, String, String, Option<NaiveDate>)>> {
+    /// Every project with its department, ordered by id.
+    pub async fn projects(&self) -> Result<Vec<ProjectListing>> {
         let rows: Vec<(String, String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
             "SELECT p.id, p.name, p.department_id, d.name, p.filed_on FROM projects p \
              JOIN departments d ON d.id = p.department_id ORDER BY p.id")
             .fetch_all(p).await)?;
         rows.into_iter()
             .map(|(id, name, department, department_name, filed)| {
-                Ok((
+                Ok(ProjectListing {
                     id,
                     name,
                     department,
                     department_name,
-                    filed.as_deref().map(parse_date).transpose()?,
-                ))
+                    filed_on: filed.as_deref().map(parse_date).transpose()?,
+                })
             })
             .collect()
     }

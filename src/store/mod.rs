@@ -31,17 +31,17 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{AuditRow, ContestRow, Credentials, NoticeFacts, Principal, UserRow, VmFacts};
 pub use dashboard::{
     AlertView, AllocationRow, Candidate, DeadlineCounts, DepartmentSummary, MailEntry,
-    NetworkFindingView, NoticeView, ProjectSummary, RegistryView, ReviewListRow, TimelineEvent,
-    UsageBucket, VerdictCount, VmDeadline, VmDetail, VmFilter, VmFinding, VmListRow, WasteRow,
+    NetworkFindingView, NoticeView, ProjectSummary, ReviewListRow, TimelineEvent, UsageBucket,
+    VerdictCount, VmDeadline, VmDetail, VmFilter, VmListRow, WasteRow,
 };
 pub use inventory::InventorySummary;
-pub use inventory::{AgentRow, VmRow};
+pub use inventory::{AgentRow, ProjectListing, VmRow};
 pub use kubernetes::{DiscoveredVm, DiscoveryWritten};
 pub use leader::Leadership;
 pub use network::{
     NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,
 };
-pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings};
+pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings, rfc3339};
 pub use obligations::{
     AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, ObligationStart, OpenAdjustment,
 };
@@ -276,4 +276,15 @@ impl BeginWrite for PgPool {
 /// Current time as stored: Unix seconds.
 pub(crate) fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// A stored text read back as the domain type it was written from; a value no version wrote
+/// is an error naming it, never a silent default.
+pub(crate) fn stored<T>(text: String) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| StoreError::Invalid(format!("stored {e}")))
 }

@@ -266,15 +266,20 @@ impl Store {
 
     /// The registry, ordered by IP text.
     pub async fn ip_registry(&self) -> Result<Vec<RegistryListing>> {
-        self.ip_registry_in(None).await
+        self.ip_registry_in(None, None).await
     }
 
-    /// [`Store::ip_registry`] of one department (`None`: all).
-    pub async fn ip_registry_in(&self, department: Option<&str>) -> Result<Vec<RegistryListing>> {
+    /// [`Store::ip_registry`] of one department (`None`: all), the first `limit` entries
+    /// (`None`: every one).
+    pub async fn ip_registry_in(
+        &self,
+        department: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<RegistryListing>> {
         let rows: Vec<(String, String, String, String, String, String, bool)> = on_pool!(self, p => sqlx::query_as(
             "SELECT ip, mac, department_id, holder, registered_on, note, gateway FROM ip_registry \
-             WHERE $1 IS NULL OR department_id = $1 ORDER BY ip")
-            .bind(department).fetch_all(p).await)?;
+             WHERE $1 IS NULL OR department_id = $1 ORDER BY ip LIMIT $2")
+            .bind(department).bind(limit.unwrap_or(i64::MAX)).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
             .map(

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
-use crate::core::domain::{Direction, Resource};
+use super::{BeginWrite, Result, Store, now_secs, on_pool, stored};
+use crate::core::domain::{Direction, NoticeState, Resource, Verdict};
 use crate::core::rules::evaluate::Finding;
 use crate::core::rules::recommend::{NoRecommendation, Recommendation};
 
@@ -15,8 +15,10 @@ pub struct FindingRow {
     pub vm: String,
     pub project: String,
     pub department: String,
-    pub resource: String,
-    pub verdict: String,
+    #[schema(value_type = String, example = "cpu")]
+    pub resource: Resource,
+    #[schema(value_type = String, example = "downsize")]
+    pub verdict: Verdict,
     pub value: Option<f64>,
     pub threshold: Option<f64>,
     pub comparison: Option<String>,
@@ -34,11 +36,14 @@ pub struct NoticeRow {
     pub vm: String,
     pub project: String,
     pub department: String,
-    pub resource: String,
+    #[schema(value_type = String, example = "cpu")]
+    pub resource: Resource,
     /// `downsize` or `expand`.
-    pub kind: String,
+    #[schema(value_type = String, example = "downsize")]
+    pub kind: Direction,
     /// `open` until the adjustment is done or the notice is withdrawn, then `closed`.
-    pub state: String,
+    #[schema(value_type = String, example = "open")]
+    pub state: NoticeState,
     pub issued_on: String,
     pub value: f64,
     pub threshold: f64,
@@ -104,7 +109,8 @@ macro_rules! enqueue_digest {
 }
 pub(crate) use enqueue_digest;
 
-fn rfc3339(ts: i64) -> String {
+/// Unix seconds as RFC 3339 in UTC, as findings show their evaluation instant.
+pub fn rfc3339(ts: i64) -> String {
     DateTime::from_timestamp(ts, 0)
         .map(|t| t.to_rfc3339())
         .unwrap_or_default()
@@ -190,23 +196,36 @@ impl Store {
 
     /// [`Store::findings`] of one department's VMs (`None`: all).
     pub async fn findings_in(&self, department: Option<&str>) -> Result<Vec<FindingRow>> {
+        self.findings_where(department, None).await
+    }
+
+    /// The latest findings of one VM (by key, already scope-checked): cpu, memory, disk.
+    pub async fn vm_findings(&self, vm_key: i64) -> Result<Vec<FindingRow>> {
+        self.findings_where(None, Some(vm_key)).await
+    }
+
+    async fn findings_where(
+        &self,
+        department: Option<&str>,
+        vm_key: Option<i64>,
+    ) -> Result<Vec<FindingRow>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
             "SELECT v.id, v.project_id, p.department_id, f.resource, f.verdict, f.value, f.threshold, \
              f.comparison, f.statistic, f.samples, f.days_with_samples, e.at \
              FROM findings f JOIN vms v ON v.key = f.vm_key JOIN projects p ON p.id = v.project_id \
              JOIN evaluations e ON e.id = f.evaluation_id \
-             WHERE $1 IS NULL OR p.department_id = $1 \
+             WHERE ($1 IS NULL OR p.department_id = $1) AND ($2 IS NULL OR f.vm_key = $2) \
              ORDER BY v.id, CASE f.resource WHEN 'cpu' THEN 0 WHEN 'memory' THEN 1 ELSE 2 END")
-            .bind(department).fetch_all(p).await?;
+            .bind(department).bind(vm_key).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
                 Ok(FindingRow {
                     vm: r.try_get(0)?,
                     project: r.try_get(1)?,
                     department: r.try_get(2)?,
-                    resource: r.try_get(3)?,
-                    verdict: r.try_get(4)?,
+                    resource: stored(r.try_get::<String, _>(3)?)?,
+                    verdict: stored(r.try_get::<String, _>(4)?)?,
                     value: r.try_get(5)?,
                     threshold: r.try_get(6)?,
                     comparison: r.try_get(7)?,
@@ -255,22 +274,16 @@ impl Store {
             .bind(department).bind(id).fetch_all(p).await?;
             rows.into_iter()
             .map(|r| {
-                let direction: String = r.try_get(5)?;
-                direction
-                    .parse::<Direction>()
-                    .map_err(|e| StoreError::Invalid(format!("stored {e}")))?;
-                let resource: Resource = r.try_get::<String, _>(4)?
-                    .parse()
-                    .map_err(|e| StoreError::Invalid(format!("stored {e}")))?;
+                let resource: Resource = stored(r.try_get::<String, _>(4)?)?;
                 let note: Option<String> = r.try_get(17)?;
                 Ok(NoticeRow {
                     id: r.try_get(0)?,
                     vm: r.try_get(1)?,
                     project: r.try_get(2)?,
                     department: r.try_get(3)?,
-                    resource: r.try_get(4)?,
-                    kind: direction,
-                    state: if r.try_get::<bool, _>(6)? { "open" } else { "closed" }.to_owned(),
+                    resource,
+                    kind: stored(r.try_get::<String, _>(5)?)?,
+                    state: if r.try_get::<bool, _>(6)? { NoticeState::Open } else { NoticeState::Closed },
                     issued_on: r.try_get(7)?,
                     value: r.try_get(8)?,
                     threshold: r.try_get(9)?,

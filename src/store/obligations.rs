@@ -367,7 +367,7 @@ impl Store {
                     let kind: String = r.try_get(1)?;
                     Ok(DeadlineRow {
                         id: r.try_get(0)?,
-                        kind: kind.parse().map_err(|e| StoreError::Invalid(format!("stored {e}")))?,
+                        kind: super::stored(kind)?,
                         vm_key: r.try_get(2)?,
                         vm: r.try_get(3)?,
                         project: r.try_get(4)?,

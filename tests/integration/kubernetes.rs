@@ -448,7 +448,7 @@ async fn discovered_workloads_are_evaluated_like_vms() {
         report
             .findings
             .iter()
-            .find(|f| f.vm == vm && f.resource == resource)
+            .find(|f| f.vm == vm && f.resource.as_str() == resource)
             .map(|f| f.verdict.to_string())
             .unwrap_or_else(|| panic!("no {resource} finding for {vm}"))
     };

@@ -211,7 +211,8 @@ async fn expected_counts(
     let mut out = HashMap::new();
     for f in store.findings().await.expect("findings") {
         if department.is_none_or(|d| d == f.department) {
-            *out.entry((f.resource, f.verdict)).or_insert(0) += 1;
+            *out.entry((f.resource.to_string(), f.verdict.to_string()))
+                .or_insert(0) += 1;
         }
     }
     out

@@ -130,12 +130,11 @@ async fn demo_accounts(store: &Store) -> anyhow::Result<DemoAccounts> {
 /// machine is deployed. These are the audit log's first entries.
 async fn demo_actions(ctx: &JobContext, accounts: &DemoAccounts) -> anyhow::Result<()> {
     let today = shanghai_day(Utc::now());
-    let contested = ctx
-        .store
-        .notices()
-        .await?
-        .into_iter()
-        .find(|n| n.vm == "his-app-02" && n.resource == "cpu" && n.state == "open");
+    let contested = ctx.store.notices().await?.into_iter().find(|n| {
+        n.vm == "his-app-02"
+            && n.resource == crate::core::domain::Resource::Cpu
+            && n.state == crate::core::domain::NoticeState::Open
+    });
     match contested {
         Some(n) => {
             crate::jobs::actions::contest_notice(

@@ -99,9 +99,20 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 const CSS: &str = include_str!("templates/cloudgov.css");
 
-/// Unix seconds as a Shanghai date, `2026-11-23`.
-fn date_filter(ts: Option<i64>) -> String {
-    ts.and_then(|t| DateTime::from_timestamp(t, 0))
+/// An instant as templates hold it: Unix seconds, or RFC 3339 text (findings' `evaluated_at`).
+fn instant(v: &minijinja::Value) -> Option<DateTime<chrono::Utc>> {
+    match v.as_i64() {
+        Some(t) => DateTime::from_timestamp(t, 0),
+        None => v
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.to_utc()),
+    }
+}
+
+/// An instant (see [`instant`]) as a Shanghai date, `2026-11-23`.
+fn date_filter(v: minijinja::Value) -> String {
+    instant(&v)
         .map(|t| {
             t.with_timezone(&chrono_tz::Asia::Shanghai)
                 .format("%Y-%m-%d")
@@ -110,9 +121,9 @@ fn date_filter(ts: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// Unix seconds as Shanghai date and minute, `2026-11-23 14:05`.
-fn datetime_filter(ts: Option<i64>) -> String {
-    ts.and_then(|t| DateTime::from_timestamp(t, 0))
+/// An instant (see [`instant`]) as Shanghai date and minute, `2026-11-23 14:05`.
+fn datetime_filter(v: minijinja::Value) -> String {
+    instant(&v)
         .map(|t| {
             t.with_timezone(&chrono_tz::Asia::Shanghai)
                 .format("%Y-%m-%d %H:%M")
@@ -347,8 +358,12 @@ mod tests {
     #[test]
     fn filters_show_dates_in_shanghai_and_the_chinese_form() {
         // 2026-11-22T16:30:00Z is 2026-11-23 00:30 in Shanghai.
-        assert_eq!(date_filter(Some(1_795_365_000)), "2026-11-23");
-        assert_eq!(datetime_filter(Some(1_795_365_000)), "2026-11-23 00:30");
+        let seconds = minijinja::Value::from(1_795_365_000i64);
+        assert_eq!(date_filter(seconds.clone()), "2026-11-23");
+        assert_eq!(datetime_filter(seconds), "2026-11-23 00:30");
+        let text = minijinja::Value::from("2026-11-22T16:30:00+00:00");
+        assert_eq!(datetime_filter(text), "2026-11-23 00:30");
+        assert_eq!(date_filter(minijinja::Value::from(())), "");
         assert_eq!(zhdate_filter("2026-11-23".into()), "2026年11月23日");
         assert_eq!(num_filter(Some(32.0)), "32");
         assert_eq!(pct_filter(Some(24.96)), "25.0%");

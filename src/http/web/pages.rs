@@ -612,7 +612,7 @@ pub(super) async fn network(
         .collect();
     let page = context! {
         findings => findings,
-        registry => store.registry_list(scope, LIST_LIMIT).await?,
+        registry => store.ip_registry_in(scope, Some(LIST_LIMIT)).await?,
         limit => LIST_LIMIT,
         today => shanghai_day(Utc::now()).to_string(),
     };

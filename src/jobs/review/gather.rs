@@ -121,7 +121,14 @@ pub async fn gather_year(
     let total = projects.len();
     let year_prefix = format!("{year}-");
     let mut out = Vec::with_capacity(projects.len());
-    for (i, (id, name, department, department_name, filed_on)) in projects.into_iter().enumerate() {
+    for (i, project) in projects.into_iter().enumerate() {
+        let crate::store::ProjectListing {
+            id,
+            name,
+            department,
+            department_name,
+            filed_on,
+        } = project;
         let project_vms: Vec<&VmRow> = vms
             .iter()
             .filter(|v| v.project.as_str() == id && v.delivered_on <= last)

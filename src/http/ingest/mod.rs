@@ -1,0 +1,211 @@
+//! Agent ingest: `POST /api/v1/ingest` authenticates the agent's token before reading its body,
+//! reads at most [`MAX_BODY_BYTES`], checks every report (`check`) before anything is written,
+//! stores the batch in one transaction and records the agent's health (clock skew, dropped
+//! reports) after.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{TimeDelta, Utc};
+use cloudgov_agent::wire::{IngestAck, IngestBatch};
+
+use crate::core::calendar::shanghai_day;
+use crate::core::details::AlertFacts;
+use crate::core::token;
+use crate::http::metrics::IngestCounters;
+use crate::http::{ApiError, AppState, ErrorBody};
+
+mod check;
+pub use check::check_report;
+
+/// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most reports in one batch.
+pub const MAX_REPORTS_PER_BATCH: usize = 2000;
+
+/// Limits on what one agent may send.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// Requests per VM per minute; more get 429 with Retry-After.
+    pub requests_per_minute: u32,
+    /// A clock further off than this raises a `clock_skew` alert.
+    pub max_clock_skew: TimeDelta,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            requests_per_minute: 120,
+            max_clock_skew: TimeDelta::minutes(2),
+        }
+    }
+}
+
+/// Per-VM request counts in fixed one-minute windows.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<i64, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// `Err(seconds to wait)` when `vm_key` has used up this minute.
+    pub(crate) fn check(
+        &self,
+        vm_key: i64,
+        now: chrono::DateTime<Utc>,
+        limit: u32,
+    ) -> Result<(), i64> {
+        let minute = now.timestamp().div_euclid(60);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = windows.entry(vm_key).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= limit {
+            return Err(60 - now.timestamp().rem_euclid(60));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// `POST /api/v1/ingest`: a batch of reports from one agent. The token is checked before the
+/// body is read (401 first, whatever the body's size); then the whole batch is validated
+/// before anything is written, and stored in one transaction; the answer comes after commit.
+#[utoipa::path(post, path = "/api/v1/ingest", tag = "agents", security(("agent_token" = [])),
+    request_body = crate::http::openapi::IngestBatchDoc,
+    responses((status = 200, body = crate::http::openapi::IngestAckDoc),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "Rate limited; see Retry-After"),
+              (status = 503, body = ErrorBody, description = "The database is unavailable; see Retry-After")))]
+pub(super) async fn ingest(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<Json<IngestAck>, ApiError> {
+    let counters = state.counters.clone();
+    IngestCounters::add(&counters.requests, 1);
+    let result = store_batch(state, request).await;
+    match &result {
+        Ok(ack) => {
+            IngestCounters::add(&counters.reports, ack.accepted as u64);
+            IngestCounters::add(&counters.duplicates, ack.duplicates as u64);
+        }
+        Err(ApiError::Internal(_)) => {}
+        Err(_) => IngestCounters::add(&counters.rejected, 1),
+    }
+    result.map(Json)
+}
+
+async fn store_batch(
+    state: AppState,
+    request: axum::extract::Request,
+) -> Result<IngestAck, ApiError> {
+    let (parts, body) = request.into_parts();
+    let token = crate::http::auth::bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let (vm_key, vm_id) = state
+        .ctx
+        .store
+        .vm_for_token(&token::hash(token))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let now = Utc::now();
+    state
+        .rate
+        .check(vm_key, now, state.limits.requests_per_minute)
+        .map_err(ApiError::TooManyRequests)?;
+    // Read only now, and at most the limit: an unauthenticated sender never gets the daemon to
+    // buffer its body, and an authenticated one not past MAX_BODY_BYTES.
+    let body = read_limited(body).await?;
+    let batch: IngestBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
+    if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_BATCH {
+        return Err(ApiError::Unprocessable(format!(
+            "a batch holds 1 to {MAX_REPORTS_PER_BATCH} reports, this one {}",
+            batch.reports.len()
+        )));
+    }
+    let rows = batch
+        .reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            check_report(r, vm_key, &vm_id, now)
+                .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (accepted, duplicates) = state.ctx.store.ingest_reports(&rows).await?;
+    record_agent_health(&state, vm_key, &vm_id, &batch, now).await?;
+    tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
+    Ok(IngestAck {
+        accepted: accepted as usize,
+        duplicates: duplicates as usize,
+    })
+}
+
+/// The most of an over-long body that is read (and dropped) before answering 413, so the
+/// sender, still writing, reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 4 * MAX_BODY_BYTES;
+
+/// The body, at most [`MAX_BODY_BYTES`] of it. A longer one is drained (up to [`DRAIN_LIMIT`])
+/// and refused with 413.
+async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(buf)
+}
+
+/// The agent's clock offset and dropped reports, recorded after its batch is stored: a clock
+/// off by more than the limit, or reports lost on the agent, raise alerts staff see.
+async fn record_agent_health(
+    state: &AppState,
+    vm_key: i64,
+    vm_id: &str,
+    batch: &IngestBatch,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let store = &state.ctx.store;
+    let today = shanghai_day(now);
+    if let Some(sent_at) = batch.sent_at {
+        let offset = now - sent_at;
+        store.set_clock_offset(vm_key, offset.num_seconds()).await?;
+        if offset.abs() > state.limits.max_clock_skew {
+            let facts = AlertFacts::ClockSkew {
+                offset_secs: offset.num_seconds(),
+                limit_secs: state.limits.max_clock_skew.num_seconds(),
+            };
+            if store.raise_alert(vm_key, &facts, now, today).await? {
+                tracing::warn!(vm = %vm_id, offset_secs = offset.num_seconds(), "agent clock skew");
+            }
+        } else {
+            store.clear_alert(vm_key, "clock_skew", now).await?;
+        }
+    }
+    if batch.dropped_reports > 0 {
+        tracing::warn!(vm = %vm_id, dropped = batch.dropped_reports, "agent dropped reports");
+        let facts = AlertFacts::ReportsDropped {
+            reports: batch.dropped_reports,
+        };
+        store.raise_alert(vm_key, &facts, now, today).await?;
+    }
+    Ok(())
+}

@@ -444,6 +444,86 @@ pub fn check_text(what: &'static str, s: &str, max_chars: usize) -> Result<(), I
     Ok(())
 }
 
+/// One entry of the IP registry: an address, the MAC registered for it, the department and
+/// holder it is registered to (art. 19's static IP and IP-MAC registration). Built only by
+/// [`RegistryRow::new`], so every entry, imported or edited, passed the same checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryRow {
+    ip: std::net::IpAddr,
+    mac: MacAddr,
+    department: DepartmentId,
+    holder: String,
+    registered_on: Option<chrono::NaiveDate>,
+    note: String,
+    gateway: bool,
+}
+
+impl RegistryRow {
+    /// Longest holder of an entry.
+    pub const MAX_HOLDER_CHARS: usize = 200;
+    /// Longest note of an entry.
+    pub const MAX_NOTE_CHARS: usize = 1000;
+
+    /// Checks an entry: a holder of 1 to 200 characters, a note of at most 1000, neither with
+    /// control characters, and a registration date (if given) not after `today`. Whether the
+    /// department exists is the caller's to check against the inventory.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ip: std::net::IpAddr,
+        mac: MacAddr,
+        department: DepartmentId,
+        holder: &str,
+        registered_on: Option<chrono::NaiveDate>,
+        note: &str,
+        gateway: bool,
+        today: chrono::NaiveDate,
+    ) -> Result<RegistryRow, InvalidValue> {
+        if holder.is_empty() {
+            return Err(InvalidValue::new("holder", holder, "is empty"));
+        }
+        check_text("holder", holder, Self::MAX_HOLDER_CHARS)?;
+        check_text("note", note, Self::MAX_NOTE_CHARS)?;
+        if let Some(day) = registered_on
+            && day > today
+        {
+            return Err(InvalidValue::new("registered_on", day, "is in the future"));
+        }
+        Ok(RegistryRow {
+            ip,
+            mac,
+            department,
+            holder: holder.to_owned(),
+            registered_on,
+            note: note.to_owned(),
+            gateway,
+        })
+    }
+
+    pub fn ip(&self) -> std::net::IpAddr {
+        self.ip
+    }
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+    pub fn department(&self) -> &DepartmentId {
+        &self.department
+    }
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+    /// `None`: the day it is first registered.
+    pub fn registered_on(&self) -> Option<chrono::NaiveDate> {
+        self.registered_on
+    }
+    pub fn note(&self) -> &str {
+        &self.note
+    }
+    /// A gateway answers for many addresses, so its MAC is expected on more than one IP.
+    pub fn gateway(&self) -> bool {
+        self.gateway
+    }
+}
+
 /// The instants a measurement may carry when it reaches the daemon, by ingest or by import:
 /// not past a small clock skew into the future, and not older than any evaluation or review
 /// will read (unless a backfill asks for history explicitly). Never the future.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::core::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent, check_text};
+use crate::core::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent, RegistryRow, check_text};
 use crate::core::samples::SampleRow;
 
 pub const SAMPLES_HEADER: [&str; 5] = ["vm", "ts", "cpu_pct", "mem_pct", "disk_pct"];
@@ -127,22 +127,6 @@ pub const IP_REGISTRY_HEADER: [&str; 4] = ["ip", "mac", "department", "holder"];
 pub const IP_REGISTRY_OPTIONAL: [&str; 3] = ["registered_on", "note", "gateway"];
 pub const ARP_HEADER: [&str; 4] = ["ip", "mac", "seen_at", "source"];
 
-/// One row of the IP registry (`cloudgov import ip-registry`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegistryRow {
-    pub ip: IpAddr,
-    pub mac: MacAddr,
-    pub department: DepartmentId,
-    pub holder: String,
-    pub registered_on: Option<NaiveDate>,
-    pub note: String,
-    pub gateway: bool,
-}
-
-/// Longest holder and note of a registry row (the same bounds as the dashboard's form).
-pub const MAX_HOLDER_CHARS: usize = 200;
-pub const MAX_NOTE_CHARS: usize = 1000;
-
 /// Parses an IP registry CSV: `ip,mac,department,holder`, optionally followed by
 /// `registered_on,note,gateway`. Every department must be in `departments`; an IP may appear
 /// once; `registered_on` is not after `today`.
@@ -172,41 +156,31 @@ pub fn parse_ip_registry(
                 "department {department} is not in the inventory"
             )));
         }
-        let holder = field(3).to_owned();
-        if holder.is_empty() || holder.chars().count() > MAX_HOLDER_CHARS {
-            return Err(err(format!(
-                "holder must have 1 to {MAX_HOLDER_CHARS} characters"
-            )));
-        }
-        check_text("holder", &holder, MAX_HOLDER_CHARS).map_err(|e| err(e.to_string()))?;
-        check_text("note", field(5), MAX_NOTE_CHARS).map_err(|e| err(e.to_string()))?;
         let registered_on = match field(4) {
             "" => None,
-            d => {
-                let day = NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| err(format!("registered_on {d:?} is not YYYY-MM-DD")))?;
-                if day > today {
-                    return Err(err(format!(
-                        "registered_on {day} is in the future (today is {today})"
-                    )));
-                }
-                Some(day)
-            }
+            d => Some(
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| err(format!("registered_on {d:?} is not YYYY-MM-DD")))?,
+            ),
         };
         let gateway = match field(6) {
             "" | "false" | "no" | "0" => false,
             "true" | "yes" | "1" => true,
             other => return Err(err(format!("gateway {other:?} is not true or false"))),
         };
-        rows.push(RegistryRow {
-            ip,
-            mac,
-            department,
-            holder,
-            registered_on,
-            note: field(5).to_owned(),
-            gateway,
-        });
+        rows.push(
+            RegistryRow::new(
+                ip,
+                mac,
+                department,
+                field(3),
+                registered_on,
+                field(5),
+                gateway,
+                today,
+            )
+            .map_err(|e| err(e.to_string()))?,
+        );
     }
     Ok(rows)
 }
@@ -357,7 +331,7 @@ mod tests {
         assert!(err.contains("future"), "{err}");
         let long = format!(
             "ip,mac,department,holder\n10.1.0.5,52:54:00:00:00:01,health,{}\n",
-            "x".repeat(MAX_HOLDER_CHARS + 1)
+            "x".repeat(RegistryRow::MAX_HOLDER_CHARS + 1)
         );
         assert!(parse_ip_registry("r.csv", long.as_bytes(), &departments, today()).is_err());
     }
@@ -416,12 +390,12 @@ mod tests {
         let text = "ip,mac,department,holder\n10.1.0.5,52-54-00-AB-CD-EF,health,PC-1\n2001:db8::5,5254.00ab.cd01,health,PC-2\n";
         let rows =
             parse_ip_registry("r.csv", text.as_bytes(), &departments, today()).expect("parses");
-        assert_eq!(rows[0].mac.to_string(), "52:54:00:ab:cd:ef");
-        assert_eq!(rows[1].ip.to_string(), "2001:db8::5");
+        assert_eq!(rows[0].mac().to_string(), "52:54:00:ab:cd:ef");
+        assert_eq!(rows[1].ip().to_string(), "2001:db8::5");
         let with_optional = "ip,mac,department,holder,registered_on,note,gateway\n10.1.0.1,52:54:00:00:00:01,health,GW,2025-01-02,core,true\n";
         let rows = parse_ip_registry("r.csv", with_optional.as_bytes(), &departments, today())
             .expect("parses");
-        assert!(rows[0].gateway && rows[0].registered_on.is_some());
+        assert!(rows[0].gateway() && rows[0].registered_on().is_some());
         for (row, want) in [
             (
                 "10.1.0.300,52:54:00:00:00:01,health,x",
@@ -503,7 +477,7 @@ mod fuzz {
             let text = format!("ip,mac,department,holder\n10.0.0.1,{mac},health,pc\n");
             let departments = HashSet::from(["health".to_string()]);
             match parse_ip_registry("r.csv", text.as_bytes(), &departments, today()) {
-                Ok(rows) => prop_assert_eq!(rows[0].mac.to_string().len(), 17),
+                Ok(rows) => prop_assert_eq!(rows[0].mac().to_string().len(), 17),
                 Err(e) => prop_assert!(e.to_string().contains("line 2"), "{}", e),
             }
         }

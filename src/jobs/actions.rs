@@ -381,7 +381,6 @@ pub async fn confirm_release(
 
 /// Longest reason a contest or release request may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
-pub use crate::core::import::{MAX_HOLDER_CHARS, MAX_NOTE_CHARS};
 
 /// Staff record that a project was filed (全口径备案, art. 10) on `on`: not in the future. Its
 /// filing obligation is done on that day.
@@ -471,15 +470,6 @@ pub async fn set_registry(
             "department {department} is not in the inventory"
         )));
     }
-    let holder = edit.holder.trim();
-    if holder.is_empty() || holder.chars().count() > MAX_HOLDER_CHARS {
-        return Err(ActionError::Invalid(format!(
-            "holder must have 1 to {MAX_HOLDER_CHARS} characters"
-        )));
-    }
-    check_text("holder", holder, MAX_HOLDER_CHARS).map_err(invalid)?;
-    let note = edit.note.trim();
-    check_text("note", note, MAX_NOTE_CHARS).map_err(invalid)?;
     let registered_on = match edit.registered_on.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(d) => {
@@ -488,15 +478,17 @@ pub async fn set_registry(
             Some(day)
         }
     };
-    let row = crate::core::import::RegistryRow {
+    let row = crate::core::domain::RegistryRow::new(
         ip,
         mac,
         department,
-        holder: holder.to_owned(),
+        edit.holder.trim(),
         registered_on,
-        note: note.to_owned(),
-        gateway: edit.gateway,
-    };
+        edit.note.trim(),
+        edit.gateway,
+        shanghai_day(Utc::now()),
+    )
+    .map_err(invalid)?;
     let source = if viewer.username.starts_with("cli:") {
         viewer.username.clone()
     } else {

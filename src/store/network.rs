@@ -9,7 +9,8 @@ use sqlx::Row;
 use super::inventory::parse_date;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::domain::MacAddr;
-use crate::core::import::{ArpRow, RegistryRow};
+use crate::core::domain::RegistryRow;
+use crate::core::import::ArpRow;
 use crate::core::network::{NetworkFinding, RegistryEntry, Sighting, SightingKind};
 
 /// A sighting to record: (ip, mac) seen at `seen_at` by `source`.
@@ -204,21 +205,21 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut summary = RegistrySummary::default();
             for r in rows {
-                let ip = r.ip.to_string();
+                let ip = r.ip().to_string();
                 let existing: Option<(String, String, String, String, String, bool)> = sqlx::query_as(
                     "SELECT mac, department_id, holder, registered_on, note, gateway FROM ip_registry WHERE ip = $1")
                     .bind(&ip).fetch_optional(&mut *tx).await?;
                 let after = RegistryListing {
                     ip: ip.clone(),
-                    mac: r.mac.to_string(),
-                    department: r.department.to_string(),
-                    holder: r.holder.clone(),
-                    registered_on: r.registered_on
+                    mac: r.mac().to_string(),
+                    department: r.department().to_string(),
+                    holder: r.holder().to_owned(),
+                    registered_on: r.registered_on()
                         .or_else(|| existing.as_ref().and_then(|e| parse_date(&e.3).ok()))
                         .unwrap_or(today)
                         .to_string(),
-                    note: r.note.clone(),
-                    gateway: r.gateway,
+                    note: r.note().to_owned(),
+                    gateway: r.gateway(),
                 };
                 let before = existing.map(|(mac, department, holder, registered_on, note, gateway)| RegistryListing {
                     ip: ip.clone(), mac, department, holder, registered_on, note, gateway,

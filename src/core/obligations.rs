@@ -126,6 +126,16 @@ impl ObligationKind {
         ObligationKind::Registration,
     ];
 
+    /// The kind's place in [`ObligationKind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            ObligationKind::Deployment => 0,
+            ObligationKind::Adjustment => 1,
+            ObligationKind::Filing => 2,
+            ObligationKind::Registration => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObligationKind::Deployment => "deployment",
@@ -438,6 +448,7 @@ mod tests {
         let mut keys = std::collections::HashSet::new();
         for kind in ObligationKind::ALL {
             assert_eq!(kind.as_str().parse::<ObligationKind>(), Ok(kind));
+            assert_eq!(ObligationKind::ALL[kind.index()], kind);
             assert!(
                 keys.insert(kind.period_key()),
                 "{kind} shares a rules entry"

@@ -274,3 +274,52 @@ fn jobs_read_no_environment_and_notify_no_file_or_clock() {
         }
     }
 }
+
+/// The agent crate never depends on the daemon: it runs on every VM and must stay small, and
+/// the daemon takes the report schema from it (`cloudgov_agent::wire`), not the other way.
+#[test]
+fn the_agent_depends_on_nothing_of_the_daemon() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("agent/Cargo.toml")).expect("agent manifest");
+    let manifest: toml::Table = toml::from_str(&manifest).expect("agent manifest parses");
+    let tables = manifest
+        .iter()
+        .filter(|(k, _)| k.ends_with("dependencies"))
+        .map(|(_, v)| v.clone())
+        .chain(
+            manifest
+                .get("target")
+                .and_then(|t| t.as_table())
+                .into_iter()
+                .flat_map(|targets| targets.values())
+                .filter_map(|t| t.as_table())
+                .flat_map(|t| {
+                    t.iter()
+                        .filter(|(k, _)| k.ends_with("dependencies"))
+                        .map(|(_, v)| v.clone())
+                }),
+        );
+    let mut names = 0;
+    for table in tables {
+        for (name, spec) in table.as_table().expect("a dependency table") {
+            names += 1;
+            assert!(name != "cloudgov", "the agent depends on the daemon");
+            let path = spec.get("path").and_then(|p| p.as_str()).unwrap_or("");
+            assert!(
+                path.is_empty(),
+                "the agent depends on a path crate {name} = {path}: keep it standalone"
+            );
+        }
+    }
+    assert!(names > 5, "the manifest's dependencies were read ({names})");
+    let mut files = Vec::new();
+    rust_files(&root.join("agent/src"), &mut files);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(
+            !code(&text).contains("cloudgov::"),
+            "{} names the daemon's crate",
+            path.display()
+        );
+    }
+}

@@ -8,6 +8,7 @@
 pub mod evaluate;
 pub mod recommend;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -276,25 +277,17 @@ struct Override {
 /// Working-day periods of the obligations and the center's reminder practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeadlineRules {
-    pub deployment: WorkingDays,
-    pub adjustment: WorkingDays,
+    /// Each kind's period, in [`ObligationKind::ALL`] order, read from the rules file entry
+    /// [`ObligationKind::period_key`] names.
+    periods: [WorkingDays; ObligationKind::ALL.len()],
     pub reminder_before: WorkingDays,
     pub silent_agent: WorkingDays,
-    /// Art. 10: file the project within this many working days of its first deployment.
-    pub filing: WorkingDays,
-    /// Art. 14: a registered address unseen this long is a stale registration.
-    pub registration: WorkingDays,
 }
 
 impl DeadlineRules {
     /// The period of an obligation of `kind` (from the rules file entry its kind names).
     pub fn period(&self, kind: ObligationKind) -> WorkingDays {
-        match kind {
-            ObligationKind::Deployment => self.deployment,
-            ObligationKind::Adjustment => self.adjustment,
-            ObligationKind::Filing => self.filing,
-            ObligationKind::Registration => self.registration,
-        }
+        self.periods[kind.index()]
     }
 }
 
@@ -395,7 +388,7 @@ impl RuleSet {
     }
 
     pub fn parse(origin: &str, text: &str) -> Result<RuleSet, RulesError> {
-        let raw: RawRules = toml::from_str(text).map_err(|source| RulesError::Syntax {
+        let mut raw: RawRules = toml::from_str(text).map_err(|source| RulesError::Syntax {
             origin: origin.to_owned(),
             source,
         })?;
@@ -472,37 +465,69 @@ impl RuleSet {
             overrides.push(Override { scope, changes });
         }
         let d = raw.deadlines;
-        let positive = |name: &str, n: u32| -> Result<WorkingDays, RulesError> {
+        let positive = |section: &str, name: &str, n: u32| -> Result<WorkingDays, RulesError> {
             match WorkingDays::new(n) {
                 Ok(w) if !w.is_zero() => Ok(w),
-                Ok(_) => Err(invalid(format!("[deadlines] {name} must be at least 1"))),
-                Err(e) => Err(invalid(format!("[deadlines] {name}: {e}"))),
+                Ok(_) => Err(invalid(format!("[{section}] {name} must be at least 1"))),
+                Err(e) => Err(invalid(format!("[{section}] {name}: {e}"))),
             }
         };
+        // Each obligation kind's period is the entry its kind names; an entry of a section
+        // that no kind claims is a typo, named as such.
+        let mut entries = BTreeMap::from([
+            ("deadlines", d.periods),
+            ("network", std::mem::take(&mut raw.network.periods)),
+        ]);
+        let claimed: Vec<(&str, &str)> =
+            ObligationKind::ALL.map(ObligationKind::period_key).to_vec();
+        if let Some((section, key)) = entries.iter().find_map(|(section, rest)| {
+            rest.keys()
+                .find(|key| !claimed.contains(&(*section, key.as_str())))
+                .map(|key| (section, key))
+        }) {
+            return Err(invalid(format!("[{section}] {key} is not a known entry")));
+        }
+        let mut periods = Vec::with_capacity(ObligationKind::ALL.len());
+        for kind in ObligationKind::ALL {
+            let (section, key) = kind.period_key();
+            let value = entries
+                .get_mut(section)
+                .and_then(|entries| entries.remove(key))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "[{section}] {key} is missing: the period of {kind} obligations, in working days"
+                    ))
+                })?;
+            let n = value
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "[{section}] {key} = {value} is not a number of working days"
+                    ))
+                })?;
+            periods.push(positive(section, key, n)?);
+        }
         let deadlines = DeadlineRules {
-            deployment: positive("deployment_working_days", d.deployment_working_days)?,
-            adjustment: positive("adjustment_working_days", d.adjustment_working_days)?,
+            periods: periods
+                .try_into()
+                .map_err(|_| invalid("every obligation kind has one period".into()))?,
             reminder_before: positive(
+                "deadlines",
                 "reminder_working_days_before",
                 d.reminder_working_days_before,
             )?,
-            silent_agent: positive("silent_agent_working_days", d.silent_agent_working_days)?,
-            filing: positive(
-                "filing_working_days_after_deployment",
-                d.filing_working_days_after_deployment,
+            silent_agent: positive(
+                "deadlines",
+                "silent_agent_working_days",
+                d.silent_agent_working_days,
             )?,
-            registration: positive(
-                "stale_registration_working_days",
-                raw.network.stale_registration_working_days,
-            )
-            .map_err(|_| {
-                invalid("[network] stale_registration_working_days must be 1..=3650".into())
-            })?,
         };
-        if deadlines.reminder_before.get() >= deadlines.adjustment.get() {
+        let adjustment = deadlines.period(ObligationKind::Adjustment);
+        if deadlines.reminder_before.get() >= adjustment.get() {
             return Err(invalid(format!(
-                "[deadlines] reminder_working_days_before = {} must be less than adjustment_working_days = {}",
-                deadlines.reminder_before, deadlines.adjustment
+                "[deadlines] reminder_working_days_before = {} must be less than adjustment_working_days = {adjustment}",
+                deadlines.reminder_before
             )));
         }
         let inference = raw.deployment_inference;
@@ -644,14 +669,15 @@ struct RawRules {
     overrides: Vec<RawOverride>,
 }
 
+// No `deny_unknown_fields` (serde cannot with `flatten`): the parser names leftover entries.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawDeadlines {
-    deployment_working_days: u32,
-    adjustment_working_days: u32,
     reminder_working_days_before: u32,
     silent_agent_working_days: u32,
-    filing_working_days_after_deployment: u32,
+    /// The obligations' periods (see `ObligationKind::period_key`), and anything else, which
+    /// the parser names as unknown.
+    #[serde(flatten)]
+    periods: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -661,13 +687,15 @@ struct RawRetention {
     rollup_days: u32,
 }
 
+// As `RawDeadlines`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawNetwork {
     managed_cidrs: Vec<String>,
     window_days: u32,
-    stale_registration_working_days: u32,
     router_min_ips: u32,
+    /// As [`RawDeadlines::periods`].
+    #[serde(flatten)]
+    periods: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -799,7 +827,14 @@ mod tests {
         assert_eq!(d.disk.downsize.to_string(), "< 50");
         assert_eq!(d.disk.expand.to_string(), "> 75");
         let dl = r.deadlines();
-        assert_eq!((dl.deployment.get(), dl.adjustment.get()), (10, 10));
+        assert_eq!(
+            (
+                dl.period(ObligationKind::Deployment).get(),
+                dl.period(ObligationKind::Adjustment).get(),
+                dl.period(ObligationKind::Filing).get(),
+            ),
+            (10, 10, 20)
+        );
         assert_eq!((dl.reminder_before.get(), dl.silent_agent.get()), (3, 5));
         assert!(r.deployment_inference().is_some());
     }
@@ -881,6 +916,46 @@ mod tests {
 
     #[test]
     fn bad_files_name_what_is_wrong() {
+        for (typo, named) in [
+            (
+                "silent_agent_working_days",
+                "missing field `silent_agent_working_days`",
+            ),
+            (
+                "filing_working_days_after_deployment",
+                "[deadlines] filing_working_days_after_deploymenz",
+            ),
+            (
+                "stale_registration_working_days",
+                "[network] stale_registration_working_dayz",
+            ),
+        ] {
+            let text = BUILTIN_RULES.replace(typo, &format!("{}z", &typo[..typo.len() - 1]));
+            let err = RuleSet::parse("f.toml", &text)
+                .expect_err("typo")
+                .to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        let text = BUILTIN_RULES.replace(
+            "adjustment_working_days = 10",
+            "adjustment_working_days = \"ten\"",
+        );
+        let err = RuleSet::parse("f.toml", &text)
+            .expect_err("not a number")
+            .to_string();
+        assert!(
+            err.contains("[deadlines] adjustment_working_days = \"ten\" is not a number"),
+            "{err}"
+        );
+        let text = BUILTIN_RULES.replace(
+            "filing_working_days_after_deployment = 20",
+            "filing_working_days_after_deployment = 0",
+        );
+        let err = RuleSet::parse("f.toml", &text)
+            .expect_err("zero")
+            .to_string();
+        assert!(err.contains("at least 1"), "{err}");
+
         let typo = BUILTIN_RULES.replace("window_days", "window_dayz");
         let err = RuleSet::parse("f.toml", &typo)
             .expect_err("typo")

@@ -628,6 +628,11 @@ mod tests {
             assert!(!zh.is_empty() && !en.is_empty(), "{k} has an empty string");
         }
         assert_eq!(Lang::En.text("verdict_downsize"), "Downsize");
+        // A new obligation kind needs its label on the pages (ARCHITECTURE.md, adding a kind).
+        for kind in crate::core::obligations::ObligationKind::ALL {
+            let key = format!("deadline_kind_{kind}");
+            assert!(seen.contains(&key.as_str()), "no string {key}");
+        }
         for code in crate::jobs::actions::OUTCOME_CODES {
             let key = format!("flash_{code}");
             assert!(

@@ -168,9 +168,10 @@ impl NoticeContext {
         let (due, provisional) = match n.due_on {
             Some(d) => (d, n.provisional),
             None => {
-                let c = ctx
-                    .calendar
-                    .add_workdays(n.issued_on, ctx.rules.deadlines().adjustment);
+                let c = ctx.calendar.add_workdays(
+                    n.issued_on,
+                    ctx.rules.deadlines().period(ObligationKind::Adjustment),
+                );
                 (c.value, c.provisional)
             }
         };
@@ -263,7 +264,11 @@ impl DigestContext {
             },
             notices,
             window_days: ctx.rules.window().days,
-            working_days: ctx.rules.deadlines().adjustment.get(),
+            working_days: ctx
+                .rules
+                .deadlines()
+                .period(ObligationKind::Adjustment)
+                .get(),
             earliest_due: earliest.to_string(),
             earliest_due_zh: zh_date(earliest),
             issued: issued_day.to_string(),
@@ -329,22 +334,8 @@ impl DeadlineContext {
                 rule_en: d.kind.rule(Language::En, n),
                 article_zh: article_zh(article.number),
                 article_en: format!("Article {}", article.number),
-                subject_zh: match (&d.vm, &d.project) {
-                    (Some(vm), Some(project)) if d.kind != ObligationKind::Filing => {
-                        format!("云主机:{vm}(项目:{project})")
-                    }
-                    (_, Some(project)) => format!("项目:{project}"),
-                    (Some(vm), None) => format!("云主机:{vm}"),
-                    (None, None) => format!("部门:{}", d.department),
-                },
-                subject_en: match (&d.vm, &d.project) {
-                    (Some(vm), Some(project)) if d.kind != ObligationKind::Filing => {
-                        format!("VM: {vm} (project: {project})")
-                    }
-                    (_, Some(project)) => format!("Project: {project}"),
-                    (Some(vm), None) => format!("VM: {vm}"),
-                    (None, None) => format!("Department: {}", d.department),
-                },
+                subject_zh: subject_words(d, Language::Zh),
+                subject_en: subject_words(d, Language::En),
                 vm: d.subject().to_owned(),
                 project: d.project.clone().unwrap_or_default(),
                 notice_id: d.notice_id,
@@ -391,6 +382,44 @@ pub struct NetworkFindingContext {
     pub ip: String,
     pub mac: String,
     pub evidence: String,
+}
+
+/// What an obligation is about, in words: `云主机:vm-1(项目:p)`, `Project: p`.
+fn subject_words(d: &crate::store::DeadlineRow, language: Language) -> String {
+    use crate::core::obligations::Subject;
+    let zh = language == Language::Zh;
+    let vm = |vm: &str| {
+        if zh {
+            format!("云主机:{vm}")
+        } else {
+            format!("VM: {vm}")
+        }
+    };
+    let project = |p: &str| {
+        if zh {
+            format!("项目:{p}")
+        } else {
+            format!("Project: {p}")
+        }
+    };
+    let department = || {
+        if zh {
+            format!("部门:{}", d.department)
+        } else {
+            format!("Department: {}", d.department)
+        }
+    };
+    match (d.kind.subject(), d.vm.as_deref(), d.project.as_deref()) {
+        (Subject::Vm | Subject::Notice, Some(v), Some(p)) if zh => format!("云主机:{v}(项目:{p})"),
+        (Subject::Vm | Subject::Notice, Some(v), Some(p)) => format!("VM: {v} (project: {p})"),
+        (Subject::Vm | Subject::Notice, Some(v), None) => vm(v),
+        (Subject::Vm | Subject::Notice | Subject::Project, None, Some(p))
+        | (Subject::Project, Some(_), Some(p)) => project(p),
+        (Subject::Project, Some(v), None) => vm(v),
+        (Subject::Vm | Subject::Notice | Subject::Project, None, None) | (Subject::Address, ..) => {
+            department()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

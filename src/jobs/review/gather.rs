@@ -182,8 +182,10 @@ pub async fn gather_year(
             .filter(|f| vm_of_ip.get(&f.ip).is_some_and(|vm| mine(vm)))
             .count() as u32;
         let first_deployed = project_vms.iter().filter_map(|v| v.deployed_on).min();
-        let filing_due =
-            first_deployed.map(|d| ctx.calendar.add_workdays(d, ctx.rules.deadlines().filing));
+        let filing_due = first_deployed.map(|d| {
+            ctx.calendar
+                .add_workdays(d, ctx.rules.deadlines().period(ObligationKind::Filing))
+        });
         out.push(ProjectYear {
             project: id,
             name,

@@ -11,14 +11,12 @@
 //!    To show where the ingest's time goes, the same batches also go straight to
 //!    `Store::ingest_reports` (what the handler calls, no HTTP), from one caller and from as many
 //!    as the ingest had requests in flight.
-//! 3. Evaluation: `cloudgov::jobs::evaluation::evaluate` (persisting findings and notices) over 1,000
-//!    VMs x 30 days of 5-minute samples, after filling that database in bulk (timed separately),
-//!    with the peak RSS during it; then two more passes split its time into reading the windows,
-//!    applying the rules and storing the results.
+//!
+//! The evaluation at province scale is `benches/scale.rs`.
 //!
 //! With `CLOUDGOV_BENCH_REPLICAS=N` (PostgreSQL only, N > 1), part 1 runs N real `cloudgov serve`
 //! processes on one fresh database instead of the in-process daemon, each agent pinned to replica
-//! `agent % N`; part 2 follows with the same rows (COPY among them), and part 3 is skipped.
+//! `agent % N`; part 2 follows with the same rows (COPY among them).
 //!
 //! Rerun: `cargo bench --bench ingest_eval`. Knobs: `CLOUDGOV_BENCH_SCALE` (default 1.0) scales
 //! the VM counts, e.g. 0.05 for a quick run; `CLOUDGOV_BENCH_DB=postgres` runs against PostgreSQL
@@ -36,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudgov::core::calendar::Calendar;
-use cloudgov::core::domain::{Resource, VmId};
+use cloudgov::core::domain::VmId;
 use cloudgov::core::inventory::Inventory;
 use cloudgov::core::rules::RuleSet;
 use cloudgov::core::samples::SampleRow;
@@ -44,7 +42,6 @@ use cloudgov::core::token;
 use cloudgov::daemon::scheduler::CronExpr;
 use cloudgov::daemon::{Daemon, Schedule};
 use cloudgov::jobs::JobContext;
-use cloudgov::jobs::evaluation::{EvaluationReport, evaluate};
 use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::{Store, StoredReport};
 use cloudgov_agent::wire::{
@@ -68,17 +65,13 @@ const CONCURRENT_AGENTS: usize = 32;
 const INGEST_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// Rows per statement in SQLite bulk loads.
 const BULK_ROWS_PER_STATEMENT: usize = 1000;
-/// VMs in the evaluated database, before scaling.
-const EVAL_VMS: f64 = 1000.0;
-const EVAL_DAYS: i64 = 30;
-const SAMPLE_INTERVAL_SECS: i64 = 300;
-/// VMs whose month of samples is loaded in one bulk load while filling.
-const FILL_VMS_PER_LOAD: usize = 10;
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
 /// The daemon's scheduled jobs must not fire during the measurement.
 const NEVER: &str = "0 0 0 1 1 * 2099";
-const INSERT_SAMPLES: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) ";
-const COPY_SAMPLES: &str = "COPY samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) FROM STDIN";
+const INSERT_SAMPLES: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, \
+     net_rx_bps, net_tx_bps, inbound_connections) ";
+const COPY_SAMPLES: &str = "COPY samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, \
+     net_tx_bps, inbound_connections) FROM STDIN";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -102,13 +95,7 @@ async fn main() -> Result<()> {
 
 async fn run_all(config: &Config, dbs: &mut Databases) -> Result<()> {
     let ingest = ingest_benchmark(config, dbs).await?;
-    reference_benchmark(dbs, &ingest).await?;
-    if config.replicas > 1 {
-        println!();
-        println!("Part 3 (evaluation) is skipped with replicas: it runs on one leader either way.");
-        return Ok(());
-    }
-    evaluation_benchmark(config, dbs).await
+    reference_benchmark(dbs, &ingest).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,12 +322,16 @@ async fn insert_in_transaction(
         let mut tx = p.begin().await?;
         for chunk in rows.chunks(per_statement) {
             let mut insert = sqlx::QueryBuilder::new(INSERT_SAMPLES);
-            insert.push_values(chunk, |mut row, s| {
-                row.push_bind(s.vm_key)
+            insert.push_values(chunk, |mut row, r| {
+                let s = &r.sample;
+                row.push_bind(r.vm_key)
                     .push_bind(s.ts)
-                    .push_bind(s.cpu_pct)
-                    .push_bind(s.mem_pct)
-                    .push_bind(s.disk_pct);
+                    .push_bind(s.cpu.percent())
+                    .push_bind(s.mem.percent())
+                    .push_bind(s.disk.map(|d| d.percent()))
+                    .push_bind(s.net_rx_bps.map(|v| v as i64))
+                    .push_bind(s.net_tx_bps.map(|v| v as i64))
+                    .push_bind(s.inbound_connections.map(i64::from));
             });
             insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(&mut *tx).await?;
@@ -372,13 +363,19 @@ async fn copy_in(pool: &PgPool, rows: &[SampleRow]) -> Result<()> {
     for chunk in rows.chunks(10_000) {
         text.clear();
         for r in chunk {
-            let disk = r
-                .disk_pct
-                .map_or_else(|| "\\N".to_owned(), |d| d.to_string());
+            let s = &r.sample;
+            let null = |v: Option<String>| v.unwrap_or_else(|| "\\N".to_owned());
             writeln!(
                 text,
-                "{}\t{}\t{}\t{}\t{disk}",
-                r.vm_key, r.ts, r.cpu_pct, r.mem_pct
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.vm_key,
+                s.ts,
+                s.cpu.percent(),
+                s.mem.percent(),
+                null(s.disk.map(|d| d.percent().to_string())),
+                null(s.net_rx_bps.map(|v| v.to_string())),
+                null(s.net_tx_bps.map(|v| v.to_string())),
+                null(s.inbound_connections.map(|v| v.to_string())),
             )?;
         }
         copy.send(text.as_bytes()).await?;
@@ -533,21 +530,6 @@ fn address(ip: IpAddr, prefix: u8, config: AddressConfig) -> Address {
         config,
         config_source: (config == AddressConfig::Static).then(|| "/etc/network/interfaces".into()),
     }
-}
-
-/// A month of 5-minute samples of VM `index`, ending at `at`.
-fn month_of_samples(index: usize, vm_key: i64, at: i64) -> impl Iterator<Item = SampleRow> {
-    let per_vm = (EVAL_DAYS * 86_400 / SAMPLE_INTERVAL_SECS) as u64;
-    (0..per_vm).map(move |n| {
-        let (cpu, mem, disk) = usage(index, n);
-        SampleRow {
-            vm_key,
-            ts: at - n as i64 * SAMPLE_INTERVAL_SECS,
-            cpu_pct: cpu,
-            mem_pct: mem,
-            disk_pct: Some(disk),
-        }
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1045,150 +1027,4 @@ fn check_stored(name: &str, stored: i64, expected: usize) -> Result<()> {
         "{name} stored {stored} of {expected} rows"
     );
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Part 3: evaluation
-
-async fn evaluation_benchmark(config: &Config, dbs: &mut Databases) -> Result<()> {
-    let vm_count = config.scaled(EVAL_VMS);
-    let per_vm = EVAL_DAYS * 86_400 / SAMPLE_INTERVAL_SECS;
-    let url = dbs.fresh("eval").await?;
-    let (store, vms) = store_with_inventory(&url, vm_count).await?;
-    let now = Utc::now().timestamp();
-    let at_secs = now - now % SAMPLE_INTERVAL_SECS;
-    let at = DateTime::from_timestamp(at_secs, 0).context("clock")?;
-    println!();
-    println!(
-        "Part 3: evaluation of {vm_count} VMs x {EVAL_DAYS} days x {} samples a day = {} samples",
-        86_400 / SAMPLE_INTERVAL_SECS,
-        vm_count as i64 * per_vm
-    );
-
-    let pool = open_raw_pool(&url).await?;
-    let fill_started = Instant::now();
-    for (group_index, group) in vms.chunks(FILL_VMS_PER_LOAD).enumerate() {
-        let rows: Vec<SampleRow> = group
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, key))| {
-                month_of_samples(group_index * FILL_VMS_PER_LOAD + i, *key, at_secs)
-            })
-            .collect();
-        bulk_load(&pool, &rows).await?;
-    }
-    let fill = fill_started.elapsed();
-    let filled = count_samples(&pool).await?;
-    close_raw_pool(pool).await;
-    println!(
-        "  fill (raw sqlx, not cloudgov): {filled} rows in {:.1} s = {:.0} rows/s, {} per {FILL_VMS_PER_LOAD} VMs",
-        fill.as_secs_f64(),
-        filled as f64 / fill.as_secs_f64(),
-        bulk_load_name(config.backend)
-    );
-
-    let rules = RuleSet::builtin()?;
-    let peak_so_far = proc_status_mib("VmHWM");
-    let peak_was_reset = reset_peak_rss();
-    let rss_before = proc_status_mib("VmRSS");
-    let started = Instant::now();
-    let report = evaluate(&store, &rules, at, true).await?;
-    let secs = started.elapsed().as_secs_f64();
-    let peak = proc_status_mib("VmHWM");
-    print_evaluation(&report, secs);
-    if peak_was_reset {
-        println!(
-            "  RSS: {} when the evaluation started, peak {} during it (VmHWM reset before it; \
-             the process's peak before that, parts 1-2 and the fill: {})",
-            show_mib(rss_before),
-            show_mib(peak),
-            show_mib(peak_so_far)
-        );
-    } else {
-        println!(
-            "  RSS: {} when the evaluation started; peak of the whole process (VmHWM, could not \
-             be reset) {} after it",
-            show_mib(rss_before),
-            show_mib(peak)
-        );
-    }
-    print_evaluation_breakdown(&store, &rules, at, secs).await?;
-    store.close().await;
-    Ok(())
-}
-
-/// Where the evaluation's time goes, from two more passes after the measured one (the cache is
-/// warm by then): reading every VM's window alone, and `evaluate` without storing anything.
-async fn print_evaluation_breakdown(
-    store: &Store,
-    rules: &RuleSet,
-    at: DateTime<Utc>,
-    measured_secs: f64,
-) -> Result<()> {
-    let from = at - TimeDelta::days(i64::from(rules.window().days));
-    let started = Instant::now();
-    for vm in store.vms().await? {
-        store.samples_between(vm.key, from, at).await?;
-    }
-    let read = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    evaluate(store, rules, at, false).await?;
-    let dry = started.elapsed().as_secs_f64();
-    let storing = measured_secs - dry;
-    let storing = if storing > 0.05 * measured_secs {
-        format!("~{storing:.2} s")
-    } else {
-        format!("within run-to-run noise ({storing:+.2} s)")
-    };
-    println!(
-        "  where the time goes (passes after the measured one): reading the windows alone \
-         (Store::samples_between per VM) {read:.2} s; evaluate(persist = false) {dry:.2} s, so \
-         rules ~{:.2} s and storing findings and notices {storing}",
-        dry - read
-    );
-    Ok(())
-}
-
-fn print_evaluation(report: &EvaluationReport, secs: f64) {
-    let samples_read: i64 = report
-        .findings
-        .iter()
-        .filter(|f| f.resource == Resource::Cpu)
-        .map(|f| f.samples)
-        .sum();
-    println!(
-        "  evaluate(persist = true): {secs:.2} s for {} VMs = {:.0} VMs/s, {samples_read} samples read = {:.0} samples/s",
-        report.vms,
-        report.vms as f64 / secs,
-        samples_read as f64 / secs
-    );
-    let mut verdicts = std::collections::BTreeMap::<&str, usize>::new();
-    for f in &report.findings {
-        *verdicts.entry(f.verdict.as_str()).or_default() += 1;
-    }
-    let verdicts: Vec<String> = verdicts.iter().map(|(v, n)| format!("{v} {n}")).collect();
-    println!(
-        "  findings: {}; notices opened {}",
-        verdicts.join(", "),
-        report.notices_opened
-    );
-}
-
-/// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
-fn proc_status_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
-    let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+); false if refused.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn show_mib(mib: Option<f64>) -> String {
-    mib.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
 }

@@ -1,25 +1,27 @@
 //! Annual review benchmark (a benchmark, not a timed test: it prints figures and never fails on
-//! them): `cloudgov::jobs::review::run` over 1,000 VMs x one year of daily rollups, in this process,
-//! against a throwaway SQLite file.
+//! them): `cloudgov::jobs::review::run` over 1,000 VMs x one year of per-VM-day usage aggregates,
+//! in this process, against a throwaway SQLite file.
 //!
 //! 1. Setup: a fresh SQLite database (`Store::connect`, the daemon's migrations and settings) with
 //!    an inventory of 1,000 VMs in 100 projects of 10 departments, delivered 2024-12-20 and
 //!    deployed 2024-12-27; 90 projects filed in time, 5 filed late, 5 not filed.
-//! 2. Fill: every VM gets a daily rollup (`sample_days` row) for each day of 2025, 365,000 rows,
+//! 2. Fill: every VM gets a day aggregate (`usage_days` row) for each day of 2025, 365,000 rows,
 //!    written by raw sqlx on a separate pool (multi-row INSERTs, one transaction per group of
-//!    VMs), not by cloudgov, and timed separately. Each row summarises 288 five-minute samples
-//!    generated for that day (working-hours peaks, quieter weekends, disks that fill slowly) in
-//!    one of three profiles (idle, normal, hot), mixed differently per project; the histograms
-//!    are `cloudgov::core::rollup::Histogram`s, stored with `encode()`. No raw samples are stored (the
-//!    review reads rollups; its roll-up step finds nothing new), and no notices, deadlines or
-//!    network findings: the review's usage side only.
+//!    VMs), not by cloudgov, and timed separately. Each row is `DayAggregate::of` 288 five-minute
+//!    samples generated for that day (working-hours peaks, quieter weekends, disks that fill
+//!    slowly) in one of three profiles (idle, normal, hot), mixed differently per project, stored
+//!    with `DayAggregate::encode()` as the fold stores it. No raw samples are stored (no
+//!    `sample_blocks`, nothing in the head or `usage_dirty`: the review reads aggregates; its fold
+//!    step finds nothing new), and no notices, deadlines or network findings: the review's usage
+//!    side only.
 //! 3. Review: `cloudgov::jobs::review::run(persist = true)` for 2025 as of 2026-01-15 09:00 +08:00,
 //!    once, with the peak RSS during it (VmHWM, reset just before). Reported: seconds, projects/s,
-//!    VM-years/s, rollup rows read/s, reviews by verdict. Then further passes (the fastest of
+//!    VM-years/s, aggregate rows read/s, reviews by verdict. Then further passes (the fastest of
 //!    three for the reading ones, the machine being shared) split its time:
-//!    the roll-up step alone (`jobs::roll_up`), reading every VM's rollups alone
-//!    (`Store::day_rollups`), the same rows fetched by raw sqlx with their histograms decoded
-//!    apart, `review::gather::gather_year`, scoring, the reviews' JSON, and storing them again
+//!    the fold step alone (`jobs::fold`, nothing to fold), reading every VM's aggregates alone
+//!    (`Store::day_aggregates`), the same `usage_days` rows fetched by raw sqlx (with the store's
+//!    statement, and by primary-key range) and decoded apart (`DayAggregate::decode`),
+//!    `review::gather::gather_year`, scoring, the reviews' JSON, and storing them again
 //!    (`Store::record_reviews`, as `run` does; the second time queues no e-mails).
 //! 4. Report: `cloudgov::jobs::review::report::write_report_dir` of those reviews into the temporary
 //!    directory (the process's chart fonts, as `cloudgov review` uses them), with its peak RSS;
@@ -42,8 +44,9 @@ use cloudgov::core::chart::Labels;
 use cloudgov::core::inventory::Inventory;
 use cloudgov::core::review::rules::ReviewRules;
 use cloudgov::core::review::{ProjectReview, score};
-use cloudgov::core::rollup::{DayRollup, Histogram, P95};
 use cloudgov::core::rules::RuleSet;
+use cloudgov::core::samples::{Hundredths, Sample, shanghai_day_start};
+use cloudgov::core::usage::DayAggregate;
 use cloudgov::jobs::JobContext;
 use cloudgov::jobs::notify::Notifier;
 use cloudgov::jobs::review::{gather, report};
@@ -58,15 +61,15 @@ const DEPARTMENTS: usize = 10;
 const YEAR: i32 = 2025;
 const AS_OF: &str = "2026-01-15T09:00:00+08:00";
 const SAMPLES_PER_DAY: usize = 288;
-/// Rows per INSERT statement (15 columns: 15,000 bound values, under SQLite's 32,766).
-const ROWS_PER_STATEMENT: usize = 1000;
+const SAMPLE_STEP_SECS: i64 = 300;
+/// Rows per INSERT statement (6 columns: 12,000 bound values, under SQLite's 32,766).
+const ROWS_PER_STATEMENT: usize = 2000;
 /// Passes of each part of the review's breakdown; the fastest counts.
 const PASSES: usize = 3;
-/// VMs whose year of rollups is written in one transaction.
+/// VMs whose year of aggregates is written in one transaction.
 const VMS_PER_TRANSACTION: usize = 20;
-const INSERT_ROLLUPS: &str = "INSERT INTO sample_days (vm_key, day, samples, cpu_sum, cpu_max, \
-     cpu_p95, cpu_hist, mem_sum, mem_max, mem_hist, disk_samples, disk_sum, disk_max, disk_last, \
-     disk_hist) ";
+const INSERT_AGGREGATES: &str =
+    "INSERT INTO usage_days (vm_key, day, samples, first_ts, last_ts, aggregate) ";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -75,7 +78,7 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("review.db");
     let url = format!("sqlite://{}", path.display());
-    println!("cloudgov benchmark: annual review of a year of daily rollups");
+    println!("cloudgov benchmark: annual review of a year of per-VM-day usage aggregates");
     println!(
         "  machine: {} CPUs; database: SQLite (WAL, synchronous=FULL) file in {}; scale {scale}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -232,60 +235,49 @@ fn noise(a: u64, b: u64) -> f64 {
     (z ^ (z >> 31)) as f64 / 2f64.powi(64)
 }
 
-/// The rollup of VM `vm`'s day `day_index` of the year: 288 five-minute samples (Asia/Shanghai
-/// time), busier from 09:00 to 18:00 on weekdays, with a per-day swing; the disk fills by about
-/// 12 points over the year.
-fn day_rollup(vm: usize, day: NaiveDate, day_index: u32) -> DayRollup {
+/// VM `vm`'s day `day_index` of the year: 288 five-minute samples (Asia/Shanghai time), busier
+/// from 09:00 to 18:00 on weekdays, with a per-day swing; the disk fills by about 12 points over
+/// the year.
+fn day_samples(vm: usize, day: NaiveDate, day_index: u32) -> Vec<Sample> {
     let (base, extra, jitter) = Profile::of(vm).levels();
     let seed = (vm as u64) << 16 | u64::from(day_index);
     let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
     let swing = 0.6 + 0.8 * noise(seed, 0);
     let disk_level = base[2] + 12.0 * f64::from(day_index) / 365.0;
-    let mut r = empty_rollup(day);
-    let mut cpu = [0.0; SAMPLES_PER_DAY];
-    for (n, slot) in cpu.iter_mut().enumerate() {
-        let busy = weekday && (9 * 12..18 * 12).contains(&n);
-        let peak = if busy { swing } else { 0.0 };
-        let sample = |level: f64, salt: u64, spread: f64| {
-            (level + (noise(seed, n as u64 * 3 + salt) - 0.5) * spread).clamp(0.0, 100.0)
-        };
-        let c = sample(base[0] + extra[0] * peak, 1, jitter);
-        let m = sample(base[1] + extra[1] * peak, 2, jitter / 2.0);
-        let d = sample(disk_level, 3, 0.5);
-        *slot = c;
-        r.cpu_sum += c;
-        r.cpu_max = r.cpu_max.max(c);
-        r.cpu_hist.add(c);
-        r.mem_sum += m;
-        r.mem_max = r.mem_max.max(m);
-        r.mem_hist.add(m);
-        r.disk_sum += d;
-        r.disk_max = r.disk_max.max(d);
-        r.disk_last = Some(d);
-        r.disk_hist.add(d);
-    }
-    let rank = P95.rank(SAMPLES_PER_DAY) - 1;
-    r.cpu_p95 = *cpu.select_nth_unstable_by(rank, f64::total_cmp).1;
-    r
+    let midnight = shanghai_day_start(day);
+    (0..SAMPLES_PER_DAY)
+        .map(|n| {
+            let busy = weekday && (9 * 12..18 * 12).contains(&n);
+            let peak = if busy { swing } else { 0.0 };
+            let sample = |level: f64, salt: u64, spread: f64| {
+                let pct =
+                    (level + (noise(seed, n as u64 * 3 + salt) - 0.5) * spread).clamp(0.0, 100.0);
+                Hundredths::new((pct * 100.0).round() as u16).unwrap_or(Hundredths::MAX)
+            };
+            Sample::usage(
+                midnight + n as i64 * SAMPLE_STEP_SECS,
+                sample(base[0] + extra[0] * peak, 1, jitter),
+                sample(base[1] + extra[1] * peak, 2, jitter / 2.0),
+                Some(sample(disk_level, 3, 0.5)),
+            )
+        })
+        .collect()
 }
 
-fn empty_rollup(day: NaiveDate) -> DayRollup {
-    DayRollup {
-        day,
-        samples: SAMPLES_PER_DAY as u32,
-        cpu_sum: 0.0,
-        cpu_max: 0.0,
-        cpu_p95: 0.0,
-        cpu_hist: Histogram::default(),
-        mem_sum: 0.0,
-        mem_max: 0.0,
-        mem_hist: Histogram::default(),
-        disk_samples: SAMPLES_PER_DAY as u32,
-        disk_sum: 0.0,
-        disk_max: 0.0,
-        disk_last: None,
-        disk_hist: Histogram::default(),
-    }
+/// A `usage_days` row as written: VM key, day, samples, first and last instant, aggregate.
+type AggregateRow = (i64, String, i64, i64, i64, Vec<u8>);
+
+/// The stored row of VM `vm`'s day: the aggregate of [`day_samples`], encoded as the fold does.
+fn aggregate_row(key: i64, vm: usize, day: NaiveDate, day_index: u32) -> Result<AggregateRow> {
+    let a = DayAggregate::of(day, &day_samples(vm, day, day_index)).context("no samples")?;
+    Ok((
+        key,
+        day.to_string(),
+        i64::from(a.samples),
+        a.first_ts,
+        a.last_ts,
+        a.encode(),
+    ))
 }
 
 /// Every day of [`YEAR`].
@@ -315,76 +307,74 @@ async fn open_raw_pool(url: &str) -> Result<SqlitePool> {
         .await?)
 }
 
-/// Writes a year of rollups for every VM (`vm_keys` in inventory order) and prints the time
-/// spent generating them and writing them.
+/// Writes a year of day aggregates for every VM (`vm_keys` in inventory order) and prints the
+/// time spent generating them and writing them.
 async fn fill_year(url: &str, vm_keys: &[i64]) -> Result<()> {
     let pool = open_raw_pool(url).await?;
     let days = days_of_year();
     let (mut generating, mut writing) = (Duration::ZERO, Duration::ZERO);
+    let mut bytes = 0usize;
     for (group, keys) in vm_keys.chunks(VMS_PER_TRANSACTION).enumerate() {
         let started = Instant::now();
-        let rows: Vec<(i64, DayRollup)> = keys
+        let rows: Vec<AggregateRow> = keys
             .iter()
             .enumerate()
             .flat_map(|(i, &key)| {
                 let vm = group * VMS_PER_TRANSACTION + i;
                 (0u32..)
                     .zip(&days)
-                    .map(move |(n, &day)| (key, day_rollup(vm, day, n)))
+                    .map(move |(n, &day)| aggregate_row(key, vm, day, n))
             })
-            .collect();
+            .collect::<Result<_>>()?;
+        bytes += rows.iter().map(|r| r.5.len()).sum::<usize>();
         generating += started.elapsed();
         let started = Instant::now();
-        insert_rollups(&pool, &rows).await?;
+        insert_aggregates(&pool, &rows).await?;
         writing += started.elapsed();
     }
-    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sample_days")
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_days")
         .fetch_one(&pool)
         .await?;
     pool.close().await;
     ensure!(
         usize::try_from(rows) == Ok(vm_keys.len() * days.len()),
-        "stored {rows} rollup rows, expected {}",
+        "stored {rows} aggregate rows, expected {}",
         vm_keys.len() * days.len()
     );
     println!();
     println!(
-        "Fill (raw sqlx, not cloudgov): {rows} sample_days rows ({} VMs x {} days, each from \
-         {SAMPLES_PER_DAY} generated samples), {ROWS_PER_STATEMENT}-row INSERTs, one transaction \
-         per {VMS_PER_TRANSACTION} VMs",
+        "Fill (raw sqlx, not cloudgov): {rows} usage_days rows ({} VMs x {} days, each \
+         DayAggregate::of {SAMPLES_PER_DAY} generated samples), {ROWS_PER_STATEMENT}-row INSERTs, \
+         one transaction per {VMS_PER_TRANSACTION} VMs",
         vm_keys.len(),
         days.len()
     );
     println!(
-        "  generating {:.1} s; writing {:.1} s = {:.0} rows/s",
+        "  generating and encoding {:.1} s ({:.0} bytes per aggregate); writing {:.1} s = {:.0} \
+         rows/s",
         generating.as_secs_f64(),
+        bytes as f64 / rows.max(1) as f64,
         writing.as_secs_f64(),
         rows as f64 / writing.as_secs_f64()
     );
     Ok(())
 }
 
-async fn insert_rollups(pool: &SqlitePool, rows: &[(i64, DayRollup)]) -> Result<()> {
+async fn insert_aggregates(pool: &SqlitePool, rows: &[AggregateRow]) -> Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = sqlx::QueryBuilder::new(INSERT_ROLLUPS);
-        insert.push_values(chunk, |mut row, (key, d)| {
-            row.push_bind(*key)
-                .push_bind(d.day.to_string())
-                .push_bind(i64::from(d.samples))
-                .push_bind(d.cpu_sum)
-                .push_bind(d.cpu_max)
-                .push_bind(d.cpu_p95)
-                .push_bind(d.cpu_hist.encode())
-                .push_bind(d.mem_sum)
-                .push_bind(d.mem_max)
-                .push_bind(d.mem_hist.encode())
-                .push_bind(i64::from(d.disk_samples))
-                .push_bind(d.disk_sum)
-                .push_bind(d.disk_max)
-                .push_bind(d.disk_last)
-                .push_bind(d.disk_hist.encode());
-        });
+        let mut insert = sqlx::QueryBuilder::new(INSERT_AGGREGATES);
+        insert.push_values(
+            chunk,
+            |mut row, (key, day, samples, first, last, aggregate)| {
+                row.push_bind(*key)
+                    .push_bind(day.as_str())
+                    .push_bind(*samples)
+                    .push_bind(*first)
+                    .push_bind(*last)
+                    .push_bind(aggregate.as_slice());
+            },
+        );
         insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
@@ -418,7 +408,7 @@ async fn measured_review(
         .sum();
     println!(
         "  {secs:.2} s for {} projects = {:.1} projects/s; {vms} VM-years = {:.0} VM-years/s; \
-         {rows} rollup rows read = {:.0} rows/s",
+         {rows} aggregate rows read = {:.0} rows/s",
         reviews.len(),
         reviews.len() as f64 / secs,
         vms as f64 / secs,
@@ -451,9 +441,9 @@ fn verdict_counts(reviews: &[ProjectReview]) -> String {
 }
 
 /// Where the review's time goes, from passes after the measured one (the fastest of [`PASSES`]
-/// each where marked, the machine being shared): the roll-up step alone;
-/// reading every VM's rollups through the store, and the same rows by raw sqlx with their
-/// histograms decoded apart; `gather_year` (all of that and the rest); scoring; the reviews'
+/// each where marked, the machine being shared): the fold step alone (nothing to fold);
+/// reading every VM's aggregates through the store, and the same rows by raw sqlx (the store's
+/// statement, and a primary-key range) with their aggregates decoded apart; `gather_year` (all of that and the rest); scoring; the reviews'
 /// JSON; and storing them again with `Store::record_reviews`, as `run` does.
 async fn review_breakdown(
     ctx: &JobContext,
@@ -462,21 +452,24 @@ async fn review_breakdown(
     url: &str,
     measured: f64,
 ) -> Result<()> {
-    let (roll_up, rolled) =
-        fastest(async || Ok(cloudgov::jobs::roll_up(ctx, as_of).await?)).await?;
+    let (fold, folded) = fastest(async || Ok(cloudgov::jobs::fold(ctx, as_of).await?)).await?;
     let (first, last) = gather::year_span(YEAR, as_of).context("year span")?;
     let vms = ctx.store.vms().await?;
     let (read, ()) = fastest(async || {
         for vm in &vms {
-            ctx.store.day_rollups(vm.key, first, last).await?;
+            ctx.store.day_aggregates(vm.key, first, last).await?;
         }
         Ok(())
     })
     .await?;
-    let (mut fetch, mut decode) = (f64::INFINITY, f64::INFINITY);
+    let (mut by_list, mut by_key, mut decode) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let mut aggregates = 0;
     for _ in 0..PASSES {
-        let (f, d) = raw_read(url, &vms, first, last).await?;
-        (fetch, decode) = (fetch.min(f), decode.min(d));
+        let read = raw_read(url, &vms, first, last).await?;
+        by_list = by_list.min(read.by_list);
+        by_key = by_key.min(read.by_key);
+        decode = decode.min(read.decode);
+        aggregates = read.rows;
     }
     let (gathering, years) =
         fastest(async || Ok(gather::gather_year(ctx, YEAR, as_of, |_, _| {}).await?)).await?;
@@ -515,15 +508,16 @@ async fn review_breakdown(
          marked *):"
     );
     println!(
-        "    gather_year* {gathering:.2} s, of which the roll-up step (jobs::roll_up)* \
-         {roll_up:.2} s ({rolled} days rolled up) and reading the rollups \
-         (Store::day_rollups, {} calls)* {read:.2} s",
+        "    gather_year* {gathering:.2} s, of which the fold step (jobs::fold)* {fold:.3} s \
+         ({} days folded) and reading the aggregates (Store::day_aggregates, {} calls)* \
+         {read:.2} s",
+        folded.days(),
         vms.len()
     );
     println!(
-        "    the same rows by raw sqlx (its query, one connection)* {fetch:.2} s; \
-         Histogram::decode of their {} histograms* {decode:.2} s",
-        3 * vms.len() * days_of_year().len()
+        "    the same {aggregates} usage_days rows by raw sqlx (one connection): with the store's \
+         statement (Store::stored_days, vm_key in json_each of a key list)* {by_list:.2} s, by primary-key \
+         range (vm_key = $1)* {by_key:.2} s; DayAggregate::decode of them* {decode:.2} s"
     );
     println!(
         "    scoring (review::score::review) {scoring:.3} s; the reviews' JSON {json:.2} s \
@@ -546,39 +540,40 @@ async fn fastest<T>(mut pass: impl AsyncFnMut() -> Result<T>) -> Result<(f64, T)
     Ok((best, last.context("no pass ran")?))
 }
 
-/// A `sample_days` row as raw sqlx reads it: the columns of `Store::day_rollups`, in its order.
-type RawDay = (
-    String,
-    i64,
-    f64,
-    f64,
-    f64,
-    String,
-    f64,
-    f64,
-    String,
-    i64,
-    f64,
-    f64,
-    Option<f64>,
-    String,
-);
+/// Seconds of one raw pass over every VM's year of `usage_days` rows.
+struct RawRead {
+    /// Fetching them with the statement `Store::stored_days` runs on SQLite (`vm_key` in a JSON
+    /// list of keys, `json_each`).
+    by_list: f64,
+    /// Fetching them by primary-key range, `vm_key = $1 AND day BETWEEN ...`.
+    by_key: f64,
+    /// `DayAggregate::decode` of every fetched aggregate.
+    decode: f64,
+    rows: usize,
+}
 
-/// Fetches the rows `Store::day_rollups` reads, with its query, for every VM by raw sqlx, then
-/// decodes their histograms; returns the seconds of each.
-async fn raw_read(
-    url: &str,
-    vms: &[VmRow],
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<(f64, f64)> {
+/// Fetches the rows `Store::day_aggregates` reads for every VM by raw sqlx, twice (with the
+/// store's statement, then by primary-key range), then decodes them; returns the seconds of each.
+async fn raw_read(url: &str, vms: &[VmRow], first: NaiveDate, last: NaiveDate) -> Result<RawRead> {
     let pool = open_raw_pool(url).await?;
-    let (mut fetch, mut decode) = (Duration::ZERO, Duration::ZERO);
+    let (mut by_list, mut by_key, mut decode) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut count = 0;
     for vm in vms {
         let started = Instant::now();
-        let rows: Vec<RawDay> = sqlx::query_as(
-            "SELECT day, samples, cpu_sum, cpu_max, cpu_p95, cpu_hist, mem_sum, mem_max, \
-             mem_hist, disk_samples, disk_sum, disk_max, disk_last, disk_hist FROM sample_days \
+        let listed: Vec<(i64, String, i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT vm_key, day, first_ts, last_ts, aggregate FROM usage_days \
+             WHERE vm_key IN (SELECT value FROM json_each($1)) AND day >= $2 AND day <= $3 \
+             ORDER BY vm_key, day",
+        )
+        .bind(format!("[{}]", vm.key))
+        .bind(first.to_string())
+        .bind(last.to_string())
+        .fetch_all(&pool)
+        .await?;
+        by_list += started.elapsed();
+        let started = Instant::now();
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT day, aggregate FROM usage_days \
              WHERE vm_key = $1 AND day >= $2 AND day <= $3 ORDER BY day",
         )
         .bind(vm.key)
@@ -586,17 +581,23 @@ async fn raw_read(
         .bind(last.to_string())
         .fetch_all(&pool)
         .await?;
-        fetch += started.elapsed();
+        by_key += started.elapsed();
+        ensure!(listed.len() == rows.len(), "the two statements differ");
         let started = Instant::now();
-        for row in &rows {
-            for text in [&row.5, &row.8, &row.13] {
-                Histogram::decode(text).map_err(anyhow::Error::msg)?;
-            }
+        for (day, bytes) in &rows {
+            let day: NaiveDate = day.parse()?;
+            DayAggregate::decode(day, bytes).map_err(anyhow::Error::msg)?;
         }
         decode += started.elapsed();
+        count += rows.len();
     }
     pool.close().await;
-    Ok((fetch.as_secs_f64(), decode.as_secs_f64()))
+    Ok(RawRead {
+        by_list: by_list.as_secs_f64(),
+        by_key: by_key.as_secs_f64(),
+        decode: decode.as_secs_f64(),
+        rows: count,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

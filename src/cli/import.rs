@@ -1,5 +1,6 @@
 //! `cloudgov import ...` and `cloudgov export ...`: inventory, samples, the IP registry and ARP
-//! tables in; the IP registry out. Each import is checked whole before anything is written.
+//! tables in; the IP registry out. Each import is all or nothing; samples stream in bounded
+//! memory.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use clap::Subcommand;
 
 use super::Session;
 use crate::core::calendar::shanghai_day;
-use crate::core::import::{parse_arp, parse_ip_registry, parse_samples};
+use crate::core::import::{SampleParser, parse_arp, parse_ip_registry};
 use crate::core::inventory::Inventory;
 use crate::store::SightingRow;
 
@@ -17,7 +18,8 @@ use crate::store::SightingRow;
 pub enum ImportCommand {
     /// Departments, projects and VMs from a TOML file (created or updated by id).
     Inventory { file: PathBuf },
-    /// Samples from a CSV file with header `vm,ts,cpu_pct,mem_pct,disk_pct`.
+    /// Samples from a CSV file with header `vm,ts,cpu_pct,mem_pct,disk_pct` (optionally
+    /// followed by `net_rx_bps,net_tx_bps`). Streams in bounded memory, all or nothing.
     Samples {
         file: PathBuf,
         /// Accept samples older than ingest does (400 days), back to 2000: a backfill of
@@ -85,17 +87,9 @@ pub(super) async fn run(s: &Session<'_>, cmd: ImportCommand) -> anyhow::Result<(
             file,
             allow_history,
         } => {
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
             let keys = store.vm_keys().await?;
-            let rows = parse_samples(
-                &file.display().to_string(),
-                std::io::BufReader::new(input),
-                &keys,
-                arrival_window(allow_history),
-            )
-            .context("nothing imported")?;
-            let (inserted, duplicates) = store.insert_samples(&rows).await?;
+            let (inserted, duplicates) =
+                import_samples(store, &file, &keys, arrival_window(allow_history)).await?;
             let text = format!("imported {inserted} samples ({duplicates} already present)");
             s.audit(
                 "import_samples",
@@ -159,6 +153,60 @@ pub(super) async fn run(s: &Session<'_>, cmd: ImportCommand) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// Rows checked and written per step of a samples import: memory holds one step.
+const IMPORT_CHUNK_ROWS: usize = 20_000;
+
+/// Streams a samples CSV into one transaction, a chunk at a time, with a progress bar on a
+/// terminal (rows, rate, bytes, ETA). The first bad row drops the transaction: nothing is kept.
+async fn import_samples(
+    store: &crate::store::Store,
+    file: &std::path::Path,
+    keys: &std::collections::HashMap<String, i64>,
+    window: crate::core::domain::ArrivalWindow,
+) -> anyhow::Result<(u64, u64)> {
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let origin = file.display().to_string();
+    let mut parser = SampleParser::new(
+        &origin,
+        std::io::BufReader::with_capacity(256 * 1024, input),
+        keys,
+        window,
+    )
+    .context("nothing imported")?;
+    // Hidden unless standard error is a terminal.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {bytes}/{total_bytes} {elapsed_precise} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut import = store.begin_sample_import().await?;
+    let mut rows = 0u64;
+    loop {
+        let chunk = parser
+            .next_chunk(IMPORT_CHUNK_ROWS)
+            .context("nothing imported")?;
+        if chunk.is_empty() {
+            break;
+        }
+        import.add(&chunk).await.context("nothing imported")?;
+        rows += chunk.len() as u64;
+        let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!("{rows} rows, {rate:.0} rows/s"));
+        bar.set_position(parser.bytes_read());
+    }
+    let counts = import.commit().await.context("nothing imported")?;
+    bar.finish_and_clear();
+    Ok(counts)
 }
 
 pub(super) async fn export(s: &Session<'_>, cmd: ExportCommand) -> anyhow::Result<()> {

@@ -27,6 +27,7 @@ mod notices;
 pub mod output;
 mod reads;
 mod review;
+mod samples;
 mod serve;
 mod users;
 mod vm;
@@ -113,6 +114,9 @@ pub enum Command {
     /// Kubernetes workloads discovered as inventory and evaluated like VMs.
     #[command(subcommand)]
     Kubernetes(kubernetes::KubernetesCommand),
+    /// Raw usage samples as stored, for audit.
+    #[command(subcommand)]
+    Samples(samples::SamplesCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -193,6 +197,7 @@ async fn dispatch(s: &Session<'_>, command: Command) -> anyhow::Result<()> {
         Command::Review(args) => review::run(s, args).await,
         Command::User(cmd) => users::run(s.ctx, &s.operator, cmd).await,
         Command::Kubernetes(cmd) => kubernetes::run(s.ctx, cmd).await,
+        Command::Samples(cmd) => samples::run(s, cmd).await,
         Command::Demo(_) | Command::Calendar(_) => {
             anyhow::bail!("handled before the database is opened")
         }

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// When to check deadlines, send reminders and escalations, and flag silent agents.
     #[arg(long, env = "CLOUDGOV_DEADLINES_CRON", default_value = crate::daemon::DEFAULT_DEADLINES_CRON)]
     pub deadlines_cron: CronExpr,
+    /// When to fold new samples into the per-VM-day aggregates (the fold's lag is at most this
+    /// period; `cloudgov_usage_fold_pending` on /metrics shows it).
+    #[arg(long, env = "CLOUDGOV_FOLD_CRON", default_value = crate::daemon::DEFAULT_FOLD_CRON)]
+    pub fold_cron: CronExpr,
     /// When to review the previous year (art. 10) and e-mail the results.
     #[arg(long, env = "CLOUDGOV_REVIEW_CRON", default_value = crate::daemon::DEFAULT_REVIEW_CRON)]
     pub review_cron: CronExpr,
@@ -74,6 +78,7 @@ pub(super) async fn run(s: &Session<'_>, args: ServeArgs) -> anyhow::Result<()> 
         Schedule {
             evaluate: args.evaluate_cron,
             deadlines: args.deadlines_cron,
+            fold: args.fold_cron,
             review: Some((
                 args.review_cron,
                 Arc::new(super::load::review_rules(args.review_rules.as_deref())?),

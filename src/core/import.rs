@@ -1,18 +1,22 @@
 //! CSV importers: usage samples backfilled from existing monitoring (`cloudgov import samples`),
 //! the IP registry (`import ip-registry`) and ARP exports from switches (`import arp`).
 //!
-//! A file is parsed and checked whole before anything is written: the first bad row stops the
-//! import with an error naming its line, and nothing from that file is stored.
+//! A file is checked row by row as it streams (memory does not grow with its size); the first
+//! bad row stops the import with an error naming its line, and nothing from that file is
+//! stored (the caller writes it in one transaction and commits only after the last row).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::core::domain::{ArrivalWindow, DepartmentId, MacAddr, Percent, RegistryRow, check_text};
-use crate::core::samples::SampleRow;
+use crate::core::domain::{ArrivalWindow, DepartmentId, MacAddr, RegistryRow, check_text};
+use crate::core::samples::{Hundredths, MAX_INBOUND_CONNECTIONS, Sample, SampleRow, rate_bps};
 
 pub const SAMPLES_HEADER: [&str; 5] = ["vm", "ts", "cpu_pct", "mem_pct", "disk_pct"];
+/// Columns a samples file may add, in this order: network bytes per second received and sent,
+/// and inbound connections to listening ports (what `cloudgov samples export` prints).
+pub const SAMPLES_OPTIONAL: [&str; 3] = ["net_rx_bps", "net_tx_bps", "inbound_connections"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -42,36 +46,79 @@ pub enum ImportError {
     },
 }
 
+/// A reader that drops the `\r` of each `\r\n` as it streams (Windows line endings: the csv
+/// crate would report each error one line early).
+pub struct StripCr<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: std::io::Read> StripCr<R> {
+    pub fn new(inner: R) -> Self {
+        StripCr {
+            inner,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// Moves the unread bytes to the front and reads more after them; false at end of input.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        let n = self.inner.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for StripCr<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < out.len() {
+            if self.start == self.end && !self.refill()? {
+                break;
+            }
+            let b = self.buf[self.start];
+            if b == b'\r' && self.start + 1 == self.end && !self.eof {
+                // A `\r` with nothing after it yet: hand over what is written, or look ahead.
+                if written > 0 {
+                    break;
+                }
+                self.refill()?;
+                continue;
+            }
+            self.start += 1;
+            if b == b'\r' && self.start < self.end && self.buf[self.start] == b'\n' {
+                continue;
+            }
+            out[written] = b;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
 /// A CSV reader whose header is exactly `required`, optionally followed by a prefix of
-/// `optional` (in that order).
-fn open_csv(
+/// `optional` (in that order). It streams: memory does not grow with the file.
+fn open_csv<R: std::io::Read>(
     origin: &str,
-    mut input: impl std::io::Read,
+    input: R,
     required: &[&str],
     optional: &[&str],
-) -> Result<csv::Reader<std::io::Cursor<Vec<u8>>>, ImportError> {
-    let mut bytes = Vec::new();
-    input
-        .read_to_end(&mut bytes)
-        .map_err(|source| ImportError::Read {
-            origin: origin.to_owned(),
-            source,
-        })?;
-    // Windows line endings: the csv crate would report each error one line early.
-    if bytes.contains(&b'\r') {
-        let mut unix = Vec::with_capacity(bytes.len());
-        let mut it = bytes.iter().peekable();
-        while let Some(&b) = it.next() {
-            if !(b == b'\r' && it.peek() == Some(&&b'\n')) {
-                unix.push(b);
-            }
-        }
-        bytes = unix;
-    }
+) -> Result<csv::Reader<StripCr<R>>, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
-        .from_reader(std::io::Cursor::new(bytes));
+        .from_reader(StripCr::new(input));
     let header: Vec<String> = reader
         .headers()
         .map_err(|source| ImportError::Csv {
@@ -234,22 +281,86 @@ pub fn parse_arp(
     Ok(rows)
 }
 
-/// Parses a samples CSV (`vm,ts,cpu_pct,mem_pct,disk_pct`; `ts` RFC 3339 with offset, inside
-/// `window`; `disk_pct` may be empty). `vm_keys` maps known VM ids to their store keys.
+/// Parses a samples CSV (`vm,ts,cpu_pct,mem_pct,disk_pct[,net_rx_bps,net_tx_bps]`; `ts` RFC 3339
+/// with offset, inside `window`; `disk_pct` and the rates may be empty). Percentages are stored
+/// to 0.01, rates to whole bytes per second. `vm_keys` maps known VM ids to their store keys.
 pub fn parse_samples(
     origin: &str,
     input: impl std::io::Read,
     vm_keys: &HashMap<String, i64>,
     window: ArrivalWindow,
 ) -> Result<Vec<SampleRow>, ImportError> {
-    let mut reader = open_csv(origin, input, &SAMPLES_HEADER, &[])?;
+    let mut parser = SampleParser::new(origin, input, vm_keys, window)?;
     let mut rows = Vec::new();
-    for record in records(origin, &mut reader) {
-        let (line, record) = record?;
-        let row_err = |message: String| row_error(origin, line, message);
+    loop {
+        let chunk = parser.next_chunk(usize::MAX)?;
+        if chunk.is_empty() {
+            return Ok(rows);
+        }
+        rows.extend(chunk);
+    }
+}
+
+/// A samples CSV read a chunk at a time, so a file of any size is checked in bounded memory
+/// (see [`parse_samples`] for the format). The first bad row ends it with an error naming its
+/// line.
+pub struct SampleParser<'a, R: std::io::Read> {
+    origin: &'a str,
+    reader: csv::Reader<StripCr<R>>,
+    vm_keys: &'a HashMap<String, i64>,
+    window: ArrivalWindow,
+    record: csv::StringRecord,
+}
+
+impl<'a, R: std::io::Read> SampleParser<'a, R> {
+    pub fn new(
+        origin: &'a str,
+        input: R,
+        vm_keys: &'a HashMap<String, i64>,
+        window: ArrivalWindow,
+    ) -> Result<Self, ImportError> {
+        Ok(SampleParser {
+            origin,
+            reader: open_csv(origin, input, &SAMPLES_HEADER, &SAMPLES_OPTIONAL)?,
+            vm_keys,
+            window,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// Bytes of the input read so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// The next rows, at most `max`; empty at the end of the file.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Vec<SampleRow>, ImportError> {
+        let mut rows = Vec::with_capacity(max.min(64 * 1024));
+        while rows.len() < max {
+            let more = self
+                .reader
+                .read_record(&mut self.record)
+                .map_err(|e| ImportError::Row {
+                    origin: self.origin.to_owned(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    message: e.to_string(),
+                })?;
+            if !more {
+                break;
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            rows.push(self.row(line)?);
+        }
+        Ok(rows)
+    }
+
+    fn row(&self, line: u64) -> Result<SampleRow, ImportError> {
+        let record = &self.record;
+        let row_err = |message: String| row_error(self.origin, line, message);
         let field = |i: usize| record.get(i).unwrap_or("");
         let vm = field(0);
-        let vm_key = *vm_keys
+        let vm_key = *self
+            .vm_keys
             .get(vm)
             .ok_or_else(|| row_err(format!("unknown VM {vm:?} (import the inventory first)")))?;
         let ts = DateTime::parse_from_rfc3339(field(1)).map_err(|e| {
@@ -258,32 +369,55 @@ pub fn parse_samples(
                 field(1)
             ))
         })?;
-        window
+        self.window
             .check("ts", ts.with_timezone(&Utc))
             .map_err(row_err)?;
-        let percent = |i: usize| -> Result<f64, ImportError> {
-            let name = SAMPLES_HEADER[i];
-            let v: f64 = field(i)
+        let number = |i: usize, name: &str| -> Result<f64, ImportError> {
+            field(i)
                 .parse()
-                .map_err(|_| row_err(format!("{name} {:?} is not a number", field(i))))?;
-            Percent::try_from(v)
-                .map(Percent::get)
-                .map_err(|e| row_err(format!("{name}: {e}")))
+                .map_err(|_| row_err(format!("{name} {:?} is not a number", field(i))))
         };
-        let disk_pct = if field(4).is_empty() {
+        let percent = |i: usize| -> Result<Hundredths, ImportError> {
+            let name = SAMPLES_HEADER[i];
+            Hundredths::from_percent(name, number(i, name)?).map_err(|e| row_err(e.to_string()))
+        };
+        let rate = |i: usize| -> Result<Option<u64>, ImportError> {
+            let name = SAMPLES_OPTIONAL[i - SAMPLES_HEADER.len()];
+            if field(i).is_empty() {
+                return Ok(None);
+            }
+            rate_bps(name, number(i, name)?)
+                .map(Some)
+                .map_err(|e| row_err(e.to_string()))
+        };
+        let disk = if field(4).is_empty() {
             None
         } else {
             Some(percent(4)?)
         };
-        rows.push(SampleRow {
+        let inbound = match field(7) {
+            "" => None,
+            text => Some(
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= MAX_INBOUND_CONNECTIONS)
+                    .ok_or_else(|| {
+                        row_err(format!(
+                            "inbound_connections {text:?} is not a whole number from 0 to {MAX_INBOUND_CONNECTIONS}"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(SampleRow {
             vm_key,
-            ts: ts.timestamp(),
-            cpu_pct: percent(2)?,
-            mem_pct: percent(3)?,
-            disk_pct,
-        });
+            sample: Sample {
+                net_rx_bps: rate(5)?,
+                net_tx_bps: rate(6)?,
+                inbound_connections: inbound,
+                ..Sample::usage(ts.timestamp(), percent(2)?, percent(3)?, disk)
+            },
+        })
     }
-    Ok(rows)
 }
 
 #[cfg(test)]
@@ -341,16 +475,77 @@ mod tests {
         let rows =
             parse("vm,ts,cpu_pct,mem_pct,disk_pct\nvm-1,2025-09-26T08:00:00+08:00,12.5,40,\n")
                 .expect("parses");
+        let pct = |v| Hundredths::from_percent("test", v).expect("percentage");
         assert_eq!(
             rows,
             vec![SampleRow {
                 vm_key: 7,
-                ts: 1_758_844_800,
-                cpu_pct: 12.5,
-                mem_pct: 40.0,
-                disk_pct: None
+                sample: Sample::usage(1_758_844_800, pct(12.5), pct(40.0), None),
             }]
         );
+    }
+
+    #[test]
+    fn network_rates_are_optional_columns_in_whole_bytes_per_second() {
+        let text = "vm,ts,cpu_pct,mem_pct,disk_pct,net_rx_bps,net_tx_bps\n\
+                    vm-1,2025-09-26T08:00:00+08:00,12.345,40,50,1250.5,0\n\
+                    vm-1,2025-09-26T08:01:00+08:00,1,2,3,,\n";
+        let rows = parse(text).expect("parses");
+        assert_eq!(rows[0].sample.cpu.get(), 1235, "stored to 0.01");
+        assert_eq!(
+            (rows[0].sample.net_rx_bps, rows[0].sample.net_tx_bps),
+            (Some(1251), Some(0))
+        );
+        assert_eq!(
+            (rows[1].sample.net_rx_bps, rows[1].sample.net_tx_bps),
+            (None, None)
+        );
+        let bad = "vm,ts,cpu_pct,mem_pct,disk_pct,net_rx_bps,net_tx_bps\n\
+                   vm-1,2025-09-26T08:00:00+08:00,1,2,3,-5,0\n";
+        let err = parse(bad).expect_err("negative rate").to_string();
+        assert!(
+            err.contains("line 2") && err.contains("net_rx_bps"),
+            "{err}"
+        );
+        let err = parse("vm,ts,cpu_pct,mem_pct,disk_pct,net_tx_bps\n")
+            .expect_err("order")
+            .to_string();
+        assert!(err.contains("net_rx_bps,net_tx_bps"), "{err}");
+    }
+
+    /// Hands out at most `step` bytes per read, so `\r\n` falls across reads.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn strip_cr_drops_only_the_cr_of_crlf_whatever_the_read_sizes() {
+        let input = b"a\r\nb\rc\r\r\n\r\nend\r";
+        for step in 1..=input.len() {
+            for out_len in [1, 2, 3, 64] {
+                let mut reader = StripCr::new(Trickle { data: input, step });
+                let mut got = Vec::new();
+                let mut buf = vec![0; out_len];
+                loop {
+                    let n = std::io::Read::read(&mut reader, &mut buf).expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(got, b"a\nb\rc\r\n\nend\r", "step {step}, buffer {out_len}");
+            }
+        }
     }
 
     #[test]
@@ -458,8 +653,8 @@ mod fuzz {
             let text = format!("vm,ts,cpu_pct,mem_pct,disk_pct\n{body}");
             if let Ok(rows) = parse_samples("f.csv", text.as_bytes(), &keys(), window()) {
                 for r in rows {
-                    prop_assert!((0.0..=100.0).contains(&r.cpu_pct) && (0.0..=100.0).contains(&r.mem_pct));
-                    prop_assert!(r.disk_pct.is_none_or(|d| (0.0..=100.0).contains(&d)));
+                    prop_assert!(r.sample.cpu <= Hundredths::MAX && r.sample.mem <= Hundredths::MAX);
+                    prop_assert!(r.sample.disk.is_none_or(|d| d <= Hundredths::MAX));
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! The pure core: domain types, the rules and their evaluation, the working-day calendar,
-//! obligations, the network checks, rollups, review scoring, the Kubernetes mapping, charts.
+//! obligations, the network checks, usage aggregates, review scoring, the Kubernetes mapping, charts.
 //!
 //! Architecture Invariant: nothing here does IO or reads the clock. No sqlx, axum, reqwest,
 //! lettre, kube or tokio; no `std::fs`; no `Utc::now`. Callers pass text, samples and the
@@ -16,9 +16,9 @@ pub mod kubernetes;
 pub mod network;
 pub mod obligations;
 pub mod review;
-pub mod rollup;
 pub mod rules;
 pub mod samples;
 pub mod spreadsheet;
 pub mod svg;
 pub mod token;
+pub mod usage;

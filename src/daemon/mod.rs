@@ -25,6 +25,8 @@ use std::sync::Arc;
 pub struct Schedule {
     pub evaluate: CronExpr,
     pub deadlines: CronExpr,
+    /// Folding new samples into their VM-days' aggregates and compacting completed days.
+    pub fold: CronExpr,
     /// The annual review of the previous year, with its rules; `None`: no scheduled review.
     pub review: Option<(CronExpr, Arc<ReviewRules>)>,
     /// Periodic Kubernetes discovery (leader only); `None`: off.
@@ -44,6 +46,9 @@ pub enum Elector {
 
 pub const DEFAULT_EVALUATE_CRON: &str = "0 5 * * * *";
 pub const DEFAULT_DEADLINES_CRON: &str = "0 30 8 * * *";
+/// Every five minutes: the fold's lag stays a few minutes (an evaluation between folds still
+/// sees the newest samples: it reads what is not folded yet from the head).
+pub const DEFAULT_FOLD_CRON: &str = "30 */5 * * * *";
 /// 15 January, 06:00: the previous year is complete and its deadlines have settled.
 pub const DEFAULT_REVIEW_CRON: &str = "0 0 6 15 1 *";
 
@@ -56,6 +61,7 @@ impl Default for Schedule {
             evaluate: parse(DEFAULT_EVALUATE_CRON),
             // Daily before office hours: deadlines, reminders, escalations, silent agents.
             deadlines: parse(DEFAULT_DEADLINES_CRON),
+            fold: parse(DEFAULT_FOLD_CRON),
             review: None,
             kubernetes: None,
             elector: Elector::Database,
@@ -163,7 +169,26 @@ impl Daemon {
             shutdown_rx.clone(),
             leader.clone(),
         ));
-        let mut tasks = vec![leadership, sender];
+        let fold_ctx = ctx.clone();
+        let fold = tokio::spawn(run_on_schedule(
+            "fold",
+            schedule.fold,
+            shutdown_rx.clone(),
+            leader.clone(),
+            move |at| {
+                let ctx = fold_ctx.clone();
+                async move {
+                    let folded = crate::jobs::fold(&ctx, at).await?;
+                    tracing::info!(
+                        days = folded.days(),
+                        compacted = folded.compacted,
+                        "usage folded"
+                    );
+                    Ok(())
+                }
+            },
+        ));
+        let mut tasks = vec![leadership, sender, fold];
         if let Some(job) = schedule.kubernetes {
             tasks.push(tokio::spawn(kubernetes::run_discovery(
                 job,
@@ -206,7 +231,7 @@ impl Daemon {
                 async move {
                     check_deadlines(&ctx, at, &mut TickSummary::default()).await?;
                     crate::jobs::network_check(&ctx, at, true).await?;
-                    crate::jobs::roll_up_and_expire(&ctx, at).await?;
+                    crate::jobs::fold_and_expire(&ctx, at).await?;
                     Ok(())
                 }
             },
@@ -389,5 +414,6 @@ mod tests {
         let s = super::Schedule::default();
         assert_eq!(s.evaluate.to_string(), super::DEFAULT_EVALUATE_CRON);
         assert_eq!(s.deadlines.to_string(), super::DEFAULT_DEADLINES_CRON);
+        assert_eq!(s.fold.to_string(), super::DEFAULT_FOLD_CRON);
     }
 }

@@ -23,6 +23,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "cloudgov_agent_last_seen_timestamp_seconds",
     "cloudgov_vms",
     "cloudgov_calendar_years_missing",
+    "cloudgov_usage_fold_pending",
+    "cloudgov_usage_fold_lag_seconds",
     "cloudgov_ingest_requests_total",
     "cloudgov_ingest_reports_total",
     "cloudgov_ingest_duplicates_total",
@@ -217,6 +219,24 @@ pub async fn render(ctx: &JobContext, counters: &IngestCounters) -> Result<Strin
     for (department, n) in &vms {
         out.sample("cloudgov_vms", &[("department", department)], *n as f64);
     }
+
+    let (backlog, oldest_mark) = ctx.store.fold_backlog().await?;
+    out.family(
+        "cloudgov_usage_fold_pending",
+        "gauge",
+        "VM-days with samples not yet folded into their aggregates.",
+    );
+    out.sample("cloudgov_usage_fold_pending", &[], backlog as f64);
+    out.family(
+        "cloudgov_usage_fold_lag_seconds",
+        "gauge",
+        "Age of the oldest sample not yet folded into its VM-day's aggregate (0: none waits).",
+    );
+    out.sample(
+        "cloudgov_usage_fold_lag_seconds",
+        &[],
+        oldest_mark.map_or(0, |t| (now.timestamp() - t).max(0)) as f64,
+    );
 
     out.family(
         "cloudgov_calendar_years_missing",

@@ -11,8 +11,8 @@ pub mod kubernetes;
 pub mod network;
 pub mod notify;
 pub mod obligations;
-pub mod retention;
 pub mod review;
+pub mod usage;
 pub mod views;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use context::JobContext;
 pub use network::network_check;
 pub use obligations::{check_deadlines, sync_deadlines};
-pub use retention::{roll_up, roll_up_and_expire};
+pub use usage::{fold, fold_and_expire};
 
 use crate::jobs::evaluation::evaluate;
 use crate::jobs::notify::{DeliverySummary, NotifyError, deliver_pending};
@@ -40,8 +40,8 @@ pub struct TickSummary {
     pub escalations: u64,
     pub silent_agents: u64,
     pub network_findings_opened: u64,
-    /// Days of samples rolled up, raw samples and rollup days deleted by retention.
-    pub days_rolled_up: u64,
+    /// VM-days folded into their aggregates (and compacted), raw samples deleted by retention.
+    pub days_folded: u64,
     pub samples_expired: u64,
     pub emails: DeliverySummary,
 }
@@ -57,14 +57,17 @@ pub enum JobError {
 /// Every scheduled job once, as of `at`; e-mails go out at once (backoff is for the daemon).
 pub async fn tick(ctx: &JobContext, at: DateTime<Utc>) -> Result<TickSummary, JobError> {
     let mut summary = TickSummary::default();
+    // The aggregates current first: the evaluation reads them.
+    let folded = fold(ctx, at).await?;
+    summary.days_folded = folded.days();
     let report = evaluate(&ctx.store, &ctx.rules, at, true).await?;
     summary.evaluated_vms = report.vms;
     summary.notices_opened = report.notices_opened;
     check_deadlines(ctx, at, &mut summary).await?;
     summary.network_findings_opened = network_check(ctx, at, true).await?.1;
-    let (rolled, expired) = roll_up_and_expire(ctx, at).await?;
-    summary.days_rolled_up = rolled;
-    summary.samples_expired = expired;
+    let (folded_later, expired) = fold_and_expire(ctx, at).await?;
+    summary.days_folded += folded_later;
+    summary.samples_expired = expired + folded.expired;
     summary.emails = deliver_pending(ctx, at, true, &|| true).await?;
     tracing::info!(at = %at, ?summary, "tick done");
     Ok(summary)

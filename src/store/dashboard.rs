@@ -12,7 +12,10 @@ use serde::Serialize;
 use crate::core::obligations::{Keeping, ObligationKind};
 use sqlx::Row;
 
-use super::{Result, Store, on_pool};
+use super::{Result, Store, StoreError, on_pool};
+use crate::core::samples::{shanghai_day_of, shanghai_day_start};
+use crate::core::usage::{DayView, HourSummary};
+use std::collections::BTreeMap;
 
 /// How many VMs of one (resource, verdict) pair the latest findings hold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -693,8 +696,8 @@ impl Store {
             .collect())
     }
 
-    /// Raw samples of one VM in `[from, to)` averaged and maximised per `bucket_secs`, in SQL:
-    /// a 30-day page reads one row per bucket, not one per sample.
+    /// Usage of one VM in buckets of `bucket_secs` (whole hours) from `from` to `to`, from the
+    /// hourly sums of its day aggregates: each bucket's mean and maximum per resource.
     pub async fn usage_buckets(
         &self,
         vm_key: i64,
@@ -702,58 +705,59 @@ impl Store {
         to: i64,
         bucket_secs: i64,
     ) -> Result<Vec<UsageBucket>> {
-        let bucket_secs = bucket_secs.max(1);
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT (ts - $2) / $4 AS b, AVG(cpu_pct), MAX(cpu_pct), AVG(mem_pct), MAX(mem_pct), \
-                 AVG(disk_pct), MAX(disk_pct) FROM samples WHERE vm_key = $1 AND ts >= $2 AND ts < $3 \
-                 GROUP BY b ORDER BY b")
-                .bind(vm_key).bind(from).bind(to).bind(bucket_secs).fetch_all(p).await?;
-            rows.into_iter()
-                .map(|r| Ok(UsageBucket {
-                    ts: from + r.try_get::<i64, _>(0)? * bucket_secs,
-                    cpu_avg: r.try_get(1)?,
-                    cpu_max: r.try_get(2)?,
-                    mem_avg: r.try_get(3)?,
-                    mem_max: r.try_get(4)?,
-                    disk_avg: r.try_get(5)?,
-                    disk_max: r.try_get(6)?,
-                }))
-                .collect()
-        })
+        let bucket_secs = bucket_secs.max(3600);
+        let days = self
+            .stored_days(&[vm_key], shanghai_day_of(from), shanghai_day_of(to))
+            .await?;
+        let mut buckets: BTreeMap<i64, HourSummary> = BTreeMap::new();
+        for d in &days {
+            let view = DayView::parse(d.day, &d.aggregate).map_err(|e| {
+                StoreError::Invalid(format!("usage of VM {vm_key} on {}: {e}", d.day))
+            })?;
+            let midnight = shanghai_day_start(d.day);
+            for h in &view.hours {
+                let ts = midnight + i64::from(h.hour) * 3600;
+                if ts + 3600 <= from || ts >= to {
+                    continue;
+                }
+                let b = (ts - from).div_euclid(bucket_secs);
+                buckets.entry(b).or_default().merge(h);
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .filter(|(_, h)| h.samples > 0)
+            .map(|(b, h)| usage_bucket(from + b * bucket_secs, &h))
+            .collect())
     }
 
-    /// One bucket per rolled-up day of one VM, `from..=to` (the 365-day chart).
+    /// One bucket per day of one VM, `from..=to` (the 365-day chart), from its day aggregates.
     pub async fn usage_days(
         &self,
         vm_key: i64,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, UsageBucket)>> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT day, samples, cpu_sum, cpu_max, mem_sum, mem_max, disk_samples, disk_sum, disk_max \
-                 FROM sample_days WHERE vm_key = $1 AND day >= $2 AND day <= $3 ORDER BY day")
-                .bind(vm_key).bind(day(from)).bind(day(to)).fetch_all(p).await?;
-            rows.into_iter()
-                .map(|r| {
-                    let d = super::inventory::parse_date(&r.try_get::<String, _>(0)?)?;
-                    let n = r.try_get::<i64, _>(1)?.max(1) as f64;
-                    let disk_n: i64 = r.try_get(6)?;
-                    let disk_sum: f64 = r.try_get(7)?;
-                    let disk_max: f64 = r.try_get(8)?;
-                    Ok((d, UsageBucket {
-                        ts: 0,
-                        cpu_avg: r.try_get::<f64, _>(2)? / n,
-                        cpu_max: r.try_get(3)?,
-                        mem_avg: r.try_get::<f64, _>(4)? / n,
-                        mem_max: r.try_get(5)?,
-                        disk_avg: (disk_n > 0).then(|| disk_sum / disk_n as f64),
-                        disk_max: (disk_n > 0).then_some(disk_max),
-                    }))
-                })
-                .collect()
-        })
+        let days = self.stored_days(&[vm_key], from, to).await?;
+        days.iter()
+            .map(|d| {
+                let view = DayView::parse(d.day, &d.aggregate).map_err(|e| {
+                    StoreError::Invalid(format!("usage of VM {vm_key} on {}: {e}", d.day))
+                })?;
+                let whole = HourSummary {
+                    hour: 0,
+                    samples: view.samples,
+                    cpu_sum: view.cpu.sum,
+                    cpu_max: view.cpu.max,
+                    mem_sum: view.mem.sum,
+                    mem_max: view.mem.max,
+                    disk_samples: view.disk.count,
+                    disk_sum: view.disk.sum,
+                    disk_max: view.disk.max,
+                };
+                Ok((d.day, usage_bucket(0, &whole)))
+            })
+            .collect()
     }
 
     /// Visible notices, newest first: open ones, closed ones or both; optionally of one VM.
@@ -880,5 +884,20 @@ impl Store {
                 }))
                 .collect()
         })
+    }
+}
+
+/// A chart bucket from summed hours: means from the exact sums, maxima as they are.
+fn usage_bucket(ts: i64, h: &HourSummary) -> UsageBucket {
+    let mean = |sum: u64, n: u32| sum as f64 / f64::from(n.max(1)) / 100.0;
+    let has_disk = h.disk_samples > 0;
+    UsageBucket {
+        ts,
+        cpu_avg: mean(h.cpu_sum, h.samples),
+        cpu_max: f64::from(h.cpu_max) / 100.0,
+        mem_avg: mean(h.mem_sum, h.samples),
+        mem_max: f64::from(h.mem_max) / 100.0,
+        disk_avg: has_disk.then(|| mean(h.disk_sum, h.disk_samples)),
+        disk_max: has_disk.then(|| f64::from(h.disk_max) / 100.0),
     }
 }

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::samples::{INSERT_SAMPLE, MARK_DIRTY};
-use super::{BeginWrite, Result, Store, now_secs, on_pool};
+use super::samples::insert_sample_rows;
+use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::domain::{DepartmentId, ProjectId, VmId};
+use crate::core::samples::{Hundredths, Sample, SampleRow};
 
 /// A workload as the store keeps it (mapped and summed by `kubernetes::model`).
 #[derive(Debug, Clone, PartialEq)]
@@ -125,10 +126,10 @@ impl Store {
                     .bind(v.vcpus).bind(v.memory_bytes)
                     .execute(&mut *tx).await?;
                 if let Some((cpu, mem)) = v.sample {
-                    written.samples_inserted += sqlx::query(INSERT_SAMPLE)
-                        .bind(key).bind(ts).bind(cpu).bind(mem).bind(None::<f64>)
-                        .execute(&mut *tx).await?.rows_affected();
-                    sqlx::query(MARK_DIRTY).bind(key).bind(&today).bind(now).execute(&mut *tx).await?;
+                    let pct = |what, value| Hundredths::from_percent(what, value)
+                        .map_err(|e| StoreError::Invalid(format!("workload {}: {e}", v.id)));
+                    let row = SampleRow { vm_key: key, sample: Sample::usage(ts, pct("cpu", cpu)?, pct("memory", mem)?, None) };
+                    written.samples_inserted += insert_sample_rows!(tx, vec![&row], now);
                 }
             }
             tx.commit().await?;

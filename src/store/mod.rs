@@ -17,8 +17,9 @@ mod notices;
 mod obligations;
 mod outbox;
 mod partitions;
-mod rollups;
+mod reviews;
 mod samples;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -47,8 +48,9 @@ pub use obligations::{
 };
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
-pub use rollups::StoredReview;
-pub use samples::StoredReport;
+pub use reviews::StoredReview;
+pub use samples::{SampleImport, StoredReport};
+pub use usage::{DirtyDay, FoldRequest, Folded, StoredDay};
 
 /// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.
 /// The block is compiled once per backend, so every query in it must be valid on both.

@@ -572,7 +572,8 @@ impl Store {
         })
     }
 
-    /// Sample instants with CPU above `cpu_above` for one VM in `from..=to` (Unix seconds).
+    /// Sample instants with CPU above `cpu_above` for one VM in `from..=to` (Unix seconds), from
+    /// the head and the compacted blocks alike.
     pub async fn busy_sample_times(
         &self,
         vm_key: i64,
@@ -580,10 +581,13 @@ impl Store {
         to: i64,
         cpu_above: f64,
     ) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT ts FROM samples WHERE vm_key = $1 AND ts >= $2 AND ts <= $3 AND cpu_pct > $4 ORDER BY ts")
-            .bind(vm_key).bind(from).bind(to).bind(cpu_above).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(|(t,)| t).collect())
+        Ok(self
+            .raw_samples(vm_key, from, to + 1)
+            .await?
+            .into_iter()
+            .filter(|s| s.cpu.percent() > cpu_above)
+            .map(|s| s.ts)
+            .collect())
     }
 
     /// Adjustment deadlines not done, with the VM's allocation now and at the notice.

@@ -228,7 +228,7 @@ pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
         }
         locked?;
         let (pending,): (bool,) = sqlx::query_as(&format!(
-            "SELECT EXISTS (SELECT 1 FROM rollup_dirty d \
+            "SELECT EXISTS (SELECT 1 FROM usage_dirty d \
              WHERE EXISTS (SELECT 1 FROM {} s WHERE s.vm_key = d.vm_key))",
             p.name
         ))

@@ -1,11 +1,13 @@
-//! Usage samples: bulk inserts from imports and agents, and reads for the evaluation window.
+//! Usage samples as they arrive: bulk inserts from imports and agents into the head table
+//! (`samples`), each marking its VM-days for the fold (`usage_dirty`) in the same transaction.
+//! A sample of a day already compacted into a block is checked against the block, so a replay
+//! stays a no-op there too.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 use super::network::{SightingRow, collapse_sightings, upsert_sighting};
-use super::{BeginWrite, Result, Store, now_secs, on_pool};
-use crate::core::rules::evaluate::SamplePoint;
-use crate::core::samples::SampleRow;
+use super::{Backend, BeginWrite, Result, Store, StoreError, now_secs, on_pool};
+use crate::core::samples::{Hundredths, Sample, SampleRow, shanghai_day_of};
 
 /// An agent report reduced to what the store keeps: the sample, plus the agent's view of itself.
 #[derive(Debug, Clone)]
@@ -25,70 +27,193 @@ pub struct StoredReport {
     pub sightings: Vec<SightingRow>,
 }
 
-/// Marks a VM's Shanghai day for re-rolling, inside the samples' transaction.
-pub(super) const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (vm_key, day, marked_at) VALUES ($1, $2, $3) \
-                          ON CONFLICT (vm_key, day) DO UPDATE SET marked_at = excluded.marked_at";
+/// Marks a VM-day for the fold, inside the samples' transaction: `$3` is the earliest sample of
+/// the day just written. Each marking bumps `version`, so a fold clears only what it read.
+pub(super) const MARK_DIRTY: &str = "INSERT INTO usage_dirty (vm_key, day, min_ts, marked_at, version) \
+     VALUES ($1, $2, $3, $4, 1) ON CONFLICT (vm_key, day) DO UPDATE SET version = usage_dirty.version + 1, \
+     min_ts = CASE WHEN excluded.min_ts < usage_dirty.min_ts THEN excluded.min_ts ELSE usage_dirty.min_ts END";
 
-/// The distinct (VM, Shanghai day) pairs of some samples.
-fn dirty_days<'a>(
+/// The columns of a head row, in the order [`sample_of_row`] reads them.
+pub(super) const SAMPLE_COLUMNS: &str =
+    "ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, net_tx_bps, inbound_connections";
+
+/// The (VM, Shanghai day) pairs of some samples, each with its earliest sample.
+pub(super) fn dirty_days<'a>(
     rows: impl Iterator<Item = &'a SampleRow>,
-) -> std::collections::BTreeSet<(i64, String)> {
-    rows.filter_map(|r| {
-        DateTime::from_timestamp(r.ts, 0).map(|t| {
-            (
-                r.vm_key,
-                t.with_timezone(&chrono_tz::Asia::Shanghai)
-                    .date_naive()
-                    .to_string(),
-            )
-        })
-    })
-    .collect()
+) -> BTreeMap<(i64, String), i64> {
+    let mut out: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for r in rows {
+        let key = (r.vm_key, shanghai_day_of(r.sample.ts).to_string());
+        let min = out.entry(key).or_insert(r.sample.ts);
+        *min = (*min).min(r.sample.ts);
+    }
+    out
 }
 
-pub(super) const INSERT_SAMPLE: &str = "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) \
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+/// A head row with its VM's key first, as read with `vm_key, ` and [`SAMPLE_COLUMNS`].
+pub(super) type KeyedSampleTuple = (
+    i64,
+    i64,
+    f64,
+    f64,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
-/// Rows per multi-row INSERT: 5 parameters each stays far below SQLite's 32,766 and
+/// A head row as read with [`SAMPLE_COLUMNS`].
+pub(super) type SampleTuple = (
+    i64,
+    f64,
+    f64,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// A head row read back: percentages are stored as `hundredths / 100`, so they round back exactly.
+pub(super) fn sample_of(row: SampleTuple) -> Result<Sample> {
+    let (ts, cpu, mem, disk, rx, tx, inbound) = row;
+    let pct = |v: f64| {
+        Hundredths::new((v * 100.0).round() as u16)
+            .filter(|_| (0.0..=100.0).contains(&v))
+            .ok_or_else(|| StoreError::Invalid(format!("stored percentage {v} is outside 0..=100")))
+    };
+    let count = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+    Ok(Sample {
+        ts,
+        cpu: pct(cpu)?,
+        mem: pct(mem)?,
+        disk: disk.map(pct).transpose()?,
+        net_rx_bps: count(rx),
+        net_tx_bps: count(tx),
+        inbound_connections: inbound.map(|v| v.clamp(0, i64::from(u32::MAX)) as u32),
+    })
+}
+
+/// Rows per multi-row INSERT: 8 parameters each stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
-const SAMPLES_PER_STATEMENT: usize = 1000;
+pub(super) const SAMPLES_PER_STATEMENT: usize = 1000;
 
-/// Inserts `rows` into `samples` inside the open transaction `tx`, a multi-row statement per
-/// chunk; evaluates to how many were new (a replayed sample is skipped by the primary key).
+/// Inserts `rows` into the head inside the open transaction `tx`, a multi-row statement per
+/// chunk, marks their days for the fold, and evaluates to how many were new. A sample stored
+/// already (in the head by the primary key, or in its day's block) is skipped.
 macro_rules! insert_sample_rows {
-    ($tx:expr, $rows:expr) => {{
+    ($tx:expr, $rows:expr, $now:expr) => {{
+        let rows: Vec<&$crate::core::samples::SampleRow> = $rows;
+        // Days compacted already: their samples are in blocks, which the primary key cannot see.
+        let today = $crate::core::samples::shanghai_day_of($now);
+        let mut compacted: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+        let mut past_days: Vec<(i64, String)> = rows
+            .iter()
+            .filter(|r| $crate::core::samples::shanghai_day_of(r.sample.ts) < today)
+            .map(|r| (r.vm_key, $crate::core::samples::shanghai_day_of(r.sample.ts).to_string()))
+            .collect();
+        past_days.sort();
+        past_days.dedup();
+        for (vm_key, day) in &past_days {
+            let stored: Option<(Vec<u8>,)> = sqlx::query_as(
+                "SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
+                .bind(vm_key).bind(day).fetch_optional(&mut *$tx).await?;
+            if let Some((bytes,)) = stored {
+                let samples = $crate::core::usage::block::decode(&bytes)
+                    .map_err(|e| $crate::store::StoreError::Invalid(format!("VM {vm_key} day {day}: {e}")))?;
+                compacted.extend(samples.iter().map(|s| (*vm_key, s.ts)));
+            }
+        }
+        let fresh: Vec<&$crate::core::samples::SampleRow> = rows
+            .into_iter()
+            .filter(|r| !compacted.contains(&(r.vm_key, r.sample.ts)))
+            .collect();
         let mut inserted = 0u64;
-        for chunk in $rows.chunks(SAMPLES_PER_STATEMENT) {
+        for chunk in fresh.chunks($crate::store::samples::SAMPLES_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct) ",
+                "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, net_tx_bps, inbound_connections) ",
             );
-            query.push_values(chunk, |mut row, s: &&SampleRow| {
-                row.push_bind(s.vm_key)
+            query.push_values(chunk, |mut row, r: &&$crate::core::samples::SampleRow| {
+                let s = &r.sample;
+                row.push_bind(r.vm_key)
                     .push_bind(s.ts)
-                    .push_bind(s.cpu_pct)
-                    .push_bind(s.mem_pct)
-                    .push_bind(s.disk_pct);
+                    .push_bind(s.cpu.percent())
+                    .push_bind(s.mem.percent())
+                    .push_bind(s.disk.map($crate::core::samples::Hundredths::percent))
+                    .push_bind(s.net_rx_bps.map(|v| v as i64))
+                    .push_bind(s.net_tx_bps.map(|v| v as i64))
+                    .push_bind(s.inbound_connections.map(i64::from));
             });
             query.push(" ON CONFLICT DO NOTHING");
             inserted += query.build().execute(&mut *$tx).await?.rows_affected();
         }
+        for ((vm_key, day), min_ts) in $crate::store::samples::dirty_days(fresh.iter().copied()) {
+            sqlx::query($crate::store::samples::MARK_DIRTY).bind(vm_key).bind(day).bind(min_ts).bind($now)
+                .execute(&mut *$tx).await?;
+        }
         inserted
     }};
 }
+pub(super) use insert_sample_rows;
+
+/// An import of samples in one transaction, fed a chunk at a time: nothing is visible until
+/// [`SampleImport::commit`], and dropping it (a bad row later in the file) keeps nothing.
+pub struct SampleImport {
+    tx: ImportTx,
+    now: i64,
+    inserted: u64,
+    offered: u64,
+}
+
+enum ImportTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl SampleImport {
+    /// Adds rows to the import; a sample stored already is skipped.
+    pub async fn add(&mut self, rows: &[SampleRow]) -> Result<()> {
+        let now = self.now;
+        let inserted = match &mut self.tx {
+            ImportTx::Sqlite(tx) => insert_sample_rows!(*tx, rows.iter().collect(), now),
+            ImportTx::Postgres(tx) => insert_sample_rows!(*tx, rows.iter().collect(), now),
+        };
+        self.inserted += inserted;
+        self.offered += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Commits everything added. Returns (inserted, duplicates).
+    pub async fn commit(self) -> Result<(u64, u64)> {
+        match self.tx {
+            ImportTx::Sqlite(tx) => tx.commit().await?,
+            ImportTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok((self.inserted, self.offered - self.inserted))
+    }
+}
 
 impl Store {
+    /// Starts an import of samples (one write transaction; SQLite's other writers wait).
+    pub async fn begin_sample_import(&self) -> Result<SampleImport> {
+        let tx = match &self.backend {
+            Backend::Sqlite(pool) => ImportTx::Sqlite(pool.begin_write().await?),
+            Backend::Postgres(pool) => ImportTx::Postgres(pool.begin_write().await?),
+        };
+        Ok(SampleImport {
+            tx,
+            now: now_secs(),
+            inserted: 0,
+            offered: 0,
+        })
+    }
+
     /// Inserts samples in one transaction; a sample already stored for the same VM and instant
     /// is skipped. Returns (inserted, duplicates).
     pub async fn insert_samples(&self, rows: &[SampleRow]) -> Result<(u64, u64)> {
         let now = now_secs();
-        let dirty = dirty_days(rows.iter());
         let inserted = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let refs: Vec<&SampleRow> = rows.iter().collect();
-            let inserted = insert_sample_rows!(tx, refs);
-            for (vm_key, day) in &dirty {
-                sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;
-            }
+            let inserted = insert_sample_rows!(tx, rows.iter().collect(), now);
             tx.commit().await?;
             inserted
         });
@@ -99,79 +224,36 @@ impl Store {
     /// Returns (inserted, duplicates). Nothing is written if any statement fails.
     pub async fn ingest_reports(&self, reports: &[StoredReport]) -> Result<(u64, u64)> {
         let now = now_secs();
-        let dirty = dirty_days(reports.iter().map(|r| &r.sample));
         let inserted = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let samples: Vec<&SampleRow> = reports.iter().map(|r| &r.sample).collect();
-            let inserted = insert_sample_rows!(tx, samples);
+            let inserted = insert_sample_rows!(tx, reports.iter().map(|r| &r.sample).collect(), now);
             for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {
                 upsert_sighting!(tx, sighting, first_seen);
             }
-            for (vm_key, day) in &dirty {
-                sqlx::query(MARK_DIRTY).bind(vm_key).bind(day).bind(now).execute(&mut *tx).await?;
-            }
             // The newest report describes the agent; an older replayed one must not overwrite it.
-                    if let Some(r) = reports.iter().max_by_key(|r| r.sample.ts) {
-                        sqlx::query(
-                            "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
-                             last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                             ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
-                             machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
-                             last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
-                             vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
-                             filesystems = excluded.filesystems, interfaces = excluded.interfaces \
-                             WHERE excluded.last_collected_at >= agents.last_collected_at")
-                            .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
-                            .bind(&r.agent_version).bind(r.seq).bind(r.sample.ts).bind(now)
-                            .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
-                            .bind(&r.filesystems_json).bind(&r.interfaces_json)
-                            .execute(&mut *tx).await?;
-                        sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
-                            .bind(r.sample.vm_key).bind(now)
-        .execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    inserted
-                });
+            if let Some(r) = reports.iter().max_by_key(|r| r.sample.sample.ts) {
+                sqlx::query(
+                    "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
+                     last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
+                     machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
+                     last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
+                     vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
+                     filesystems = excluded.filesystems, interfaces = excluded.interfaces \
+                     WHERE excluded.last_collected_at >= agents.last_collected_at")
+                    .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
+                    .bind(&r.agent_version).bind(r.seq).bind(r.sample.sample.ts).bind(now)
+                    .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
+                    .bind(&r.filesystems_json).bind(&r.interfaces_json)
+                    .execute(&mut *tx).await?;
+                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
+                    .bind(r.sample.vm_key).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            inserted
+        });
         Ok((inserted, reports.len() as u64 - inserted))
-    }
-
-    /// Samples of one VM with `from < ts <= to`, oldest first.
-    pub async fn samples_between(
-        &self,
-        vm_key: i64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<SamplePoint>> {
-        let rows: Vec<(i64, f64, f64, Option<f64>)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT ts, cpu_pct, mem_pct, disk_pct FROM samples \
-             WHERE vm_key = $1 AND ts > $2 AND ts <= $3 ORDER BY ts")
-            .bind(vm_key).bind(from.timestamp()).bind(to.timestamp())
-            .fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(ts, cpu, mem, disk)| {
-                Some(SamplePoint {
-                    at: DateTime::from_timestamp(ts, 0)?,
-                    cpu,
-                    mem,
-                    disk,
-                })
-            })
-            .collect())
-    }
-
-    /// Number of stored samples, in all or for one VM.
-    pub async fn count_samples(&self, vm_key: Option<i64>) -> Result<i64> {
-        // Two statements, not `$1 IS NULL OR vm_key = $1`: a prepared plan of that form cannot
-        // use the (vm_key, ts) key and reads every partition in full.
-        let (n,): (i64,) = match vm_key {
-            Some(key) => on_pool!(self, p => sqlx::query_as(
-                "SELECT COUNT(*) FROM samples WHERE vm_key = $1").bind(key).fetch_one(p).await)?,
-            None => on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM samples")
-                .fetch_one(p).await)?,
-        };
-        Ok(n)
     }
 }

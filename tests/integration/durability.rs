@@ -134,7 +134,7 @@ async fn sigkill_under_ingest_load_loses_no_acknowledged_sample() {
             .await
             .expect("samples")
             .iter()
-            .map(|s| s.at.timestamp())
+            .map(|s| s.ts)
             .collect();
         let missing: Vec<_> = acked
             .iter()

@@ -191,7 +191,10 @@ async fn ingest_validates_the_whole_batch_before_writing() {
         .await
         .expect("samples");
     assert_eq!(
-        samples.iter().map(|s| s.disk).collect::<Vec<_>>(),
+        samples
+            .iter()
+            .map(|s| s.disk.map(|d| d.percent()))
+            .collect::<Vec<_>>(),
         vec![Some(25.0), Some(25.0)]
     );
 

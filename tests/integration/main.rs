@@ -19,6 +19,7 @@ mod outage;
 mod partitions;
 mod replicas;
 mod review;
+mod samples;
 mod tls;
 mod validators;
 mod web;

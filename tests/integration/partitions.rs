@@ -1,14 +1,14 @@
 //! Samples at scale on PostgreSQL: monthly partitions of `samples` (migration 0008). Rows land
 //! in their month's partition, replays stay no-ops across the partitioned table, retention drops
-//! old months whole but only once they are rolled up, and a sample outside every created month
+//! old months whole but only once they are folded, and a sample outside every created month
 //! lands in the default partition and is kept. The migration carries rows already stored over.
 //! PostgreSQL only (`CLOUDGOV_TEST_DB=postgres`); with SQLite `samples` is one plain table and
 //! these tests say so and return.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use cloudgov::core::inventory::Inventory;
-use cloudgov::core::samples::SampleRow;
-use cloudgov::store::{MONTHS_AHEAD, Store};
+use cloudgov::core::samples::{Hundredths, Sample, SampleRow};
+use cloudgov::store::{FoldRequest, MONTHS_AHEAD, Store};
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{INVENTORY, fresh_db};
@@ -31,14 +31,31 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid")
 }
 
+fn pct(v: f64) -> Hundredths {
+    Hundredths::from_percent("test", v).expect("percentage")
+}
+
 fn sample(vm_key: i64, at: DateTime<Utc>, cpu: f64) -> SampleRow {
     SampleRow {
         vm_key,
-        ts: at.timestamp(),
-        cpu_pct: cpu,
-        mem_pct: 40.0,
-        disk_pct: Some(50.0),
+        sample: Sample::usage(at.timestamp(), pct(cpu), pct(40.0), Some(pct(50.0))),
     }
+}
+
+/// Folds every marked day as the job does: these days are long past, so each is compacted
+/// (its head rows move into its block) and its aggregate written.
+async fn fold_all(store: &Store) {
+    let today = Utc::now().date_naive();
+    let marks = store.dirty_days(10_000).await.expect("dirty days");
+    let days: Vec<_> = marks
+        .into_iter()
+        .map(|mark| FoldRequest {
+            mark,
+            closed: mark.day < today,
+            keep_raw: true,
+        })
+        .collect();
+    store.fold_days(&days).await.expect("fold");
 }
 
 /// A migrated store with the test inventory, its first VM's key, and a raw connection for the
@@ -157,7 +174,10 @@ async fn samples_land_in_their_month_and_replays_stay_no_ops() {
     let mut replay: Vec<SampleRow> = rows
         .iter()
         .map(|r| SampleRow {
-            cpu_pct: 99.0,
+            sample: Sample {
+                cpu: pct(99.0),
+                ..r.sample
+            },
             ..*r
         })
         .collect();
@@ -216,12 +236,15 @@ async fn retention_drops_old_months_only_once_rolled_up_and_keeps_the_rollups() 
     assert!(table_exists(&mut conn, "samples_y2025m02").await);
     assert_eq!(store.count_samples(None).await.expect("count"), 5);
 
-    // Roll up what is marked, as the job does, then retention drops the two old months whole
-    // and deletes only March's expired row.
-    for (key, d, marked_at) in store.dirty_days().await.expect("dirty") {
-        store.roll_up_days(key, d, d).await.expect("roll up");
-        store.clear_dirty(key, d, marked_at).await.expect("clear");
-    }
+    // Fold what is marked, as the job does: the days are over, so their head rows move into
+    // blocks. Retention then drops the two old months whole (empty now) and the blocks of the
+    // expired days, and keeps March 25.
+    fold_all(&store).await;
+    assert!(
+        placement(&mut conn).await.is_empty(),
+        "compacted out of the head"
+    );
+    assert_eq!(store.count_samples(None).await.expect("count"), 5);
     let (expired, _) = store
         .apply_retention(raw_before, long_ago)
         .await
@@ -230,18 +253,19 @@ async fn retention_drops_old_months_only_once_rolled_up_and_keeps_the_rollups() 
     assert!(!table_exists(&mut conn, "samples_y2025m01").await);
     assert!(!table_exists(&mut conn, "samples_y2025m02").await);
     assert!(table_exists(&mut conn, "samples_y2025m03").await);
-    assert_eq!(
-        placement(&mut conn).await,
-        [(
-            "samples_y2025m03".to_owned(),
-            utc(2025, 3, 25, 4).timestamp()
-        )]
-    );
-    // The daily rollups of the dropped months stay for the review.
-    let kept = store
-        .day_rollups(vm, day(2025, 1, 1), day(2025, 3, 31))
+    let left = store
+        .samples_between(vm, utc(2025, 1, 1, 0), utc(2025, 4, 1, 0))
         .await
-        .expect("rollups");
+        .expect("left");
+    assert_eq!(
+        left.iter().map(|s| s.ts).collect::<Vec<_>>(),
+        [utc(2025, 3, 25, 4).timestamp()]
+    );
+    // The day aggregates of the dropped months stay for the review.
+    let kept = store
+        .day_aggregates(vm, day(2025, 1, 1), day(2025, 3, 31))
+        .await
+        .expect("aggregates");
     let days: Vec<NaiveDate> = kept.iter().map(|d| d.day).collect();
     assert_eq!(
         days,
@@ -253,7 +277,7 @@ async fn retention_drops_old_months_only_once_rolled_up_and_keeps_the_rollups() 
             day(2025, 3, 25)
         ]
     );
-    assert_eq!(kept[0].cpu_max, 30.0);
+    assert_eq!(kept[0].cpu.max, 3000, "30.00%");
     store.close().await;
 }
 
@@ -292,7 +316,7 @@ async fn a_sample_outside_every_month_lands_in_the_default_partition_and_is_kept
         .await
         .expect("read");
     assert_eq!(read.len(), 1);
-    assert_eq!(read[0].cpu, 12.0);
+    assert_eq!(read[0].cpu.percent(), 12.0);
     // A replay of it is still a no-op in the default partition.
     assert_eq!(
         store
@@ -396,10 +420,7 @@ async fn a_busy_samples_table_leaves_the_expired_month_for_the_next_pass() {
         .insert_samples(&[sample(vm, utc(2025, 1, 10, 4), 20.0)])
         .await
         .expect("insert");
-    for (key, d, marked_at) in store.dirty_days().await.expect("dirty") {
-        store.roll_up_days(key, d, d).await.expect("roll up");
-        store.clear_dirty(key, d, marked_at).await.expect("clear");
-    }
+    fold_all(&store).await;
     // A long reader holds samples: retention gives up the month's lock after 5 s, without error,
     // and falls back to deleting its expired rows one by one.
     let mut reader = PgConnection::connect(&db.url).await.expect("reader");

@@ -5,7 +5,12 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Asia::Shanghai;
 
-use crate::core::samples::SampleRow;
+use crate::core::samples::{Hundredths, Sample, SampleRow};
+
+/// A simulated percentage as stored (the profiles stay within 0..=100).
+fn pct(v: f64) -> Hundredths {
+    Hundredths::from_percent("simulated usage", v.clamp(0.0, 100.0)).unwrap_or(Hundredths::ZERO)
+}
 
 /// Since when a VM's agent has reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,10 +308,7 @@ pub fn history(
             let u = p.usage(at, now, &mut noise);
             rows.push(SampleRow {
                 vm_key,
-                ts: at.timestamp(),
-                cpu_pct: u.cpu,
-                mem_pct: u.mem,
-                disk_pct: Some(u.disk),
+                sample: Sample::usage(at.timestamp(), pct(u.cpu), pct(u.mem), Some(pct(u.disk))),
             });
             at -= if at > dense_from {
                 TimeDelta::minutes(15)
@@ -335,23 +337,24 @@ mod tests {
         let delivered = NaiveDate::from_ymd_opt(2024, 3, 15).expect("date");
         let vms = [("his-app-01".to_owned(), (1, delivered))].into();
         let rows = history(&vms, now());
-        let first = DateTime::from_timestamp(rows.iter().map(|r| r.ts).min().expect("rows"), 0)
-            .expect("ts")
-            .with_timezone(&Shanghai);
+        let first =
+            DateTime::from_timestamp(rows.iter().map(|r| r.sample.ts).min().expect("rows"), 0)
+                .expect("ts")
+                .with_timezone(&Shanghai);
         assert_eq!(
             first.date_naive(),
             NaiveDate::from_ymd_opt(2025, 1, 1).expect("d")
         );
         let recent = rows
             .iter()
-            .filter(|r| r.ts > (now() - TimeDelta::days(1)).timestamp())
+            .filter(|r| r.sample.ts > (now() - TimeDelta::days(1)).timestamp())
             .count();
         assert_eq!(recent, 96, "every 15 minutes over the last day");
         let old = rows
             .iter()
             .filter(|r| {
-                r.ts > (now() - TimeDelta::days(101)).timestamp()
-                    && r.ts <= (now() - TimeDelta::days(100)).timestamp()
+                r.sample.ts > (now() - TimeDelta::days(101)).timestamp()
+                    && r.sample.ts <= (now() - TimeDelta::days(100)).timestamp()
             })
             .count();
         assert_eq!(old, 24, "hourly before");

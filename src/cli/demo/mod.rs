@@ -34,7 +34,7 @@ use crate::daemon::{Daemon, Schedule, termination_signal};
 use crate::jobs::evaluation::evaluate;
 use crate::jobs::notify::Notifier;
 use crate::jobs::views::deadlines_as_of;
-use crate::jobs::{JobContext, TickSummary, check_deadlines, network_check, roll_up_and_expire};
+use crate::jobs::{JobContext, TickSummary, check_deadlines, fold_and_expire, network_check};
 use crate::store::Store;
 
 pub use fleet::history as simulated_history;
@@ -248,8 +248,8 @@ pub async fn run(
 
     let replay = history::replay(&ctx, now).await?;
     tracing::debug!(elapsed = ?started.elapsed(), ?replay, "demo: past replayed");
-    let rolled = crate::jobs::roll_up(&ctx, now).await?;
-    tracing::debug!(elapsed = ?started.elapsed(), rolled, "demo: rolled up");
+    let folded = crate::jobs::fold(&ctx, now).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), ?folded, "demo: usage folded");
     let previous_year = shanghai_day(now).year() - 1;
     let review_rules = crate::cli::load::review_rules(None)?;
     let reviews = crate::jobs::review::run(
@@ -271,7 +271,7 @@ pub async fn run(
     let report = evaluate(&store, &ctx.rules, now, true).await?;
     check_deadlines(&ctx, now, &mut TickSummary::default()).await?;
     let (network_findings, _) = network_check(&ctx, now, true).await?;
-    roll_up_and_expire(&ctx, now).await?;
+    fold_and_expire(&ctx, now).await?;
     demo_actions(&ctx, &accounts).await?;
     let deadlines = deadlines_as_of(&ctx, now, None).await?;
     let ready = started.elapsed();

@@ -1,25 +1,20 @@
 //! Pure evaluation: one VM's samples in, one finding per resource out.
 //!
+//! This is the reference evaluator over raw samples; `core::usage::window` gives the same
+//! findings from daily aggregates (a property test holds them equal). Both compute on the
+//! stored hundredths, so a mean or a percentile is the same number either way.
+//!
 //! Architecture Invariant: no IO, no clock. The evaluation instant is an argument, so the same
 //! samples and rules always give the same findings.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
 use super::{Aggregate, ResourceRule, ResourceRules, Statistic, Window};
 use crate::core::domain::{Resource, Verdict};
-
-/// One stored measurement of a VM; percentages were validated on the way in.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SamplePoint {
-    pub at: DateTime<Utc>,
-    pub cpu: f64,
-    pub mem: f64,
-    pub disk: Option<f64>,
-}
+use crate::core::samples::Sample;
 
 /// The result for one resource of one VM, with the evidence that produced it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,32 +46,26 @@ pub fn evaluate_vm(
     rules: &ResourceRules,
     window: Window,
     at: DateTime<Utc>,
-    samples: &[SamplePoint],
+    samples: &[Sample],
 ) -> [Finding; 3] {
     let (start, end) = window_bounds(window, at);
-    let mut inside: Vec<&SamplePoint> = samples
+    let (start, end) = (start.timestamp(), end.timestamp());
+    let mut inside: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.at > start && s.at <= end)
+        .filter(|s| s.ts > start && s.ts <= end)
         .collect();
-    inside.sort_by_key(|s| s.at);
+    inside.sort_by_key(|s| s.ts);
     let days = inside
         .iter()
-        .map(|s| local_day(s.at))
+        .map(|s| s.day())
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     let enough = days >= window.min_days_with_samples as usize;
 
     Resource::ALL.map(|resource| {
-        let series: Vec<(DateTime<Utc>, f64)> = inside
+        let series: Vec<(i64, u16)> = inside
             .iter()
-            .filter_map(|s| {
-                let v = match resource {
-                    Resource::Cpu => Some(s.cpu),
-                    Resource::Memory => Some(s.mem),
-                    Resource::Disk => s.disk,
-                };
-                v.map(|v| (s.at, v))
-            })
+            .filter_map(|s| s.value(resource).map(|v| (s.ts, v.get())))
             .collect();
         let rule = rules.get(resource);
         let value = if enough {
@@ -88,11 +77,8 @@ pub fn evaluate_vm(
     })
 }
 
-fn local_day(at: DateTime<Utc>) -> NaiveDate {
-    at.with_timezone(&Shanghai).date_naive()
-}
-
-fn judge(
+/// The finding of one resource from its statistic's value (`None`: insufficient data).
+pub(crate) fn judge(
     resource: Resource,
     rule: &ResourceRule,
     value: Option<f64>,
@@ -133,42 +119,61 @@ fn judge(
     }
 }
 
-/// The statistic over a time-ordered series; `None` for an empty series.
-fn compute(statistic: Statistic, series: &[(DateTime<Utc>, f64)]) -> Option<f64> {
+/// The statistic over a time-ordered series of (instant, hundredths); `None` for an empty one.
+fn compute(statistic: Statistic, series: &[(i64, u16)]) -> Option<f64> {
     match statistic {
-        Statistic::Latest => series.last().map(|&(_, v)| v),
-        Statistic::Samples(agg) => aggregate(agg, series.iter().map(|&(_, v)| v).collect()),
+        Statistic::Latest => series.last().map(|&(_, v)| f64::from(v) / 100.0),
+        Statistic::Samples(agg) => {
+            aggregate_hundredths(agg, series.iter().map(|&(_, v)| v).collect())
+        }
         Statistic::DailyPeak(agg) => {
-            let mut peaks: BTreeMap<NaiveDate, f64> = BTreeMap::new();
-            for &(at, v) in series {
-                let peak = peaks.entry(local_day(at)).or_insert(v);
-                *peak = peak.max(v);
+            let mut peaks: BTreeMap<NaiveDate, u16> = BTreeMap::new();
+            for &(ts, v) in series {
+                let peak = peaks
+                    .entry(crate::core::samples::shanghai_day_of(ts))
+                    .or_insert(v);
+                *peak = (*peak).max(v);
             }
-            aggregate(agg, peaks.into_values().collect())
+            aggregate_hundredths(agg, peaks.into_values().collect())
         }
     }
 }
 
-fn aggregate(agg: Aggregate, mut values: Vec<f64>) -> Option<f64> {
+/// An aggregate of values in hundredths, as a percentage: the mean from the exact sum, the
+/// percentile by nearest rank. `None` for no values.
+pub(crate) fn aggregate_hundredths(agg: Aggregate, mut values: Vec<u16>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    match agg {
-        Aggregate::Max => values.into_iter().reduce(f64::max),
-        Aggregate::Mean => Some(values.iter().sum::<f64>() / values.len() as f64),
-        Aggregate::Percentile(p) => {
-            values.sort_by(f64::total_cmp);
-            let rank = p.rank(values.len());
-            values.get(rank - 1).copied()
+    let v = match agg {
+        Aggregate::Max => return values.into_iter().max().map(|v| f64::from(v) / 100.0),
+        Aggregate::Mean => {
+            let sum: u64 = values.iter().map(|&v| u64::from(v)).sum();
+            return Some(sum as f64 / values.len() as f64 / 100.0);
         }
-    }
+        Aggregate::Percentile(p) => {
+            values.sort_unstable();
+            *values.get(p.rank(values.len()) - 1)?
+        }
+    };
+    Some(f64::from(v) / 100.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::rules::RuleSet;
+    use crate::core::samples::Hundredths;
     use chrono::TimeZone;
+    use chrono_tz::Asia::Shanghai;
+
+    fn pct(v: f64) -> Hundredths {
+        Hundredths::from_percent("test", v).expect("percentage")
+    }
+
+    fn point(at: DateTime<Utc>, cpu: f64, mem: f64, disk: Option<f64>) -> Sample {
+        Sample::usage(at.timestamp(), pct(cpu), pct(mem), disk.map(pct))
+    }
 
     fn rules() -> (ResourceRules, Window) {
         let r = RuleSet::builtin().expect("built-in rules");
@@ -185,18 +190,20 @@ mod tests {
     }
 
     /// One sample per day at 10:00 Shanghai for `days` days ending on the evaluation day.
-    fn daily(days: i64, cpu: f64, mem: f64, disk: f64) -> Vec<SamplePoint> {
+    fn daily(days: i64, cpu: f64, mem: f64, disk: f64) -> Vec<Sample> {
         (0..days)
-            .map(|d| SamplePoint {
-                at: at() - TimeDelta::days(d) - TimeDelta::hours(2),
-                cpu,
-                mem,
-                disk: Some(disk),
+            .map(|d| {
+                point(
+                    at() - TimeDelta::days(d) - TimeDelta::hours(2),
+                    cpu,
+                    mem,
+                    Some(disk),
+                )
             })
             .collect()
     }
 
-    fn verdicts(samples: &[SamplePoint]) -> [(Verdict, Option<f64>, Option<f64>); 3] {
+    fn verdicts(samples: &[Sample]) -> [(Verdict, Option<f64>, Option<f64>); 3] {
         let (r, w) = rules();
         evaluate_vm(&r, w, at(), samples).map(|f| (f.verdict, f.value, f.threshold))
     }
@@ -251,9 +258,9 @@ mod tests {
                 .all(|v| v.0 == Verdict::Downsize)
         );
         // Many samples on 6 days are still 6 days.
-        let mut many: Vec<SamplePoint> = daily(6, 10.0, 10.0, 10.0);
+        let mut many: Vec<Sample> = daily(6, 10.0, 10.0, 10.0);
         many.extend(daily(6, 10.0, 10.0, 10.0).into_iter().map(|mut s| {
-            s.at -= TimeDelta::minutes(30);
+            s.ts -= 30 * 60;
             s
         }));
         assert!(
@@ -273,18 +280,8 @@ mod tests {
                 .with_ymd_and_hms(2025, 6, 20 + d, 0, 30, 0)
                 .single()
                 .expect("time");
-            s.push(SamplePoint {
-                at: day,
-                cpu: 5.0,
-                mem: 5.0,
-                disk: Some(5.0),
-            });
-            s.push(SamplePoint {
-                at: day - TimeDelta::hours(1),
-                cpu: 5.0,
-                mem: 5.0,
-                disk: Some(5.0),
-            });
+            s.push(point(day, 5.0, 5.0, Some(5.0)));
+            s.push(point(day - TimeDelta::hours(1), 5.0, 5.0, Some(5.0)));
         }
         let (r, w) = rules();
         let f = evaluate_vm(&r, w, at(), &s);
@@ -296,21 +293,11 @@ mod tests {
         let (r, w) = rules();
         let mut s = daily(7, 10.0, 10.0, 10.0);
         // Exactly 30 days old: outside. At the evaluation instant: inside.
-        s.push(SamplePoint {
-            at: at() - TimeDelta::days(30),
-            cpu: 99.0,
-            mem: 99.0,
-            disk: Some(99.0),
-        });
+        s.push(point(at() - TimeDelta::days(30), 99.0, 99.0, Some(99.0)));
         let f = evaluate_vm(&r, w, at(), &s);
         assert_eq!(f[0].value, Some(10.0));
         assert_eq!(f[0].samples, 7);
-        s.push(SamplePoint {
-            at: at(),
-            cpu: 10.0,
-            mem: 10.0,
-            disk: Some(80.0),
-        });
+        s.push(point(at(), 10.0, 10.0, Some(80.0)));
         let f = evaluate_vm(&r, w, at(), &s);
         assert_eq!(
             f[2].value,
@@ -319,12 +306,7 @@ mod tests {
         );
         assert_eq!(f[2].verdict, Verdict::Expand);
         // One second past the evaluation instant: ignored.
-        s.push(SamplePoint {
-            at: at() + TimeDelta::seconds(1),
-            cpu: 10.0,
-            mem: 10.0,
-            disk: Some(1.0),
-        });
+        s.push(point(at() + TimeDelta::seconds(1), 10.0, 10.0, Some(1.0)));
         assert_eq!(evaluate_vm(&r, w, at(), &s)[2].value, Some(80.0));
     }
 
@@ -334,12 +316,12 @@ mod tests {
         let mut s = daily(7, 1.0, 50.0, 60.0);
         s.truncate(0);
         for i in 1..=20 {
-            s.push(SamplePoint {
-                at: at() - TimeDelta::days(i64::from(i % 10)) - TimeDelta::hours(1),
-                cpu: f64::from(i),
-                mem: 50.0,
-                disk: Some(60.0),
-            });
+            s.push(point(
+                at() - TimeDelta::days(i64::from(i % 10)) - TimeDelta::hours(1),
+                f64::from(i),
+                50.0,
+                Some(60.0),
+            ));
         }
         assert_eq!(verdicts(&s)[0].1, Some(19.0));
     }
@@ -348,7 +330,7 @@ mod tests {
     fn memory_is_the_largest_daily_peak() {
         let mut s = daily(10, 50.0, 20.0, 60.0);
         // One short spike to 31% on one day lifts that day's peak above 30: no downsize.
-        s[3].mem = 31.0;
+        s[3].mem = pct(31.0);
         assert_eq!(verdicts(&s)[1], (Verdict::Ok, Some(31.0), Some(30.0)));
     }
 

@@ -5,19 +5,15 @@
 use chrono::Utc;
 use cloudgov_agent::wire::{AddressConfig, Report};
 
-use crate::core::domain::{ArrivalWindow, MacAddr, Percent};
+use crate::core::domain::{ArrivalWindow, MacAddr};
 use crate::core::network::SightingKind;
-use crate::core::samples::SampleRow;
+use crate::core::samples::{Hundredths, MAX_INBOUND_CONNECTIONS, Sample, SampleRow, rate_bps};
 use crate::store::{SightingRow, StoredReport};
 
 /// Longest interface name, MAC text or filesystem type a report may carry.
 pub const MAX_NAME_BYTES: usize = 64;
 /// Longest path (mount point, device, configuration file) a report may carry.
 pub const MAX_PATH_BYTES: usize = 4096;
-
-/// The highest network rate a report may carry, in bytes per second: 8 Tbit/s, far above any
-/// VM's interfaces, so only a broken counter reaches it.
-pub const MAX_RATE_BPS: f64 = 1e12;
 
 /// Checks one report and turns it into what the store keeps (the ingest handler's own step,
 /// public for the benchmark).
@@ -27,13 +23,28 @@ pub fn check_report(
     vm_id: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<StoredReport, String> {
-    let pct = |name: &str, v: f64| {
-        Percent::try_from(v)
-            .map(Percent::get)
-            .map_err(|e| format!("{name}: {e}"))
+    let pct =
+        |name: &'static str, v: f64| Hundredths::from_percent(name, v).map_err(|e| e.to_string());
+    let cpu = pct("cpu_pct", r.cpu_pct)?;
+    let mem = pct("mem_pct", r.mem_pct)?;
+    let disk = r
+        .disk_pct()
+        .map(|d| pct("disk_pct", d.clamp(0.0, 100.0)))
+        .transpose()?;
+    let rate = |name: &'static str, v: Option<f64>| {
+        v.map(|v| rate_bps(name, v))
+            .transpose()
+            .map_err(|e| e.to_string())
     };
-    let cpu_pct = pct("cpu_pct", r.cpu_pct)?;
-    let mem_pct = pct("mem_pct", r.mem_pct)?;
+    let net_rx_bps = rate("net_rx_bps", r.net_rx_bps)?;
+    let net_tx_bps = rate("net_tx_bps", r.net_tx_bps)?;
+    if r.inbound_connections
+        .is_some_and(|n| n > MAX_INBOUND_CONNECTIONS)
+    {
+        return Err(format!(
+            "inbound_connections is above {MAX_INBOUND_CONNECTIONS}"
+        ));
+    }
     ArrivalWindow::recent(now).check("collected_at", r.collected_at)?;
     for (name, value, max) in [
         ("host.hostname", r.host.hostname.as_str(), 255),
@@ -148,24 +159,20 @@ pub fn check_report(
     if r.capacity.vcpus == 0 {
         return Err("capacity.vcpus is 0".into());
     }
-    for (name, rate) in [("net_rx_bps", r.net_rx_bps), ("net_tx_bps", r.net_tx_bps)] {
-        if let Some(v) = rate
-            && !(v.is_finite() && (0.0..=MAX_RATE_BPS).contains(&v))
-        {
-            return Err(format!(
-                "{name} is {v}, not a rate in bytes per second (0 to {MAX_RATE_BPS:e})"
-            ));
-        }
-    }
     let as_i64 = |name: &str, v: u64| i64::try_from(v).map_err(|_| format!("{name} is too large"));
     let seq = as_i64("seq", r.seq)?;
     Ok(StoredReport {
         sample: SampleRow {
             vm_key,
-            ts: r.collected_at.timestamp(),
-            cpu_pct,
-            mem_pct,
-            disk_pct: r.disk_pct(),
+            sample: Sample {
+                ts: r.collected_at.timestamp(),
+                cpu,
+                mem,
+                disk,
+                net_rx_bps,
+                net_tx_bps,
+                inbound_connections: r.inbound_connections,
+            },
         },
         seq,
         hostname: r.host.hostname.clone(),
@@ -238,6 +245,7 @@ fn sightings(r: &Report, vm_key: i64, vm_id: &str) -> Result<Vec<SightingRow>, S
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::core::samples::MAX_RATE_BPS;
     use cloudgov_agent::wire::IngestBatch;
     use proptest::prelude::*;
     use serde_json::json;
@@ -264,7 +272,7 @@ mod fuzz {
             r.net_rx_bps = Some(rx);
             r.net_tx_bps = Some(tx);
             let ok = check_report(&r, 1, "vm", Utc::now()).is_ok();
-            let valid = |v: f64| v.is_finite() && (0.0..=MAX_RATE_BPS).contains(&v);
+            let valid = |v: f64| v.is_finite() && (0.0..=MAX_RATE_BPS as f64).contains(&v);
             prop_assert_eq!(ok, valid(rx) && valid(tx));
         }
 

@@ -246,14 +246,14 @@ async fn usage_charts(
     let span = i64::from(days) * 86_400;
     let (to_ts, from_ts) = (to.timestamp(), to.timestamp() - span);
     let (buckets, bucket_secs): (Vec<UsageBucket>, i64) = if days <= 30 {
-        // Raw samples, averaged and maximised per bucket in SQL.
+        // The hourly sums of the day aggregates, in 1- or 3-hour buckets.
         let bucket = if days <= 7 { 3600 } else { 3 * 3600 };
         (
             store.usage_buckets(vm_key, from_ts, to_ts, bucket).await?,
             bucket,
         )
     } else {
-        // A year comes from the daily rollups (raw samples are gone by then).
+        // A year comes from the day aggregates themselves.
         let to_day = shanghai_day(to);
         let from_day = to_day - chrono::Duration::days(i64::from(days) - 1);
         let rows = store.usage_days(vm_key, from_day, to_day).await?;

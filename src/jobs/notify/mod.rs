@@ -288,14 +288,7 @@ async fn notice_chart(
     let resource: Resource = n.resource.parse().unwrap_or(Resource::Cpu);
     let points: Vec<(DateTime<Utc>, f64)> = samples
         .iter()
-        .filter_map(|s| {
-            let v = match resource {
-                Resource::Cpu => Some(s.cpu),
-                Resource::Memory => Some(s.mem),
-                Resource::Disk => s.disk,
-            };
-            v.map(|v| (s.at, v))
-        })
+        .filter_map(|s| s.value(resource).map(|v| (s.at(), v.percent())))
         .collect();
     let rules = content::rules_for_notice(ctx, n);
     let rule = rules.get(resource);

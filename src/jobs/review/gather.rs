@@ -1,4 +1,4 @@
-//! Gathering a project's year from the store: rollups, deadlines, notices, network findings.
+//! Gathering a project's year from the store: usage aggregates, deadlines, notices, network findings.
 //! (The IO half of the review; `score` is the pure half.)
 
 use std::collections::HashMap;
@@ -8,7 +8,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use crate::core::calendar::shanghai_day;
 use crate::core::obligations::{ObligationKind, ObligationState, state};
 use crate::core::review::{ProjectYear, Usage, VmYear};
-use crate::core::rollup::{Histogram, P95};
+use crate::core::rules::Percentile;
+use crate::core::usage::histogram::Counts;
 use crate::jobs::JobContext;
 use crate::store::{StoreError, VmRow};
 
@@ -35,28 +36,30 @@ async fn vm_year(
     } else {
         0
     };
-    let days = ctx.store.day_rollups(vm.key, first, last).await?;
+    let days = ctx.store.day_aggregates(vm.key, first, last).await?;
     let rules = ctx.rules.for_vm(&vm.department, &vm.project);
-    let (mut cpu_h, mut mem_h, mut disk_h) = (
-        Histogram::default(),
-        Histogram::default(),
-        Histogram::default(),
-    );
-    let (mut n, mut cpu_sum, mut mem_sum, mut disk_n, mut disk_sum) = (0u64, 0.0, 0.0, 0u64, 0.0);
+    let (mut cpu_h, mut mem_h, mut disk_h) =
+        (Counts::default(), Counts::default(), Counts::default());
+    let (mut n, mut cpu_sum, mut mem_sum, mut disk_n, mut disk_sum) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut downsize = [0u32; 3];
     let mut expand = [0u32; 3];
     let mut daily = Vec::with_capacity(days.len());
+    let pct = |h: u16| f64::from(h) / 100.0;
     for d in &days {
-        cpu_h.merge(&d.cpu_hist);
-        mem_h.merge(&d.mem_hist);
-        disk_h.merge(&d.disk_hist);
+        cpu_h.add(&d.cpu.hist);
+        mem_h.add(&d.mem.hist);
+        disk_h.add(&d.disk.hist);
         n += u64::from(d.samples);
-        cpu_sum += d.cpu_sum;
-        mem_sum += d.mem_sum;
-        disk_n += u64::from(d.disk_samples);
-        disk_sum += d.disk_sum;
+        cpu_sum += d.cpu.sum;
+        mem_sum += d.mem.sum;
+        disk_n += u64::from(d.disk.count);
+        disk_sum += d.disk.sum;
         // The day's own statistics against the article's thresholds, as the evaluation reads them.
-        let stats = [Some(d.cpu_p95), Some(d.mem_max), d.disk_last];
+        let cpu_p95 = pct(d.cpu.hist.percentile(Percentile::P95).unwrap_or(0));
+        let mem_max = pct(d.mem.max);
+        let disk_last = (d.disk.count > 0).then(|| pct(d.disk.latest));
+        let stats = [Some(cpu_p95), Some(mem_max), disk_last];
         for (i, (stat, rule)) in stats
             .iter()
             .zip([rules.cpu, rules.memory, rules.disk])
@@ -71,14 +74,18 @@ async fn vm_year(
         }
         daily.push((
             d.day.to_string(),
-            d.cpu_p95,
-            d.mem_max,
-            d.disk_last.unwrap_or(0.0),
+            cpu_p95,
+            mem_max,
+            disk_last.unwrap_or(0.0),
         ));
     }
-    let usage = |sum: f64, count: u64, h: &Histogram| Usage {
-        avg: if count > 0 { sum / count as f64 } else { 0.0 },
-        p95: h.percentile(P95).unwrap_or(0.0),
+    let usage = |sum: u64, count: u64, h: &Counts| Usage {
+        avg: if count > 0 {
+            sum as f64 / count as f64 / 100.0
+        } else {
+            0.0
+        },
+        p95: h.percentile(Percentile::P95).map_or(0.0, pct),
     };
     Ok(VmYear {
         vm: vm.id.to_string(),
@@ -106,7 +113,7 @@ pub async fn gather_year(
     let Some((first, last)) = year_span(year, as_of) else {
         return Ok(Vec::new());
     };
-    crate::jobs::roll_up(ctx, as_of).await?;
+    crate::jobs::fold(ctx, as_of).await?;
     let vms = ctx.store.vms().await?;
     let deadlines = ctx.store.deadlines().await?;
     let notices = ctx.store.notices().await?;

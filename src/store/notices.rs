@@ -9,6 +9,9 @@ use crate::core::domain::{Direction, NoticeState, Resource, Verdict};
 use crate::core::rules::evaluate::Finding;
 use crate::core::rules::recommend::{NoRecommendation, Recommendation};
 
+/// Findings per multi-row upsert: 10 parameters each stays below SQLite's 32,766.
+const FINDINGS_PER_STATEMENT: usize = 1000;
+
 /// A stored finding, joined with its VM's place in the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FindingRow {
@@ -137,25 +140,41 @@ impl Store {
                 "INSERT INTO evaluations (at, ran_at, vms, notices_opened) VALUES ($1, $2, $3, 0) RETURNING id")
                 .bind(at.timestamp()).bind(ran_at).bind(vms.len() as i64)
                 .fetch_one(&mut *tx).await?;
+            // Every finding replaces its VM's and resource's previous one, many rows a statement.
+            let rows: Vec<(i64, &Finding)> = vms
+                .iter()
+                .flat_map(|vm| vm.findings.iter().map(move |f| (vm.vm_key, f)))
+                .collect();
+            for chunk in rows.chunks(FINDINGS_PER_STATEMENT) {
+                let mut upsert = sqlx::QueryBuilder::new(
+                    "INSERT INTO findings (vm_key, resource, evaluation_id, verdict, value, threshold, \
+                     comparison, statistic, samples, days_with_samples) ");
+                upsert.push_values(chunk, |mut row, (vm_key, f)| {
+                    row.push_bind(*vm_key).push_bind(f.resource.as_str()).push_bind(evaluation_id)
+                        .push_bind(f.verdict.as_str()).push_bind(f.value).push_bind(f.threshold)
+                        .push_bind(&f.comparison).push_bind(&f.statistic)
+                        .push_bind(f.samples as i64).push_bind(f.days_with_samples as i64);
+                });
+                upsert.push(" ON CONFLICT (vm_key, resource) DO UPDATE SET evaluation_id = excluded.evaluation_id, \
+                     verdict = excluded.verdict, value = excluded.value, threshold = excluded.threshold, \
+                     comparison = excluded.comparison, statistic = excluded.statistic, \
+                     samples = excluded.samples, days_with_samples = excluded.days_with_samples");
+                upsert.build().execute(&mut *tx).await?;
+            }
+            // A notice opens only where none is open (the partial unique index decides; reading
+            // the open ones first spares a statement per finding that would change nothing).
+            let open: std::collections::HashSet<(i64, String, String)> = sqlx::query_as(
+                "SELECT vm_key, resource, direction FROM notices WHERE closed_at IS NULL")
+                .fetch_all(&mut *tx).await?.into_iter().collect();
             let mut opened = 0;
             let mut new_by_department: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
             for vm in vms {
                 for (f, recommendation) in vm.findings.iter().zip(&vm.recommendations) {
-                    sqlx::query(
-                        "INSERT INTO findings (vm_key, resource, evaluation_id, verdict, value, threshold, \
-                         comparison, statistic, samples, days_with_samples) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                         ON CONFLICT (vm_key, resource) DO UPDATE SET evaluation_id = excluded.evaluation_id, \
-                         verdict = excluded.verdict, value = excluded.value, threshold = excluded.threshold, \
-                         comparison = excluded.comparison, statistic = excluded.statistic, \
-                         samples = excluded.samples, days_with_samples = excluded.days_with_samples")
-                        .bind(vm.vm_key).bind(f.resource.as_str()).bind(evaluation_id)
-                        .bind(f.verdict.as_str()).bind(f.value).bind(f.threshold)
-                        .bind(&f.comparison).bind(&f.statistic)
-                        .bind(f.samples as i64).bind(f.days_with_samples as i64)
-                        .execute(&mut *tx).await?;
                     let (Some(direction), Some(value), Some(threshold), Some(comparison)) =
                         (f.verdict.direction(), f.value, f.threshold, &f.comparison) else { continue };
+                    if open.contains(&(vm.vm_key, f.resource.as_str().to_owned(), direction.as_str().to_owned())) {
+                        continue;
+                    }
                     let notice: Option<(i64,)> = sqlx::query_as(
                         "INSERT INTO notices (vm_key, resource, direction, evaluation_id, issued_at, issued_on, \
                          value, threshold, comparison, statistic, allocation, approved_at, \

@@ -177,6 +177,22 @@ impl Counts {
         self.0.iter().sum()
     }
 
+    /// Adds an encoded histogram without building it: its segments decode into `scratch`.
+    pub fn add_view(
+        &mut self,
+        h: &HistogramView<'_>,
+        scratch: &mut Vec<(u16, u32)>,
+    ) -> Result<(), Malformed> {
+        for &(b, _, _, _) in &h.index {
+            scratch.clear();
+            h.bucket(usize::from(b), scratch)?;
+            for &(v, n) in scratch.iter() {
+                self.0[usize::from(v).min(10_000)] += u64::from(n);
+            }
+        }
+        Ok(())
+    }
+
     /// The nearest-rank percentile, in hundredths; `None` when empty.
     pub fn percentile(&self, p: crate::core::rules::Percentile) -> Option<u16> {
         let total = self.count();
@@ -268,6 +284,32 @@ impl<'a> HistogramView<'a> {
             return Ok(());
         }
         decode_segment(&self.bytes[start..end], bucket, out)
+    }
+
+    /// The nearest-rank percentile, in hundredths, decoding only the bucket it falls in;
+    /// `None` when empty.
+    pub fn percentile(&self, p: crate::core::rules::Percentile) -> Result<Option<u16>, Malformed> {
+        let total = self.count();
+        if total == 0 {
+            return Ok(None);
+        }
+        let rank = p.rank(total as usize) as u64;
+        let mut seen = 0;
+        for &(b, n, _, _) in &self.index {
+            if seen + n >= rank {
+                let mut entries = Vec::new();
+                self.bucket(usize::from(b), &mut entries)?;
+                for (v, c) in entries {
+                    seen += u64::from(c);
+                    if seen >= rank {
+                        return Ok(Some(v));
+                    }
+                }
+                return Err(Malformed("bucket counts disagree with the index"));
+            }
+            seen += n;
+        }
+        Err(Malformed("counts below the rank"))
     }
 
     /// Every entry, in value order.
@@ -397,7 +439,13 @@ mod tests {
             prop_assert_eq!(view.decode().expect("decodes"), h.clone());
             let mut counts = Counts::default();
             counts.add(&h);
-            prop_assert_eq!(counts.percentile(crate::core::rules::Percentile::P95), h.percentile(crate::core::rules::Percentile::P95));
+            let p95 = crate::core::rules::Percentile::P95;
+            prop_assert_eq!(counts.percentile(p95), h.percentile(p95));
+            // Read in place, the same counts and the same percentile.
+            let mut in_place = Counts::default();
+            in_place.add_view(&view, &mut Vec::new()).expect("adds");
+            prop_assert_eq!(&in_place, &counts);
+            prop_assert_eq!(view.percentile(p95).expect("percentile"), h.percentile(p95));
             let mut merged = h;
             merged.merge(&Histogram::of(more.iter().copied()));
             prop_assert_eq!(merged, Histogram::of(values.into_iter().chain(more)));

@@ -9,6 +9,7 @@ use crate::core::calendar::shanghai_day;
 use crate::core::obligations::{ObligationKind, ObligationState, state};
 use crate::core::review::{ProjectYear, Usage, VmYear};
 use crate::core::rules::Percentile;
+use crate::core::usage::DayView;
 use crate::core::usage::histogram::Counts;
 use crate::jobs::JobContext;
 use crate::store::{StoreError, VmRow};
@@ -36,7 +37,12 @@ async fn vm_year(
     } else {
         0
     };
-    let days = ctx.store.day_aggregates(vm.key, first, last).await?;
+    // Read in place: the histograms' segments go straight into the year's counts, and a day's
+    // p95 decodes only the bucket it falls in.
+    let stored = ctx.store.stored_days(&[vm.key], first, last).await?;
+    let malformed = |day: NaiveDate, e: crate::core::usage::histogram::Malformed| {
+        StoreError::Invalid(format!("stored usage of VM {} on {day}: {e}", vm.id))
+    };
     let rules = ctx.rules.for_vm(&vm.department, &vm.project);
     let (mut cpu_h, mut mem_h, mut disk_h) =
         (Counts::default(), Counts::default(), Counts::default());
@@ -44,19 +50,31 @@ async fn vm_year(
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut downsize = [0u32; 3];
     let mut expand = [0u32; 3];
-    let mut daily = Vec::with_capacity(days.len());
+    let mut daily = Vec::with_capacity(stored.len());
+    let mut scratch = Vec::new();
     let pct = |h: u16| f64::from(h) / 100.0;
-    for d in &days {
-        cpu_h.add(&d.cpu.hist);
-        mem_h.add(&d.mem.hist);
-        disk_h.add(&d.disk.hist);
+    for s in &stored {
+        let d = DayView::parse(s.day, &s.aggregate).map_err(|e| malformed(s.day, e))?;
+        let cpu = d.cpu.histogram().map_err(|e| malformed(s.day, e))?;
+        cpu_h
+            .add_view(&cpu, &mut scratch)
+            .map_err(|e| malformed(s.day, e))?;
+        for (counts, r) in [(&mut mem_h, &d.mem), (&mut disk_h, &d.disk)] {
+            let h = r.histogram().map_err(|e| malformed(s.day, e))?;
+            counts
+                .add_view(&h, &mut scratch)
+                .map_err(|e| malformed(s.day, e))?;
+        }
         n += u64::from(d.samples);
         cpu_sum += d.cpu.sum;
         mem_sum += d.mem.sum;
         disk_n += u64::from(d.disk.count);
         disk_sum += d.disk.sum;
         // The day's own statistics against the article's thresholds, as the evaluation reads them.
-        let cpu_p95 = pct(d.cpu.hist.percentile(Percentile::P95).unwrap_or(0));
+        let cpu_p95 = pct(cpu
+            .percentile(Percentile::P95)
+            .map_err(|e| malformed(s.day, e))?
+            .unwrap_or(0));
         let mem_max = pct(d.mem.max);
         let disk_last = (d.disk.count > 0).then(|| pct(d.disk.latest));
         let stats = [Some(cpu_p95), Some(mem_max), disk_last];
@@ -96,7 +114,7 @@ async fn vm_year(
         memory: usage(mem_sum, n, &mem_h),
         disk: usage(disk_sum, disk_n, &disk_h),
         days_in_service,
-        days_with_data: days.len() as u32,
+        days_with_data: stored.len() as u32,
         downsize_days: downsize,
         expand_days: expand,
         daily,

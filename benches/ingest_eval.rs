@@ -23,6 +23,8 @@
 //! at `CLOUDGOV_BENCH_PG` (default postgres://postgres@127.0.0.1:5432) in databases
 //! `cloudgov_bench_<pid>_*`, dropped at the end. Figures are recorded in BENCHMARKS.md.
 
+mod common;
+use common::noise;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -422,15 +424,6 @@ async fn store_with_inventory(url: &str, vms: usize) -> Result<(Store, Vec<(VmId
         .map(|v| (v.id, v.key))
         .collect();
     Ok((store, vms))
-}
-
-/// A deterministic fraction in [0, 1) from two numbers (SplitMix64), so runs are repeatable.
-fn noise(a: u64, b: u64) -> f64 {
-    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_add(0x632B_E59B_D9B4_E019);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// (cpu %, mem %, disk %) of VM `vm` at its `n`th sample. Idle, normal and hot VMs take turns,

@@ -31,6 +31,8 @@
 //! VM count (10 VMs per project), e.g. 0.05 for a quick run. The SQLite file goes to a temporary
 //! directory (set `TMPDIR` to measure another disk). Figures are recorded in BENCHMARKS.md.
 
+mod common;
+use common::{proc_status_mib, reset_peak_rss, show_mib};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -691,25 +693,6 @@ impl PeakProbe {
             )
         }
     }
-}
-
-/// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
-fn proc_status_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let value = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
-    let kib: f64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+); false if refused.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn show_mib(mib: Option<f64>) -> String {
-    mib.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -49,6 +49,9 @@ use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::Store;
 use sqlx::Connection;
 
+mod common;
+use common::{noise, proc_status_mib, reset_peak_rss, show_mib};
+
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432";
 const FLEET_VMS: usize = 60;
 const DAYS: i64 = 30;
@@ -283,15 +286,6 @@ async fn store_with_fleet(url: &str, vms: usize) -> Result<(JobContext, Vec<i64>
         notifier: Arc::new(Notifier::without_smtp()?),
     };
     Ok((ctx, keys))
-}
-
-/// A deterministic fraction in [0, 1) from two numbers (SplitMix64), so runs are repeatable.
-fn noise(a: u64, b: u64) -> f64 {
-    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_add(0x632B_E59B_D9B4_E019);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn pct(v: f64) -> Hundredths {
@@ -720,23 +714,4 @@ async fn fill_aggregates_only(
         load!(sqlx::PgConnection::connect(url).await?);
     }
     Ok(written)
-}
-
-/// A `kB` field of /proc/self/status (e.g. VmHWM, the peak resident set) in MiB; None off Linux.
-fn proc_status_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
-    let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+); false if refused.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn show_mib(mib: Option<f64>) -> String {
-    mib.map_or_else(|| "unknown".into(), |m| format!("{m:.0} MiB"))
 }

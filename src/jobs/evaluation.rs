@@ -154,7 +154,7 @@ impl LoadedWindow {
                     LoadedDay::Stored(day, bytes) => {
                         DayInput::Aggregated(DayView::parse(*day, bytes)?)
                     }
-                    LoadedDay::Raw(samples) => DayInput::Raw(samples.clone()),
+                    LoadedDay::Raw(samples) => DayInput::Raw(samples),
                 })
             })
             .collect()

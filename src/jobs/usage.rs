@@ -30,13 +30,17 @@ impl FoldSummary {
     }
 }
 
+/// The first day whose raw samples the rules keep, as of `today`.
+fn raw_before(ctx: &JobContext, today: chrono::NaiveDate) -> chrono::NaiveDate {
+    today - chrono::TimeDelta::days(i64::from(ctx.rules.retention().raw_samples_days))
+}
+
 /// Folds every marked day as of `at`: a day before `at`'s (Asia/Shanghai) is complete and is
 /// compacted; today's gets its new samples. Marks written while it runs wait for the next
 /// fold (it reads at most the backlog it found, so it ends under any ingest rate).
 pub async fn fold(ctx: &JobContext, at: DateTime<Utc>) -> Result<FoldSummary, StoreError> {
     let today = shanghai_day(at);
-    let raw_before =
-        today - chrono::TimeDelta::days(i64::from(ctx.rules.retention().raw_samples_days));
+    let raw_before = raw_before(ctx, today);
     let (backlog, _) = ctx.store.fold_backlog().await?;
     let mut budget = backlog;
     let mut summary = FoldSummary::default();
@@ -79,9 +83,9 @@ pub async fn fold_and_expire(
 ) -> Result<(u64, u64), StoreError> {
     let folded = fold(ctx, at).await?;
     let today = shanghai_day(at);
-    let keep = ctx.rules.retention();
-    let raw_before = today - chrono::TimeDelta::days(i64::from(keep.raw_samples_days));
-    let aggregates_before = today - chrono::TimeDelta::days(i64::from(keep.rollup_days));
+    let raw_before = raw_before(ctx, today);
+    let aggregates_before =
+        today - chrono::TimeDelta::days(i64::from(ctx.rules.retention().rollup_days));
     // PostgreSQL: this month's and the next months' partitions exist before their samples come.
     ctx.store.maintain_sample_partitions(at, raw_before).await?;
     let (samples, _) = ctx

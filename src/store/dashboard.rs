@@ -6,16 +6,17 @@
 //! departments never leave the database. Lists are bounded (`LIMIT`), and the fleet and
 //! department pages are built from grouped queries, never from one query per VM.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Serialize;
-
-use crate::core::obligations::{Keeping, ObligationKind};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, on_pool};
+use super::usage::malformed;
+use super::{Result, Store, on_pool};
+use crate::core::obligations::{Keeping, ObligationKind};
 use crate::core::samples::{shanghai_day_of, shanghai_day_start};
 use crate::core::usage::{DayView, HourSummary};
-use std::collections::BTreeMap;
 
 /// How many VMs of one (resource, verdict) pair the latest findings hold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -711,9 +712,8 @@ impl Store {
             .await?;
         let mut buckets: BTreeMap<i64, HourSummary> = BTreeMap::new();
         for d in &days {
-            let view = DayView::parse(d.day, &d.aggregate).map_err(|e| {
-                StoreError::Invalid(format!("usage of VM {vm_key} on {}: {e}", d.day))
-            })?;
+            let view =
+                DayView::parse(d.day, &d.aggregate).map_err(|e| malformed(vm_key, d.day, e))?;
             let midnight = shanghai_day_start(d.day);
             for h in &view.hours {
                 let ts = midnight + i64::from(h.hour) * 3600;
@@ -741,9 +741,8 @@ impl Store {
         let days = self.stored_days(&[vm_key], from, to).await?;
         days.iter()
             .map(|d| {
-                let view = DayView::parse(d.day, &d.aggregate).map_err(|e| {
-                    StoreError::Invalid(format!("usage of VM {vm_key} on {}: {e}", d.day))
-                })?;
+                let view =
+                    DayView::parse(d.day, &d.aggregate).map_err(|e| malformed(vm_key, d.day, e))?;
                 let whole = HourSummary {
                     hour: 0,
                     samples: view.samples,

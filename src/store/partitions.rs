@@ -91,7 +91,7 @@ impl Store {
     /// Creates the partitions of the month of `at` and [`MONTHS_AHEAD`] months after it, and of
     /// every month from the one of `keep_from` on that has rows waiting in the default partition
     /// (moving them in). Rows of months before `keep_from` stay in the default partition until
-    /// retention deletes them (after their rollup); rows of months after the ones created ahead
+    /// retention deletes them (after their fold); rows of months after the ones created ahead
     /// (an agent with a wrong clock) stay there for good. A no-op on SQLite.
     pub async fn maintain_sample_partitions(
         &self,
@@ -197,15 +197,15 @@ async fn create(pool: &PgPool, p: &SamplePartition) -> Result<Option<u64>> {
 }
 
 /// Retention's first step on PostgreSQL: drops every managed partition that lies wholly before
-/// `raw_cut` and holds no sample of a VM with a day still waiting for its rollup (the same rule
+/// `raw_cut` and holds no sample of a VM with a day still waiting for its fold (the same rule
 /// the row-by-row delete follows). Returns the rows dropped; the caller then deletes the rest
 /// of the expired rows (the boundary partition, the default one, and kept partitions' rows once
-/// their VMs are rolled up) row by row.
+/// their VMs are folded) row by row.
 pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
     let mut dropped = 0;
     for p in list(pool).await?.into_iter().filter(|p| p.to <= raw_cut) {
         // Counted before the lock, so the lock is held for catalog work only. A sample backfilled
-        // into this month in between is dropped uncounted (after its rollup, by the check below).
+        // into this month in between is dropped uncounted (after its fold, by the check below).
         let (rows,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {}", p.name))
             .fetch_one(pool)
             .await?;
@@ -216,7 +216,7 @@ pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
             .execute(&mut *tx)
             .await?;
         // The parent first, then the partition: the order an insert takes them, so no deadlock.
-        // While this holds, no insert can add a row (and its rollup mark) to the partition.
+        // While this holds, no insert can add a row (and its fold mark) to the partition.
         let locked = sqlx::query("LOCK TABLE ONLY samples IN ACCESS EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await;
@@ -235,7 +235,7 @@ pub(super) async fn drop_expired(pool: &PgPool, raw_cut: i64) -> Result<u64> {
         .fetch_one(&mut *tx)
         .await?;
         if pending {
-            tracing::info!(partition = %p.name, "expired samples partition kept: a VM in it awaits its rollup");
+            tracing::info!(partition = %p.name, "expired samples partition kept: a VM in it awaits its fold");
             tx.rollback().await?;
             continue;
         }

@@ -72,7 +72,7 @@ fn dirty_of((vm_key, day, min_ts, marked_at, version): DirtyTuple) -> Result<Dir
     })
 }
 
-fn malformed(vm_key: i64, day: NaiveDate, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn malformed(vm_key: i64, day: NaiveDate, e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(format!("stored usage of VM {vm_key} on {day}: {e}"))
 }
 
@@ -309,22 +309,6 @@ impl Store {
         rows.into_iter().map(dirty_of).collect()
     }
 
-    /// The raw samples of some VM-days (block and head together, in time order).
-    pub async fn day_samples(
-        &self,
-        days: &[(i64, NaiveDate)],
-    ) -> Result<HashMap<(i64, NaiveDate), Vec<Sample>>> {
-        let mut out = HashMap::new();
-        for &(vm_key, day) in days {
-            let start = shanghai_day_start(day);
-            out.insert(
-                (vm_key, day),
-                self.raw_samples(vm_key, start, start + 86_400).await?,
-            );
-        }
-        Ok(out)
-    }
-
     /// The raw samples of some VMs with `from <= ts < to`, a span within one day: that day's
     /// blocks and the head rows, read with two statements for all of them.
     pub async fn raw_samples_of(
@@ -372,7 +356,7 @@ impl Store {
     }
 
     /// Head rows of one VM with `from <= ts < to`, oldest first (not those in blocks).
-    pub async fn head_samples(&self, vm_key: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
+    async fn head_samples(&self, vm_key: i64, from: i64, to: i64) -> Result<Vec<Sample>> {
         let rows: Vec<SampleTuple> = on_pool!(self, p => sqlx::query_as(&format!(
             "SELECT {SAMPLE_COLUMNS} FROM samples WHERE vm_key = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"))
             .bind(vm_key).bind(from).bind(to).fetch_all(p).await)?;

@@ -284,7 +284,7 @@ impl Profile {
 }
 
 /// Raw samples are dense where the evaluation window looks (every 15 minutes over the last 35
-/// days), hourly before: that is what the daily rollups and the annual review read.
+/// days), hourly before: that is what the day aggregates and the annual review read.
 const DENSE_DAYS: i64 = 35;
 
 /// Simulated samples of the fleet up to `now`. `vms` gives each VM id its store key and

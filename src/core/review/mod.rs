@@ -1,4 +1,4 @@
-//! The annual project performance review (Pingdu art. 10, Jilin art. 12): a year of rollups,
+//! The annual project performance review (Pingdu art. 10, Jilin art. 12): a year of day aggregates,
 //! notices, deadlines and network findings per project, turned into a score, a grade and a
 //! verdict, each explained line by line from the numbers.
 //!

@@ -30,11 +30,14 @@ fn config() -> ChunkConfig {
     ChunkConfig::default().with_compression_level(4)
 }
 
+/// Writes one column: `value` of every sample, a missing one as `sentinel`.
 fn put_column<T: pco::data_types::Number>(
     out: &mut Vec<u8>,
-    values: &[Option<T>],
+    samples: &[Sample],
+    value: impl Fn(&Sample) -> Option<T>,
     sentinel: T,
 ) -> Result<(), BlockError> {
+    let values: Vec<Option<T>> = samples.iter().map(value).collect();
     let present = values.iter().filter(|v| v.is_some()).count();
     let presence = match present {
         0 => 0u8,
@@ -64,53 +67,13 @@ pub fn encode(samples: &[Sample]) -> Result<Vec<u8>, BlockError> {
     if samples.is_empty() {
         return Ok(out);
     }
-    put_column(
-        &mut out,
-        &samples.iter().map(|s| Some(s.ts)).collect::<Vec<_>>(),
-        0,
-    )?;
-    put_column(
-        &mut out,
-        &samples
-            .iter()
-            .map(|s| Some(s.cpu.get()))
-            .collect::<Vec<_>>(),
-        0,
-    )?;
-    put_column(
-        &mut out,
-        &samples
-            .iter()
-            .map(|s| Some(s.mem.get()))
-            .collect::<Vec<_>>(),
-        0,
-    )?;
-    put_column(
-        &mut out,
-        &samples
-            .iter()
-            .map(|s| s.disk.map(Hundredths::get))
-            .collect::<Vec<_>>(),
-        u16::MAX,
-    )?;
-    put_column(
-        &mut out,
-        &samples.iter().map(|s| s.net_rx_bps).collect::<Vec<_>>(),
-        u64::MAX,
-    )?;
-    put_column(
-        &mut out,
-        &samples.iter().map(|s| s.net_tx_bps).collect::<Vec<_>>(),
-        u64::MAX,
-    )?;
-    put_column(
-        &mut out,
-        &samples
-            .iter()
-            .map(|s| s.inbound_connections)
-            .collect::<Vec<_>>(),
-        u32::MAX,
-    )?;
+    put_column(&mut out, samples, |s| Some(s.ts), 0)?;
+    put_column(&mut out, samples, |s| Some(s.cpu.get()), 0)?;
+    put_column(&mut out, samples, |s| Some(s.mem.get()), 0)?;
+    put_column(&mut out, samples, |s| s.disk.map(Hundredths::get), u16::MAX)?;
+    put_column(&mut out, samples, |s| s.net_rx_bps, u64::MAX)?;
+    put_column(&mut out, samples, |s| s.net_tx_bps, u64::MAX)?;
+    put_column(&mut out, samples, |s| s.inbound_connections, u32::MAX)?;
     Ok(out)
 }
 

@@ -146,7 +146,7 @@ proptest! {
             .iter()
             .map(|(day, day_samples, bytes)| match bytes {
                 Some(b) => DayInput::Aggregated(DayView::parse(*day, b).expect("parses")),
-                None => DayInput::Raw(day_samples.clone()),
+                None => DayInput::Raw(day_samples),
             })
             .collect();
         let from_aggregates = evaluate_days(&vm_rules, window, at, &days).expect("evaluates");

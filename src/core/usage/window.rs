@@ -27,7 +27,7 @@ pub enum DayInput<'a> {
     /// A stored day whose samples all lie inside the window.
     Aggregated(DayView<'a>),
     /// Raw samples of a day; those outside the window are left out.
-    Raw(Vec<Sample>),
+    Raw(&'a [Sample]),
 }
 
 /// Why the days could not be evaluated: a stored aggregate is malformed, or the caller passed

@@ -121,7 +121,7 @@ async fn vm_year(
     })
 }
 
-/// Every project's year as of `as_of`, with rollups brought up to date first.
+/// Every project's year as of `as_of`, with the usage aggregates folded up to date first.
 pub async fn gather_year(
     ctx: &JobContext,
     year: i32,

@@ -228,7 +228,7 @@ fn finding(resource: Resource, verdict: Verdict, value: f64) -> Finding {
     let (threshold, comparison) = match verdict {
         Verdict::Downsize => (Some(25.0), Some("<= 25".to_owned())),
         Verdict::Expand => (Some(75.0), Some(">= 75".to_owned())),
-        Verdict::Ok => (Some(25.0), Some("<= 25".to_owned())),
+        Verdict::Ok | Verdict::InUse | Verdict::Unused => (Some(25.0), Some("<= 25".to_owned())),
         Verdict::InsufficientData => (None, None),
     };
     Finding {
@@ -425,6 +425,7 @@ fn context(store: &Store) -> Result<JobContext> {
         rules: Arc::new(RuleSet::builtin()?),
         calendar: Arc::new(Calendar::builtin()?),
         notifier: Arc::new(Notifier::without_smtp()?),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()?.prices,
     })
 }
 
@@ -463,6 +464,16 @@ async fn seed(url: &str, vms: usize, days: usize) -> Result<Seeded> {
             ),
             findings: findings_of(i),
             recommendations: [None; 3],
+            // Every VM in use: the dashboard's figures are of the resource findings.
+            usage: cloudgov::store::UsageRecord {
+                verdict: Verdict::InUse,
+                cpu_max: Some(50.0),
+                cpu_threshold: 5.0,
+                samples: 8640,
+                days_observed: 30,
+                evidence_json: "{}".into(),
+                release_requested: false,
+            },
         })
         .collect();
     let written = store

@@ -711,6 +711,7 @@ async fn start_daemon(store: &Store) -> Result<Daemon> {
         rules: Arc::new(RuleSet::builtin()?),
         calendar: Arc::new(Calendar::builtin()?),
         notifier: Arc::new(Notifier::without_smtp()?),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()?.prices,
     };
     let schedule = Schedule {
         evaluate: never.clone(),

@@ -148,6 +148,7 @@ async fn run_all(store: &Store, dir: &Path, vm_count: usize) -> Result<()> {
         rules: Arc::new(RuleSet::builtin()?),
         calendar: Arc::new(Calendar::builtin()?),
         notifier: Arc::new(Notifier::without_smtp()?),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()?.prices,
     };
     let rules = ReviewRules::builtin()?;
     let as_of = DateTime::parse_from_rfc3339(AS_OF)?.with_timezone(&Utc);

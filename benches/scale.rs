@@ -37,7 +37,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use cloudgov::core::calendar::Calendar;
-use cloudgov::core::domain::Resource;
+use cloudgov::core::domain::Aspect;
 use cloudgov::core::inventory::Inventory;
 use cloudgov::core::rules::RuleSet;
 use cloudgov::core::rules::evaluate::evaluate_vm;
@@ -284,6 +284,7 @@ async fn store_with_fleet(url: &str, vms: usize) -> Result<(JobContext, Vec<i64>
         rules: Arc::new(RuleSet::builtin()?),
         calendar: Arc::new(Calendar::builtin()?),
         notifier: Arc::new(Notifier::without_smtp()?),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()?.prices,
     };
     Ok((ctx, keys))
 }
@@ -334,7 +335,7 @@ fn instants() -> Result<(DateTime<Utc>, NaiveDate)> {
     Ok((at, shanghai_day_of(at.timestamp()) - TimeDelta::days(DAYS)))
 }
 
-fn verdicts(report: &EvaluationReport) -> BTreeMap<(String, Resource), String> {
+fn verdicts(report: &EvaluationReport) -> BTreeMap<(String, Aspect), String> {
     report
         .findings
         .iter()
@@ -590,7 +591,7 @@ async fn measure_province(
     let covered: i64 = report
         .findings
         .iter()
-        .filter(|f| f.resource == Resource::Cpu)
+        .filter(|f| f.resource == Aspect::Cpu)
         .map(|f| f.samples)
         .sum();
     println!(

@@ -137,11 +137,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::connect(&cli.db)
         .await
         .with_context(|| format!("database {}", crate::core::token::redact_url(&cli.db)))?;
+    // The prices of the review rules the command names (`serve`, `review`), else the built-in.
+    let review_rules = match &cli.command {
+        Command::Serve(a) => a.review_rules.as_deref(),
+        Command::Review(a) => a.review_rules.as_deref(),
+        _ => None,
+    };
     let ctx = JobContext {
         store: store.clone(),
         rules: Arc::new(rules),
         calendar: Arc::new(calendar),
         notifier: Arc::new(notifier),
+        prices: load::review_rules(review_rules)?.prices,
     };
     let session = Session {
         ctx: &ctx,

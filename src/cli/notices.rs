@@ -8,6 +8,7 @@ use clap::Subcommand;
 use super::Session;
 use super::output::{Format, FormatArg, print_json, print_table};
 use crate::jobs::notify::{deliver_pending, preview_notice};
+use crate::store::ContestDecision;
 
 #[derive(Debug, Subcommand)]
 pub enum NoticesCommand {
@@ -27,6 +28,26 @@ pub enum NoticesCommand {
         /// The day it was done.
         #[arg(long)]
         on: NaiveDate,
+    },
+    /// Record a department's contest of a notice (staff, for a department that wrote in).
+    Contest {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Staff uphold a contested release advice: the department requests the release by the
+    /// due date.
+    Uphold {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Staff withdraw a contested release advice: the notice closes and the VM is not advised
+    /// again until it is seen in use.
+    Withdraw {
+        id: i64,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -96,6 +117,25 @@ pub(super) async fn run(s: &Session<'_>, cmd: NoticesCommand) -> anyhow::Result<
         }
         NoticesCommand::Complete { id, on } => {
             let done = crate::jobs::actions::complete_notice(ctx, operator, id, on).await?;
+            println!("{}", done.message);
+            Ok(())
+        }
+        NoticesCommand::Contest { id, reason } => {
+            let done = crate::jobs::actions::contest_notice(ctx, operator, id, &reason).await?;
+            println!("{}", done.message);
+            Ok(())
+        }
+        NoticesCommand::Uphold { id, reason } => {
+            let decision = ContestDecision::Upheld;
+            let done =
+                crate::jobs::actions::decide_contest(ctx, operator, id, decision, &reason).await?;
+            println!("{}", done.message);
+            Ok(())
+        }
+        NoticesCommand::Withdraw { id, reason } => {
+            let decision = ContestDecision::Withdrawn;
+            let done =
+                crate::jobs::actions::decide_contest(ctx, operator, id, decision, &reason).await?;
             println!("{}", done.message);
             Ok(())
         }

@@ -342,6 +342,8 @@ const CHINESE: Words = Words {
         Verdict::Expand => "结论：建议扩容",
         Verdict::Ok => "结论：正常",
         Verdict::InsufficientData => "结论：数据不足",
+        Verdict::Unused => "结论：疑似闲置",
+        Verdict::InUse => "结论：在用",
     },
 };
 
@@ -366,6 +368,8 @@ const LATIN: Words = Words {
         Verdict::Expand => "verdict: expand",
         Verdict::Ok => "verdict: ok",
         Verdict::InsufficientData => "verdict: insufficient data",
+        Verdict::Unused => "verdict: unused",
+        Verdict::InUse => "verdict: in use",
     },
 };
 
@@ -493,8 +497,8 @@ fn draw_chart(
         )?;
         let verdict_color = match input.verdict {
             Verdict::Downsize => DOWNSIZE_COLOR,
-            Verdict::Expand => EXPAND_COLOR,
-            Verdict::Ok | Verdict::InsufficientData => MUTED_TEXT_COLOR,
+            Verdict::Expand | Verdict::Unused => EXPAND_COLOR,
+            Verdict::Ok | Verdict::InsufficientData | Verdict::InUse => MUTED_TEXT_COLOR,
         };
         pen.draw(
             root,

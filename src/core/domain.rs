@@ -290,6 +290,68 @@ impl fmt::Display for Resource {
     }
 }
 
+/// What a finding judges: one resource, or whether the system is used at all (`usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aspect {
+    Cpu,
+    Memory,
+    Disk,
+    /// The system as a whole: CPU, network, memory and connections over the lookback.
+    Usage,
+}
+
+impl Aspect {
+    pub const ALL: [Aspect; 4] = [Aspect::Cpu, Aspect::Memory, Aspect::Disk, Aspect::Usage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aspect::Cpu => "cpu",
+            Aspect::Memory => "memory",
+            Aspect::Disk => "disk",
+            Aspect::Usage => "usage",
+        }
+    }
+
+    /// The resource, for the three that are resources.
+    pub fn resource(self) -> Option<Resource> {
+        match self {
+            Aspect::Cpu => Some(Resource::Cpu),
+            Aspect::Memory => Some(Resource::Memory),
+            Aspect::Disk => Some(Resource::Disk),
+            Aspect::Usage => None,
+        }
+    }
+}
+
+impl From<Resource> for Aspect {
+    fn from(r: Resource) -> Aspect {
+        match r {
+            Resource::Cpu => Aspect::Cpu,
+            Resource::Memory => Aspect::Memory,
+            Resource::Disk => Aspect::Disk,
+        }
+    }
+}
+
+impl FromStr for Aspect {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Aspect::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                InvalidValue::new("resource", s, "is not one of cpu, memory, disk, usage")
+            })
+    }
+}
+
+impl fmt::Display for Aspect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The outcome of evaluating one resource of one VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -301,6 +363,11 @@ pub enum Verdict {
     Ok,
     /// Too few days with samples in the window to judge.
     InsufficientData,
+    /// The system shows no use over the lookback (the `usage` finding, art. 13: 系统不再使用):
+    /// advise release (释放建议).
+    Unused,
+    /// The system shows use over the lookback (the `usage` finding).
+    InUse,
 }
 
 impl Verdict {
@@ -310,6 +377,8 @@ impl Verdict {
             Verdict::Expand => "expand",
             Verdict::Ok => "ok",
             Verdict::InsufficientData => "insufficient_data",
+            Verdict::Unused => "unused",
+            Verdict::InUse => "in_use",
         }
     }
 
@@ -318,7 +387,8 @@ impl Verdict {
         match self {
             Verdict::Downsize => Some(Direction::Downsize),
             Verdict::Expand => Some(Direction::Expand),
-            Verdict::Ok | Verdict::InsufficientData => None,
+            Verdict::Unused => Some(Direction::Release),
+            Verdict::Ok | Verdict::InsufficientData | Verdict::InUse => None,
         }
     }
 }
@@ -331,6 +401,8 @@ impl FromStr for Verdict {
             "expand" => Ok(Verdict::Expand),
             "ok" => Ok(Verdict::Ok),
             "insufficient_data" => Ok(Verdict::InsufficientData),
+            "unused" => Ok(Verdict::Unused),
+            "in_use" => Ok(Verdict::InUse),
             _ => Err(InvalidValue::new("verdict", s, "is not a known verdict")),
         }
     }
@@ -348,13 +420,25 @@ impl fmt::Display for Verdict {
 pub enum Direction {
     Downsize,
     Expand,
+    /// Release advice (释放建议): the system looks no longer used (art. 13).
+    Release,
 }
 
 impl Direction {
+    /// The obligation a notice of this direction starts when the department receives it.
+    pub fn obligation(self) -> crate::core::obligations::ObligationKind {
+        use crate::core::obligations::ObligationKind;
+        match self {
+            Direction::Downsize | Direction::Expand => ObligationKind::Adjustment,
+            Direction::Release => ObligationKind::Release,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Downsize => "downsize",
             Direction::Expand => "expand",
+            Direction::Release => "release",
         }
     }
 }
@@ -365,10 +449,11 @@ impl FromStr for Direction {
         match s {
             "downsize" => Ok(Direction::Downsize),
             "expand" => Ok(Direction::Expand),
+            "release" => Ok(Direction::Release),
             _ => Err(InvalidValue::new(
                 "direction",
                 s,
-                "is not one of downsize, expand",
+                "is not one of downsize, expand, release",
             )),
         }
     }

@@ -1,7 +1,8 @@
 //! The one model of a duty with a working-day deadline: an obligation.
 //!
 //! Every duty the regulations count in working days is a kind of obligation: deployment and
-//! adjustment (Pingdu art. 13), filing (art. 10), keeping a registration current (art. 14).
+//! adjustment (Pingdu art. 13), filing (art. 10), keeping a registration current (art. 14),
+//! answering release advice for a system no longer used (art. 13).
 //! A kind says which article it comes from, whom it binds, what it is about, what starts its
 //! clock, which entry of the rules file gives its period, what completes it, whether it is
 //! reminded and escalated, and how it reads in both languages. Everything downstream (the
@@ -38,6 +39,9 @@ pub enum ObligationKind {
     /// is corrected (art. 14). Recomputed from sightings by every network check; its
     /// escalation is the `stale_registration` network finding.
     Registration,
+    /// Answer release advice (释放建议) within N working days after receiving it: request the
+    /// release, or contest the advice with a reason (art. 13: 当系统不再使用时...释放资源).
+    Release,
 }
 
 /// What an obligation is about.
@@ -90,6 +94,9 @@ pub enum Evidence {
     Filed,
     /// The address was seen again, or its registration changed or was removed.
     SeenOrChanged,
+    /// The department requested the release (`vm request-release`), or staff withdrew the
+    /// advice after a contest.
+    ReleaseRequested,
 }
 
 /// How an obligation is kept.
@@ -119,11 +126,12 @@ pub struct Article {
 pub const PINGDU: &str = "平度市电子政务和政务数据管理办法(暂行)";
 
 impl ObligationKind {
-    pub const ALL: [ObligationKind; 4] = [
+    pub const ALL: [ObligationKind; 5] = [
         ObligationKind::Deployment,
         ObligationKind::Adjustment,
         ObligationKind::Filing,
         ObligationKind::Registration,
+        ObligationKind::Release,
     ];
 
     /// The kind's place in [`ObligationKind::ALL`].
@@ -133,6 +141,7 @@ impl ObligationKind {
             ObligationKind::Adjustment => 1,
             ObligationKind::Filing => 2,
             ObligationKind::Registration => 3,
+            ObligationKind::Release => 4,
         }
     }
 
@@ -142,6 +151,7 @@ impl ObligationKind {
             ObligationKind::Adjustment => "adjustment",
             ObligationKind::Filing => "filing",
             ObligationKind::Registration => "registration",
+            ObligationKind::Release => "release",
         }
     }
 
@@ -151,6 +161,7 @@ impl ObligationKind {
             ObligationKind::Adjustment => Subject::Notice,
             ObligationKind::Filing => Subject::Project,
             ObligationKind::Registration => Subject::Address,
+            ObligationKind::Release => Subject::Notice,
         }
     }
 
@@ -159,7 +170,8 @@ impl ObligationKind {
             ObligationKind::Deployment
             | ObligationKind::Adjustment
             | ObligationKind::Filing
-            | ObligationKind::Registration => Party::Department,
+            | ObligationKind::Registration
+            | ObligationKind::Release => Party::Department,
         }
     }
 
@@ -169,6 +181,7 @@ impl ObligationKind {
             ObligationKind::Adjustment => ClockStart::NoticeReceived,
             ObligationKind::Filing => ClockStart::FirstDeployment,
             ObligationKind::Registration => ClockStart::LastSeen,
+            ObligationKind::Release => ClockStart::NoticeReceived,
         }
     }
 
@@ -178,14 +191,16 @@ impl ObligationKind {
             ObligationKind::Adjustment => Evidence::AllocationMoved,
             ObligationKind::Filing => Evidence::Filed,
             ObligationKind::Registration => Evidence::SeenOrChanged,
+            ObligationKind::Release => Evidence::ReleaseRequested,
         }
     }
 
     pub fn keeping(self) -> Keeping {
         match self {
-            ObligationKind::Deployment | ObligationKind::Adjustment | ObligationKind::Filing => {
-                Keeping::Stored
-            }
+            ObligationKind::Deployment
+            | ObligationKind::Adjustment
+            | ObligationKind::Filing
+            | ObligationKind::Release => Keeping::Stored,
             ObligationKind::Registration => Keeping::Recomputed,
         }
     }
@@ -194,12 +209,26 @@ impl ObligationKind {
     /// escalated to the center, by e-mail (each once).
     pub fn reminded_and_escalated(self) -> bool {
         match self {
-            ObligationKind::Deployment | ObligationKind::Adjustment | ObligationKind::Filing => {
-                true
-            }
+            ObligationKind::Deployment
+            | ObligationKind::Adjustment
+            | ObligationKind::Filing
+            | ObligationKind::Release => true,
             // Its escalation is the network finding `stale_registration`, e-mailed with the
             // other network findings.
             ObligationKind::Registration => false,
+        }
+    }
+
+    /// Whether an undecided contest holds the reminder and the escalation: the department has
+    /// answered, and the center decides (uphold or withdraw) before the clock can be pressed.
+    /// Adjustments are not held: a contest of a downsize notice is read, not decided.
+    pub fn held_while_contested(self) -> bool {
+        match self {
+            ObligationKind::Release => true,
+            ObligationKind::Deployment
+            | ObligationKind::Adjustment
+            | ObligationKind::Filing
+            | ObligationKind::Registration => false,
         }
     }
 
@@ -210,6 +239,7 @@ impl ObligationKind {
             ObligationKind::Adjustment => ("deadlines", "adjustment_working_days"),
             ObligationKind::Filing => ("deadlines", "filing_working_days_after_deployment"),
             ObligationKind::Registration => ("network", "stale_registration_working_days"),
+            ObligationKind::Release => ("deadlines", "release_working_days"),
         }
     }
 
@@ -235,6 +265,11 @@ impl ObligationKind {
                 number: 14,
                 text: "各部门电脑终端接入电子政务网络时应当配置静态IP地址,并做好IP地址分配备案、IP与MAC绑定工作。",
             },
+            ObligationKind::Release => Article {
+                regulation: PINGDU,
+                number: 13,
+                text: "当系统不再使用时,使用部门应当及时通知市大数据发展中心释放资源。",
+            },
         }
     }
 
@@ -249,6 +284,8 @@ impl ObligationKind {
             (ObligationKind::Filing, Language::En) => "project filing",
             (ObligationKind::Registration, Language::Zh) => "IP地址备案核实",
             (ObligationKind::Registration, Language::En) => "registration check",
+            (ObligationKind::Release, Language::Zh) => "闲置资源释放答复",
+            (ObligationKind::Release, Language::En) => "answer to release advice",
         }
     }
 
@@ -279,6 +316,12 @@ impl ObligationKind {
             (ObligationKind::Registration, Language::En) => format!(
                 "a registered address is in use on the network; one not seen for {n} working days has its registration checked and corrected."
             ),
+            (ObligationKind::Release, Language::Zh) => format!(
+                "系统不再使用时,使用部门应当及时通知市大数据发展中心释放资源;收到释放建议后{n}个工作日内申请释放或说明理由提出异议。"
+            ),
+            (ObligationKind::Release, Language::En) => format!(
+                "a system no longer used is released; within {n} working days of receiving release advice the department requests the release or contests the advice with its reason."
+            ),
         }
     }
 }
@@ -293,7 +336,7 @@ impl FromStr for ObligationKind {
                 InvalidValue::new(
                     "obligation kind",
                     s,
-                    "is not deployment, adjustment, filing or registration",
+                    "is not deployment, adjustment, filing, registration or release",
                 )
             })
     }

@@ -13,6 +13,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/notices/{id}/approve", post(approve))
         .route("/api/v1/notices/{id}/complete", post(complete))
         .route("/api/v1/notices/{id}/contest", post(contest))
+        .route("/api/v1/notices/{id}/decide", post(decide))
         .route("/api/v1/vms/{id}/deployed", post(deployed))
         .route("/api/v1/vms/{id}/release-request", post(release_request))
         .route("/api/v1/vms/{id}/release-confirm", post(release_confirm))
@@ -94,6 +95,30 @@ async fn contest(
 ) -> Result<Json<Done>, ApiError> {
     Ok(done(
         actions::contest_notice(&s.ctx, &viewer, id, &body.reason).await?,
+    ))
+}
+
+/// Staff's decision on a contested release advice.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct Decision {
+    /// `uphold` or `withdraw`.
+    pub decision: String,
+    pub reason: String,
+}
+
+/// Decide a contested release advice: uphold or withdraw it (staff).
+#[utoipa::path(post, path = "/api/v1/notices/{id}/decide", tag = "actions", security(("api_token" = []), ("session" = [])),
+    params(("id" = i64, Path)), request_body = Decision,
+    responses((status = 200, body = Done), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn decide(
+    State(s): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Json(body): Json<Decision>,
+) -> Result<Json<Done>, ApiError> {
+    let decision = actions::parse_decision(&body.decision)?;
+    Ok(done(
+        actions::decide_contest(&s.ctx, &viewer, id, decision, &body.reason).await?,
     ))
 }
 

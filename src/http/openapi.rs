@@ -197,6 +197,7 @@ impl Modify for ErrorResponses {
         super::act::approve,
         super::act::complete,
         super::act::contest,
+        super::act::decide,
         super::act::deployed,
         super::act::release_request,
         super::act::release_confirm,

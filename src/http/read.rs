@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::{ApiError, AppState, ErrorBody};
 use crate::core::access::Viewer;
+use crate::core::domain::{Aspect, Verdict};
 use crate::jobs::views::DeadlineView;
 use crate::store::{
     AgentRow, AlertRow, AuditRow, ContestRow, FindingRow, NetworkFindingRow, NoticeRow,
@@ -34,19 +35,48 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/export/notices.csv", get(export_notices))
 }
 
-/// The latest finding of every VM and resource the viewer may see.
+/// Which findings to list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindingsQuery {
+    /// `cpu`, `memory`, `disk` or `usage` (whether the system is used at all).
+    pub resource: Option<String>,
+    /// e.g. `downsize`, `unused`.
+    pub verdict: Option<String>,
+}
+
+/// The latest finding of every VM and resource the viewer may see; `?resource=usage` lists
+/// whether each system is used at all (`unused`, `in_use`, `insufficient_data`, with evidence).
 #[utoipa::path(get, path = "/api/v1/findings", tag = "read", security(("api_token" = []), ("session" = [])),
-    responses((status = 200, body = Vec<FindingRow>), (status = 401, body = ErrorBody)))]
+    params(FindingsQuery),
+    responses((status = 200, body = Vec<FindingRow>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn findings(
     State(state): State<AppState>,
     viewer: Viewer,
+    Query(q): Query<FindingsQuery>,
 ) -> Result<Json<Vec<FindingRow>>, ApiError> {
+    let bad = |e: crate::core::domain::InvalidValue| ApiError::BadRequest(e.to_string());
+    let resource: Option<Aspect> = q
+        .resource
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
+    let verdict: Option<Verdict> = q
+        .verdict
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
+    let rows = state
+        .ctx
+        .store
+        .findings_of(viewer.scope.department(), resource)
+        .await?;
     Ok(Json(
-        state
-            .ctx
-            .store
-            .findings_in(viewer.scope.department())
-            .await?,
+        rows.into_iter()
+            .filter(|f| verdict.is_none_or(|v| f.verdict == v))
+            .collect(),
     ))
 }
 

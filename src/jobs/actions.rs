@@ -7,6 +7,7 @@
 //! - staff (admin, operator): everything;
 //! - a department user, for their own department's VMs only: confirm deployment, request a
 //!   release, contest a notice. Anything of another department is "not found".
+//! - staff decide contests of release advice: uphold or withdraw.
 //!
 //! Dates people give are checked against what they speak of: an adjustment is done on or after
 //! its notice was issued, a deployment on or after delivery, a release on or after its
@@ -17,9 +18,11 @@ use chrono::{NaiveDate, Utc};
 use crate::core::access::Viewer;
 use crate::core::calendar::shanghai_day;
 use crate::core::details::AuditFacts;
-use crate::core::domain::{DepartmentId, InvalidValue, MacAddr, ProjectId, VmId, check_text};
+use crate::core::domain::{
+    DepartmentId, Direction, InvalidValue, MacAddr, ProjectId, VmId, check_text,
+};
 use crate::jobs::{JobContext, sync_deadlines};
-use crate::store::{StoreError, VmFacts};
+use crate::store::{ContestDecision, StoreError, VmFacts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -51,6 +54,8 @@ pub const OUTCOME_CODES: &[&str] = &[
     "notice_approved",
     "notice_completed",
     "notice_contested",
+    "contest_upheld",
+    "contest_withdrawn",
     "vm_deployed",
     "release_requested",
     "vm_released",
@@ -235,7 +240,7 @@ pub async fn contest_notice(
     ctx.store
         .add_contest(
             id,
-            viewer.user_id,
+            (viewer.user_id > 0).then_some(viewer.user_id),
             &viewer.username,
             reason,
             Utc::now().timestamp(),
@@ -254,6 +259,82 @@ pub async fn contest_notice(
     )
     .await?;
     outcome("notice_contested", format!("notice {id} contested"))
+}
+
+/// Staff decide a contested release advice: uphold it (the department requests the release by
+/// the due date; reminders and escalation resume) or withdraw it (the notice closes, its
+/// obligation is answered, and the VM is not advised again until it is seen in use).
+pub async fn decide_contest(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    id: i64,
+    decision: ContestDecision,
+    reason: &str,
+) -> Result<Outcome> {
+    visible_notice(ctx, viewer, id).await?;
+    staff_only(viewer, "decide a contest")?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ActionError::Invalid(format!(
+            "a decision needs a reason of 1 to {MAX_REASON_CHARS} characters"
+        )));
+    }
+    check_text("reason", reason, MAX_REASON_CHARS).map_err(invalid)?;
+    let notice = ctx
+        .store
+        .notice_in(None, id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no notice {id}")))?;
+    if notice.kind != Direction::Release {
+        return Err(ActionError::Invalid(format!(
+            "notice {id} is {} advice: only release advice is upheld or withdrawn (staff complete or leave the others)",
+            notice.kind
+        )));
+    }
+    let now = Utc::now();
+    if !ctx
+        .store
+        .decide_contest(id, decision, &viewer.username, reason, now)
+        .await?
+    {
+        return Err(ActionError::Invalid(format!(
+            "notice {id} has no undecided contest, or is closed"
+        )));
+    }
+    if decision == ContestDecision::Withdrawn {
+        // The obligation is answered by the withdrawal (its evidence), now rather than at the
+        // next pass.
+        for (deadline, on, source) in ctx.store.releases_to_close().await? {
+            ctx.store
+                .complete_deadline(deadline, on, source, now)
+                .await?;
+        }
+    }
+    let action = format!("contest_{}", decision.as_str());
+    audit(
+        ctx,
+        viewer,
+        &action,
+        &format!("notice {id}"),
+        reason,
+        AuditFacts {
+            reason: Some(reason.to_owned()),
+            outcome: Some(decision.as_str().to_owned()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (code, message) = match decision {
+        ContestDecision::Upheld => (
+            "contest_upheld",
+            format!("notice {id}: the contest is decided, the release advice stands"),
+        ),
+        ContestDecision::Withdrawn => (
+            "contest_withdrawn",
+            format!("notice {id}: the release advice is withdrawn"),
+        ),
+    };
+    outcome(code, message)
 }
 
 /// The department or staff confirm the system on `vm` was deployed on `on`: on or after its
@@ -587,4 +668,16 @@ pub fn parse_day(field: &str, value: &str) -> Result<NaiveDate> {
 /// Parses a VM id from a path.
 pub fn parse_vm(value: &str) -> Result<VmId> {
     VmId::try_from(value).map_err(|e| ActionError::NotFound(e.to_string()))
+}
+
+/// Parses `uphold` or `withdraw`.
+pub fn parse_decision(value: &str) -> Result<ContestDecision> {
+    match value.trim() {
+        "uphold" => Ok(ContestDecision::Upheld),
+        "withdraw" => Ok(ContestDecision::Withdrawn),
+        other => Err(ActionError::Invalid(format!(
+            "decision {:?} is not uphold or withdraw",
+            truncated(other)
+        ))),
+    }
 }

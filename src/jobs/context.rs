@@ -1,9 +1,10 @@
-//! What every job works with: the store, the rules, the calendar and the notifier, all read
+//! What every job works with: the store, the rules, the calendar, the notifier and the prices, all read
 //! once by the caller (the CLI or the daemon) and passed in.
 
 use std::sync::Arc;
 
 use crate::core::calendar::Calendar;
+use crate::core::review::rules::Prices;
 use crate::core::rules::RuleSet;
 use crate::jobs::notify::Notifier;
 use crate::store::Store;
@@ -15,4 +16,6 @@ pub struct JobContext {
     pub rules: Arc<RuleSet>,
     pub calendar: Arc<Calendar>,
     pub notifier: Arc<Notifier>,
+    /// Unit prices of the cloud (`rules/review.toml`): what an idle allocation costs a month.
+    pub prices: Prices,
 }

@@ -6,14 +6,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
-use crate::core::domain::Resource;
+use crate::core::domain::{Aspect, Resource};
 use crate::core::rules::evaluate::window_bounds;
 use crate::core::rules::recommend::recommend;
 use crate::core::rules::{RuleSet, Window};
 use crate::core::samples::{Sample, shanghai_day_of, shanghai_day_start};
+use crate::core::usage::idle::judge_usage;
 use crate::core::usage::window::{DayInput, evaluate_days};
 use crate::core::usage::{DayAggregate, DayView};
-use crate::store::{FindingRow, Store, StoreError, VmFindings, VmRow, rfc3339};
+use crate::store::{FindingRow, Store, StoreError, UsageRecord, VmFindings, VmRow, rfc3339};
 
 /// VMs whose windows are read together: a few statements per batch instead of per VM, and a
 /// bounded amount in memory (about 256 x 31 aggregates and 256 edge days of raw samples).
@@ -68,6 +69,10 @@ pub async fn evaluate(
                 .map_err(|e| StoreError::Invalid(format!("VM {}: {e}", vm.id)))?;
             let result = evaluate_days(&vm_rules, window, at, &inputs)
                 .map_err(|e| StoreError::Invalid(format!("VM {}: {e}", vm.id)))?;
+            let unused_rule = rules.unused_for(&vm.department, &vm.project);
+            let usage = judge_usage(&unused_rule, at, &inputs);
+            let evidence = serde_json::to_value(&usage.evidence)
+                .map_err(|e| StoreError::Invalid(format!("VM {}: {e}", vm.id)))?;
             // What each notice would recommend, fixed when it is issued.
             let recommendations = result.clone().map(|f| {
                 let direction = f.verdict.direction()?;
@@ -88,7 +93,7 @@ pub async fn evaluate(
                 vm: vm.id.to_string(),
                 project: vm.project.to_string(),
                 department: vm.department.to_string(),
-                resource: f.resource,
+                resource: f.resource.into(),
                 verdict: f.verdict,
                 value: f.value,
                 threshold: f.threshold,
@@ -97,7 +102,23 @@ pub async fn evaluate(
                 samples: f.samples as i64,
                 days_with_samples: f.days_with_samples as i64,
                 evaluated_at: rfc3339(at.timestamp()),
+                evidence: None,
             }));
+            findings.push(FindingRow {
+                vm: vm.id.to_string(),
+                project: vm.project.to_string(),
+                department: vm.department.to_string(),
+                resource: Aspect::Usage,
+                verdict: usage.verdict,
+                value: usage.evidence.cpu_max_pct,
+                threshold: Some(unused_rule.cpu_max.get()),
+                comparison: Some(format!("<= {}", unused_rule.cpu_max)),
+                statistic: "max".to_owned(),
+                samples: usage.evidence.samples as i64,
+                days_with_samples: i64::from(usage.evidence.days_observed),
+                evaluated_at: rfc3339(at.timestamp()),
+                evidence: Some(evidence.clone()),
+            });
             to_store.push(VmFindings {
                 vm_key: vm.key,
                 department: vm.department.to_string(),
@@ -110,6 +131,15 @@ pub async fn evaluate(
                 .to_string(),
                 findings: result,
                 recommendations,
+                usage: UsageRecord {
+                    verdict: usage.verdict,
+                    cpu_max: usage.evidence.cpu_max_pct,
+                    cpu_threshold: unused_rule.cpu_max.get(),
+                    samples: usage.evidence.samples as i64,
+                    days_observed: i64::from(usage.evidence.days_observed),
+                    evidence_json: evidence.to_string(),
+                    release_requested: vm.release_requested_on.is_some(),
+                },
             });
         }
     }

@@ -139,6 +139,11 @@ async fn close_done_deadlines(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64
             }
             // Recomputed from the sightings by every network check (`jobs::network`).
             Evidence::SeenOrChanged => {}
+            Evidence::ReleaseRequested => {
+                for (id, on, source) in ctx.store.releases_to_close().await? {
+                    done += u64::from(ctx.store.complete_deadline(id, on, source, at).await?);
+                }
+            }
         }
     }
     Ok(done)
@@ -184,8 +189,12 @@ async fn remind_and_escalate(
     let today = shanghai_day(at);
     let before = ctx.rules.deadlines().reminder_before;
     let (mut reminders, mut escalations) = (0, 0);
+    let contested = ctx.store.undecided_contests().await?;
     for d in ctx.store.deadlines().await? {
         if d.done_on.is_some_and(|done| done <= today) || !d.kind.reminded_and_escalated() {
+            continue;
+        }
+        if d.kind.held_while_contested() && d.notice_id.is_some_and(|n| contested.contains(&n)) {
             continue;
         }
         let facts = match action_due(&ctx.calendar, d.due_on, before, today) {

@@ -80,6 +80,10 @@ pub struct ContestRow {
     pub reason: String,
     /// Unix seconds.
     pub at: i64,
+    /// Staff's decision (release advice): `upheld` or `withdrawn`; `null` while undecided.
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
 }
 
 fn role_of(text: &str) -> Result<Role> {
@@ -350,7 +354,7 @@ impl Store {
     pub async fn add_contest(
         &self,
         notice_id: i64,
-        user_id: i64,
+        user_id: Option<i64>,
         username: &str,
         reason: &str,
         now: i64,
@@ -366,17 +370,24 @@ impl Store {
     /// The contests of one notice, oldest first.
     pub async fn contests(&self, notice_id: i64) -> Result<Vec<ContestRow>> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT id, notice_id, username, reason, at FROM notice_contests \
-             WHERE notice_id = $1 ORDER BY id")
+            "SELECT id, notice_id, username, reason, at, decision, decided_by, decision_reason \
+             FROM notice_contests WHERE notice_id = $1 ORDER BY id")
             .bind(notice_id).fetch_all(p).await)?
         .into_iter()
-        .map(|(id, notice_id, username, reason, at)| ContestRow {
-            id,
-            notice_id,
-            username,
-            reason,
-            at,
-        })
+        .map(
+            |(id, notice_id, username, reason, at, decision, decided_by, decision_reason)| {
+                ContestRow {
+                    id,
+                    notice_id,
+                    username,
+                    reason,
+                    at,
+                    decision,
+                    decided_by,
+                    decision_reason,
+                }
+            },
+        )
         .collect())
     }
 

@@ -193,6 +193,26 @@ pub struct NoticeView {
     pub projected: Option<f64>,
     /// `below_smallest_size`, `no_size_in_band` or `no_allocation` where nothing is recommended.
     pub recommendation_note: Option<String>,
+    /// Release advice: the usage evidence it was issued on (JSON).
+    pub evidence: Option<String>,
+}
+
+/// A VM whose latest `usage` finding is `unused`, with its evidence and allocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnusedSystem {
+    pub vm: String,
+    pub project: String,
+    pub project_name: String,
+    pub department: String,
+    pub vcpus: i64,
+    pub memory_gib: f64,
+    pub disk_gib: f64,
+    /// `UsageEvidence` as JSON.
+    pub evidence: Option<serde_json::Value>,
+    /// The open release advice, if any.
+    pub notice_id: Option<i64>,
+    /// Every VM of the project in service is unused: the project is flagged as a whole.
+    pub project_unused: bool,
 }
 
 /// An e-mail job as a timeline shows it.
@@ -285,7 +305,7 @@ fn day(d: NaiveDate) -> String {
 const NOTICE_COLUMNS: &str = "SELECT n.id, v.id, v.project_id, p.department_id, n.resource, n.direction, \
      n.closed_at IS NULL, n.issued_at, n.issued_on, n.value, n.threshold, n.comparison, n.statistic, \
      n.allocation, n.approved_at, n.closed_at, n.closed_reason, d.id, d.due_on, d.provisional, d.done_on, \
-     d.done_source, n.allocated, n.recommended, n.projected, n.recommendation_note \
+     d.done_source, n.allocated, n.recommended, n.projected, n.recommendation_note, n.evidence \
      FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects p ON p.id = v.project_id \
      LEFT JOIN deadlines d ON d.notice_id = n.id ";
 
@@ -318,6 +338,7 @@ macro_rules! notice_view {
             recommended: $r.try_get(23)?,
             projected: $r.try_get(24)?,
             recommendation_note: $r.try_get(25)?,
+            evidence: $r.try_get(26)?,
         }
     };
 }
@@ -898,5 +919,49 @@ fn usage_bucket(ts: i64, h: &HourSummary) -> UsageBucket {
         mem_max: f64::from(h.mem_max) / 100.0,
         disk_avg: has_disk.then(|| mean(h.disk_sum, h.disk_samples)),
         disk_max: has_disk.then(|| f64::from(h.disk_max) / 100.0),
+    }
+}
+
+impl Store {
+    /// VMs in service whose latest `usage` finding is `unused`, of one department (`None`: all),
+    /// by project and VM; each says whether its whole project is unused.
+    pub async fn unused_systems(&self, department: Option<&str>) -> Result<Vec<UnusedSystem>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT v.id, v.project_id, p.name, p.department_id, v.vcpus, v.memory_gib, v.disk_gib, f.evidence, \
+                 (SELECT MIN(n.id) FROM notices n WHERE n.vm_key = v.key AND n.direction = 'release' AND n.closed_at IS NULL), \
+                 (SELECT COUNT(*) FROM vms o WHERE o.project_id = v.project_id AND o.released_on IS NULL) \
+                 FROM findings f JOIN vms v ON v.key = f.vm_key JOIN projects p ON p.id = v.project_id \
+                 WHERE f.resource = 'usage' AND f.verdict = 'unused' AND v.released_on IS NULL \
+                 AND ($1 IS NULL OR p.department_id = $1) ORDER BY v.project_id, v.id")
+                .bind(department).fetch_all(p).await?;
+            let mut out: Vec<UnusedSystem> = Vec::with_capacity(rows.len());
+            let mut in_service = std::collections::HashMap::new();
+            for r in rows {
+                let evidence: Option<String> = r.try_get(7)?;
+                let project: String = r.try_get(1)?;
+                in_service.insert(project.clone(), r.try_get::<i64, _>(9)?);
+                out.push(UnusedSystem {
+                    vm: r.try_get(0)?,
+                    project,
+                    project_name: r.try_get(2)?,
+                    department: r.try_get(3)?,
+                    vcpus: r.try_get(4)?,
+                    memory_gib: r.try_get(5)?,
+                    disk_gib: r.try_get(6)?,
+                    evidence: evidence.as_deref().and_then(|e| serde_json::from_str(e).ok()),
+                    notice_id: r.try_get(8)?,
+                    project_unused: false,
+                });
+            }
+            let mut unused_per_project = std::collections::HashMap::new();
+            for u in &out {
+                *unused_per_project.entry(u.project.clone()).or_insert(0i64) += 1;
+            }
+            for u in &mut out {
+                u.project_unused = unused_per_project.get(&u.project) == in_service.get(&u.project);
+            }
+            Ok(out)
+        })
     }
 }

@@ -22,6 +22,8 @@ pub struct VmRow {
     pub delivered_on: NaiveDate,
     pub deployed_on: Option<NaiveDate>,
     pub released_on: Option<NaiveDate>,
+    /// A release was requested (art. 13), not yet confirmed by staff.
+    pub release_requested_on: Option<NaiveDate>,
 }
 
 /// What a VM's agent last reported about itself.
@@ -184,7 +186,7 @@ impl Store {
         let rows = on_pool!(self, pool => {
             sqlx::query(
                 "SELECT v.key, v.id, v.project_id, p.department_id, v.vcpus, v.memory_gib, v.disk_gib, \
-                 v.delivered_on, v.deployed_on, v.released_on \
+                 v.delivered_on, v.deployed_on, v.released_on, v.release_requested_on \
                  FROM vms v JOIN projects p ON p.id = v.project_id ORDER BY v.id")
                 .fetch_all(pool).await?
                 .into_iter()
@@ -199,6 +201,7 @@ impl Store {
                     delivered_on: parse_date(&r.try_get::<String, _>(7)?)?,
                     deployed_on: r.try_get::<Option<String>, _>(8)?.as_deref().map(parse_date).transpose()?,
                     released_on: r.try_get::<Option<String>, _>(9)?.as_deref().map(parse_date).transpose()?,
+                    release_requested_on: r.try_get::<Option<String>, _>(10)?.as_deref().map(parse_date).transpose()?,
                 }))
                 .collect::<Result<Vec<_>>>()
         })?;

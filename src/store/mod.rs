@@ -32,8 +32,8 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{AuditRow, ContestRow, Credentials, NoticeFacts, Principal, UserRow, VmFacts};
 pub use dashboard::{
     AlertView, AllocationRow, Candidate, DeadlineCounts, DepartmentSummary, MailEntry,
-    NetworkFindingView, NoticeView, ProjectSummary, ReviewListRow, TimelineEvent, UsageBucket,
-    VerdictCount, VmDeadline, VmDetail, VmFilter, VmListRow, WasteRow,
+    NetworkFindingView, NoticeView, ProjectSummary, ReviewListRow, TimelineEvent, UnusedSystem,
+    UsageBucket, VerdictCount, VmDeadline, VmDetail, VmFilter, VmListRow, WasteRow,
 };
 pub use inventory::InventorySummary;
 pub use inventory::{AgentRow, ProjectListing, VmRow};
@@ -42,9 +42,10 @@ pub use leader::Leadership;
 pub use network::{
     NetworkFindingRow, RegistryChange, RegistryListing, RegistrySummary, SightingRow,
 };
-pub use notices::{EvaluationWritten, FindingRow, NoticeRow, VmFindings, rfc3339};
+pub use notices::{EvaluationWritten, FindingRow, NoticeRow, UsageRecord, VmFindings, rfc3339};
 pub use obligations::{
-    AlertRow, DeadlineEvent, DeadlineRow, NewDeadline, ObligationStart, OpenAdjustment,
+    AlertRow, ContestDecision, DeadlineEvent, DeadlineRow, NewDeadline, ObligationStart,
+    OpenAdjustment,
 };
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};

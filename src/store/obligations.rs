@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::inventory::parse_date;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::details::{AlertFacts, DeadlineFacts};
-use crate::core::domain::VmId;
+use crate::core::domain::{Direction, VmId};
 use crate::core::obligations::{ClockStart, ObligationKind};
 
 /// A stored obligation with its place in the inventory.
@@ -204,13 +204,19 @@ impl Store {
     ) -> Result<Vec<ObligationStart>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT n.id, n.vm_key, n.approved_at, v.project_id, pr.department_id \
+                "SELECT n.id, n.vm_key, n.approved_at, v.project_id, pr.department_id, n.direction \
                  FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects pr ON pr.id = v.project_id \
                  WHERE n.approved_at IS NOT NULL AND n.closed_at IS NULL AND v.released_on IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.notice_id = n.id AND d.kind = $1)")
                 .bind(kind.as_str()).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
+                // Each notice is the clock of one kind: release advice of `release`, the
+                // others of `adjustment`.
+                let direction: Direction = super::stored(r.try_get::<String, _>(5)?)?;
+                if direction.obligation() != kind {
+                    continue;
+                }
                 let approved_at: i64 = r.try_get(2)?;
                 let Some(received) = DateTime::from_timestamp(approved_at, 0) else { continue };
                 out.push(ObligationStart {
@@ -752,6 +758,106 @@ impl Store {
                     open: r.try_get(6)?,
                 }))
                 .collect()
+        })
+    }
+}
+
+/// A staff decision on a contested notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContestDecision {
+    /// The advice stands: the department requests the release by the due date.
+    Upheld,
+    /// The advice is withdrawn: the notice closes, and for release advice the VM is not advised
+    /// again until it is seen in use.
+    Withdrawn,
+}
+
+impl ContestDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContestDecision::Upheld => "upheld",
+            ContestDecision::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl Store {
+    /// Release obligations the evidence shows answered: the VM's release was requested (done on
+    /// that day, or the day the clock started if the request came first), or staff withdrew the
+    /// advice (done on the day of the withdrawal). (deadline id, done on, source).
+    pub async fn releases_to_close(&self) -> Result<Vec<(i64, NaiveDate, &'static str)>> {
+        // (deadline, clock start, release requested on, notice closed reason, closed at)
+        type Row = (i64, String, Option<String>, Option<String>, Option<i64>);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT d.id, d.start_on, v.release_requested_on, n.closed_reason, n.closed_at \
+             FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN notices n ON n.id = d.notice_id \
+             WHERE d.kind = 'release' AND d.done_on IS NULL \
+             AND (v.release_requested_on IS NOT NULL OR n.closed_reason = 'withdrawn')")
+            .fetch_all(p).await)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, start, requested, reason, closed_at) in rows {
+            let start = parse_date(&start)?;
+            match (requested, reason.as_deref(), closed_at) {
+                (Some(requested), _, _) => {
+                    out.push((id, parse_date(&requested)?.max(start), "release_requested"))
+                }
+                (None, Some("withdrawn"), Some(at)) => {
+                    let on = DateTime::from_timestamp(at, 0)
+                        .map_or(start, crate::core::calendar::shanghai_day);
+                    out.push((id, on.max(start), "withdrawn"));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Notices with a contest staff have not decided yet.
+    pub async fn undecided_contests(&self) -> Result<std::collections::HashSet<i64>> {
+        let rows: Vec<(i64,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT DISTINCT notice_id FROM notice_contests WHERE decision IS NULL")
+            .fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Records staff's decision on the undecided contests of an open notice, in one transaction;
+    /// a withdrawal closes the notice (reason `withdrawn`) and, for release advice, holds the VM
+    /// back from new advice until it is seen in use. False if the notice has no undecided
+    /// contest or is closed.
+    pub async fn decide_contest(
+        &self,
+        notice_id: i64,
+        decision: ContestDecision,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let open: Option<(i64, String)> = sqlx::query_as(
+                "SELECT vm_key, direction FROM notices WHERE id = $1 AND closed_at IS NULL")
+                .bind(notice_id).fetch_optional(&mut *tx).await?;
+            let Some((vm_key, direction)) = open else { return Ok(false) };
+            let decided = sqlx::query(
+                "UPDATE notice_contests SET decision = $2, decided_by = $3, decided_at = $4, decision_reason = $5 \
+                 WHERE notice_id = $1 AND decision IS NULL")
+                .bind(notice_id).bind(decision.as_str()).bind(by).bind(at.timestamp()).bind(reason)
+                .execute(&mut *tx).await?.rows_affected();
+            if decided == 0 {
+                return Ok(false);
+            }
+            if decision == ContestDecision::Withdrawn {
+                sqlx::query("UPDATE notices SET closed_at = $2, closed_reason = 'withdrawn' WHERE id = $1")
+                    .bind(notice_id).bind(at.timestamp()).execute(&mut *tx).await?;
+                if direction == crate::core::domain::Direction::Release.as_str() {
+                    sqlx::query(
+                        "INSERT INTO release_withdrawals (vm_key, notice_id, withdrawn_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (vm_key) DO UPDATE SET notice_id = excluded.notice_id, withdrawn_at = excluded.withdrawn_at")
+                        .bind(vm_key).bind(notice_id).bind(at.timestamp()).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(true)
         })
     }
 }

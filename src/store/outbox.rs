@@ -60,6 +60,8 @@ pub struct NoticeDetail {
     pub approved: bool,
     /// The recommendation stored at issue (`None` for notices issued before it was stored).
     pub recommendation: Option<Recommendation>,
+    /// Release advice: the usage evidence it was issued on (JSON).
+    pub evidence: Option<String>,
 }
 
 /// A department's name and addresses.
@@ -248,7 +250,7 @@ impl Store {
                     "SELECT n.id, v.key, v.id, pr.id, pr.name, pr.department_id, n.resource, n.direction, n.value, \
                      n.threshold, n.comparison, n.statistic, n.allocation, n.issued_at, n.issued_on, d.due_on, \
                      d.provisional, n.closed_at IS NOT NULL, n.approved_at IS NOT NULL, \
-                     n.allocated, n.recommended, n.projected, n.recommendation_note \
+                     n.allocated, n.recommended, n.projected, n.recommendation_note, n.evidence \
                      FROM notices n JOIN vms v ON v.key = n.vm_key JOIN projects pr ON pr.id = v.project_id \
                      LEFT JOIN deadlines d ON d.notice_id = n.id WHERE n.id = $1")
                     .bind(id).fetch_optional(p).await?;
@@ -281,6 +283,7 @@ impl Store {
                                 note: r.try_get::<Option<String>, _>(22)?.as_deref().and_then(NoRecommendation::parse),
                             })
                         }).transpose()?,
+                        evidence: r.try_get(23)?,
                     })
                 })
                 .transpose()

@@ -63,6 +63,7 @@ function staffPages() {
     { name: 'notices', path: '/notices', need: [['[data-testid=notices] tr[data-testid^=notice-row-]', 10]] },
     { name: 'notice', path: `/notices/${env('NOTICE')}`, shotEn: true, need: [['[data-testid=timeline] li', 5], ['[data-testid=timeline] li[data-testid=timeline-event_done]', 1]] },
     { name: 'notice-contested', path: `/notices/${env('CONTESTED_NOTICE')}`, need: [['[data-testid=timeline] li[data-testid=timeline-contest]', 1]] },
+    { name: 'unused', path: '/unused', shotEn: true, need: [['[data-testid=unused-systems] tr[data-testid^=unused-row-]', 1]] },
     { name: 'network', path: '/network', shotEn: true, need: [['[data-testid=network-findings] tr[data-testid^=network-finding-]', 6], ['[data-testid=ip-registry] tr[data-testid^=registry-row-]', 10]] },
     { name: 'reviews', path: '/reviews', need: [[`[data-testid=review-row-${year}-his]`, 1], ['tr[data-testid^=review-row-]', 4]] },
     { name: 'audit', path: '/audit', need: [['[data-testid=audit] tr[data-testid=audit-row]', 3]] },

@@ -609,6 +609,7 @@ async fn the_openapi_document_covers_every_api_route() {
         ("/api/v1/notices/{id}/approve", "post"),
         ("/api/v1/notices/{id}/complete", "post"),
         ("/api/v1/notices/{id}/contest", "post"),
+        ("/api/v1/notices/{id}/decide", "post"),
         ("/api/v1/vms/{id}/deployed", "post"),
         ("/api/v1/vms/{id}/release-request", "post"),
         ("/api/v1/vms/{id}/release-confirm", "post"),
@@ -621,7 +622,7 @@ async fn the_openapi_document_covers_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        26,
+        27,
         "a route was added or removed: update this list"
     );
     let schemes = doc["components"]["securitySchemes"]

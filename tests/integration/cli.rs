@@ -57,7 +57,19 @@ async fn evaluate_applies_the_pingdu_thresholds_exactly() {
         &db.url,
         &["evaluate", "--at", AT, "--format", "json"],
     )));
-    assert_eq!(all.len(), 15, "3 findings for each of 5 VMs");
+    assert_eq!(
+        all.len(),
+        20,
+        "3 resource findings and the usage finding for each of 5 VMs"
+    );
+    // None is idle enough to be unused (25% CPU and more); new-01 has 6 days of data.
+    for (vm, verdict) in [
+        ("idle-01", "in_use"),
+        ("hot-01", "in_use"),
+        ("new-01", "insufficient_data"),
+    ] {
+        assert_eq!(find(&all, vm, "usage")["verdict"], verdict, "{vm}");
+    }
     let expect = [
         ("idle-01", "cpu", "downsize", 25.0, 25.0),
         ("idle-01", "memory", "downsize", 30.0, 30.0),
@@ -142,7 +154,7 @@ async fn evaluate_applies_the_pingdu_thresholds_exactly() {
         &["findings", "--format", "json"],
     )))
     .expect("json");
-    assert_eq!(stored.len(), 15);
+    assert_eq!(stored.len(), 20);
 }
 
 #[tokio::test]
@@ -159,7 +171,7 @@ async fn dry_run_stores_nothing() {
         &db.url,
         &["evaluate", "--at", AT, "--format", "json", "--dry-run"],
     )));
-    assert_eq!(all.len(), 15);
+    assert_eq!(all.len(), 20);
     let notices = ok(cloudgov_cmd(
         &db.url,
         &["notices", "list", "--format", "json"],

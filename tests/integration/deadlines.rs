@@ -171,12 +171,13 @@ async fn deployment_on_time_late_never_and_inferred() {
     );
 }
 
-/// 10 days of idle samples before 2025-09-26 for `vm`.
+/// 10 days of low samples before 2025-09-26 for `vm`: every resource in downsize territory,
+/// but 8% CPU is use (the unused-system rule's maximum is 5%), so the notices are downsize ones.
 fn idle_samples(vm: &str) -> String {
     let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
     for day in 17..=26 {
         for hour in [10, 15] {
-            csv.push_str(&format!("{vm},2025-09-{day}T{hour}:00:00+08:00,5,10,20\n"));
+            csv.push_str(&format!("{vm},2025-09-{day}T{hour}:00:00+08:00,8,10,20\n"));
         }
     }
     csv

@@ -172,12 +172,39 @@ async fn the_demo_shows_the_whole_product_as_a_real_fleet_would() {
     let findings = demo.get("/api/v1/findings").await;
     assert_eq!(
         findings.as_array().expect("array").len(),
-        39,
-        "13 VMs x 3 resources"
+        56,
+        "14 VMs x (3 resources + usage)"
     );
+    let resources = demo.get("/api/v1/findings?resource=cpu").await;
+    assert_eq!(resources.as_array().map(Vec::len), Some(14));
     assert_eq!(
         strings(&findings, "verdict"),
-        BTreeSet::from(["downsize", "expand", "insufficient_data", "ok"])
+        BTreeSet::from([
+            "downsize",
+            "expand",
+            "in_use",
+            "insufficient_data",
+            "ok",
+            "unused"
+        ])
+    );
+    // Systems no longer used: the demo's archive VM, with release advice.
+    let unused = demo
+        .get("/api/v1/findings?resource=usage&verdict=unused")
+        .await;
+    assert_eq!(
+        strings(&unused, "vm"),
+        BTreeSet::from(["edu-oa-02"]),
+        "{unused}"
+    );
+    let notices = demo.get("/api/v1/notices").await;
+    assert!(
+        notices
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|n| n["kind"] == "release" && n["vm"] == "edu-oa-02"),
+        "release advice for edu-oa-02"
     );
 
     // Network registration: every art. 14 kind, a router by both signs.

@@ -49,12 +49,12 @@ pub(crate) struct SmtpSink {
 }
 
 pub(crate) struct Received {
-    rcpt: Vec<String>,
+    pub(crate) rcpt: Vec<String>,
     pub(crate) message_id: String,
-    subject: String,
-    cc: String,
-    body: String,
-    pngs: Vec<Vec<u8>>,
+    pub(crate) subject: String,
+    pub(crate) cc: String,
+    pub(crate) body: String,
+    pub(crate) pngs: Vec<Vec<u8>>,
 }
 
 impl SmtpSink {
@@ -246,7 +246,7 @@ fn setup(db: &TestDb, inventory: &str) {
     ));
 }
 
-fn cloudgov(db: &TestDb, smtp: &str, args: &[&str]) -> Output {
+pub(crate) fn cloudgov(db: &TestDb, smtp: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cloudgov"))
         .arg("--db")
         .arg(&db.url)
@@ -258,7 +258,7 @@ fn cloudgov(db: &TestDb, smtp: &str, args: &[&str]) -> Output {
         .expect("run cloudgov")
 }
 
-fn tick(db: &TestDb, smtp: &str, at: &str) -> Value {
+pub(crate) fn tick(db: &TestDb, smtp: &str, at: &str) -> Value {
     serde_json::from_str(&ok(cloudgov(
         db,
         smtp,

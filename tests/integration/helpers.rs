@@ -151,6 +151,9 @@ pub async fn spawn_app() -> TestApp {
         rules: Arc::new(RuleSet::builtin().expect("built-in rules")),
         calendar: Arc::new(Calendar::builtin().expect("built-in calendar")),
         notifier: Arc::new(Notifier::without_smtp().expect("templates")),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()
+            .expect("review rules")
+            .prices,
     };
     let daemon = Daemon::start(
         ctx,

@@ -733,6 +733,9 @@ async fn daemons_elect_one_leader_through_the_lease_and_hand_over() {
                 notifier: Arc::new(
                     cloudgov::jobs::notify::Notifier::without_smtp().expect("notifier"),
                 ),
+                prices: cloudgov::core::review::rules::ReviewRules::builtin()
+                    .expect("review rules")
+                    .prices,
             };
             let elector = Arc::new(LeaseElector::new(
                 c,
@@ -823,6 +826,9 @@ async fn the_leading_daemon_discovers_periodically() {
         rules: Arc::new(RuleSet::builtin().expect("rules")),
         calendar: Arc::new(cloudgov::core::calendar::Calendar::builtin().expect("calendar")),
         notifier: Arc::new(cloudgov::jobs::notify::Notifier::without_smtp().expect("notifier")),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()
+            .expect("review rules")
+            .prices,
     };
     let daemon = Daemon::start(
         ctx,

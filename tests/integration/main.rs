@@ -21,5 +21,6 @@ mod replicas;
 mod review;
 mod samples;
 mod tls;
+mod unused;
 mod validators;
 mod web;

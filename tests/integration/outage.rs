@@ -127,6 +127,9 @@ async fn ingest_answers_503_at_once_while_postgresql_is_down_and_recovers() {
         rules: Arc::new(RuleSet::builtin().expect("rules")),
         calendar: Arc::new(Calendar::builtin().expect("calendar")),
         notifier: Arc::new(Notifier::without_smtp().expect("templates")),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()
+            .expect("review rules")
+            .prices,
     };
     let daemon = Daemon::start(
         ctx,

@@ -96,7 +96,11 @@ fn setup(db: &TestDb) {
     csv += &year_csv("idle-01", |d, h| {
         (2.0 + f64::from((d * 7 + h) % 5), 12.0, 20.0)
     });
-    csv += &year_csv("ignoring-01", |_, _| (3.0, 10.0, 20.0));
+    // A nightly job at 7%: low, but used (the unused-system rule's CPU maximum is 5%), so it
+    // gets downsize notices, which it ignores.
+    csv += &year_csv("ignoring-01", |_, h| {
+        (if h == 3 { 7.0 } else { 3.0 }, 10.0, 20.0)
+    });
     csv += &year_csv("unfiled-01", |_, _| (50.0, 50.0, 60.0));
     ok(cloudgov_cmd(
         &db.url,

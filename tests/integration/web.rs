@@ -114,7 +114,8 @@ async fn seeded() -> Web {
         ],
     ));
     let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
-    csv += &rows("idle-01", 10, 5.0, 20.0, 30.0);
+    // Low (downsize) but used: 6% CPU is above the unused-system rule's 5%.
+    csv += &rows("idle-01", 10, 6.0, 20.0, 30.0);
     csv += &rows("hot-01", 10, 90.0, 90.0, 90.0);
     csv += &rows("edge-01", 10, 10.0, 60.0, 60.0);
     csv += &rows("new-01", 3, 5.0, 5.0, 5.0);
@@ -134,6 +135,9 @@ async fn seeded() -> Web {
         rules: Arc::new(RuleSet::builtin().expect("rules")),
         calendar: Arc::new(Calendar::builtin().expect("calendar")),
         notifier: Arc::new(Notifier::without_smtp().expect("templates")),
+        prices: cloudgov::core::review::rules::ReviewRules::builtin()
+            .expect("review rules")
+            .prices,
     };
     let (_leader_tx, leader) = tokio::sync::watch::channel(true);
     let state = AppState::new(ctx, leader, IngestLimits::default(), Default::default());

@@ -51,8 +51,8 @@ impl SimAgent {
             },
             cpu_pct: usage.cpu,
             mem_pct: usage.mem,
-            net_rx_bps: None,
-            net_tx_bps: None,
+            net_rx_bps: Some(usage.rx_bps as f64),
+            net_tx_bps: Some(usage.tx_bps as f64),
             inbound_connections: None,
             filesystems: vec![Filesystem {
                 mount_point: "/".to_owned(),

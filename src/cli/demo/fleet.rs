@@ -39,6 +39,9 @@ pub struct Profile {
     pub mem: (f64, f64),
     /// Disk use today, percent; it grew by [`DISK_GROWTH_PER_YEAR`] points a year before.
     pub disk: f64,
+    /// Network traffic in bytes per second per point of CPU, on top of [`QUIET_TRAFFIC_BPS`]
+    /// (0: a VM nobody uses any more).
+    pub traffic_per_cpu: f64,
     pub since: Since,
     pub answer: Answer,
     /// The address on `eth0`, and whether DHCP configures it (art. 14 wants it static).
@@ -48,6 +51,9 @@ pub struct Profile {
     /// The subnet's gateway, in the VM's neighbour table.
     pub gateway: (&'static str, &'static str),
 }
+
+/// Traffic every VM has (its agent's own reports, time sync, ARP), bytes per second.
+pub const QUIET_TRAFFIC_BPS: f64 = 45.0;
 
 /// Points of disk use a year: data accumulates.
 const DISK_GROWTH_PER_YEAR: f64 = 8.0;
@@ -67,6 +73,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (30.0, 25.0),
         mem: (55.0, 15.0),
         disk: 62.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(5),
         ip: "10.10.1.11",
@@ -79,6 +86,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (4.0, 10.0),
         mem: (18.0, 8.0),
         disk: 22.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(6),
         ip: "10.10.1.12",
@@ -91,6 +99,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (5.0, 12.0),
         mem: (30.0, 15.0),
         disk: 35.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(8),
         ip: "10.10.1.13",
@@ -103,6 +112,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (20.0, 65.0),
         mem: (40.0, 20.0),
         disk: 55.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(14),
         ip: "10.10.1.21",
@@ -115,6 +125,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (35.0, 20.0),
         mem: (80.0, 8.0),
         disk: 78.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(13),
         ip: "10.10.1.22",
@@ -127,6 +138,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (3.0, 8.0),
         mem: (20.0, 12.0),
         disk: 40.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(12),
         ip: "10.20.1.11",
@@ -139,6 +151,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (3.0, 8.0),
         mem: (22.0, 6.0),
         disk: 41.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::Never,
         ip: "10.20.1.12",
@@ -152,6 +165,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (25.0, 20.0),
         mem: (50.0, 15.0),
         disk: 58.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(9),
         ip: "10.20.1.13",
@@ -164,10 +178,25 @@ pub const FLEET: &[Profile] = &[
         cpu: (2.0, 3.0),
         mem: (12.0, 4.0),
         disk: 18.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(8, 1),
         answer: Answer::Never,
         ip: "10.20.1.14",
         mac: "52:54:00:20:01:14",
+        dhcp: false,
+        gateway: EDU_GW,
+    },
+    // No longer used: near-zero CPU and traffic since last summer (art. 13 release advice).
+    Profile {
+        vm: "edu-oa-02",
+        cpu: (0.3, 0.1),
+        mem: (14.0, 0.2),
+        disk: 12.0,
+        traffic_per_cpu: 0.0,
+        since: Since::PreviousYear(8, 1),
+        answer: Answer::Never,
+        ip: "10.20.1.15",
+        mac: "52:54:00:20:01:15",
         dhcp: false,
         gateway: EDU_GW,
     },
@@ -176,6 +205,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (80.0, 12.0),
         mem: (60.0, 10.0),
         disk: 86.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::Never,
         ip: "10.20.1.21",
@@ -188,6 +218,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (60.0, 10.0),
         mem: (40.0, 10.0),
         disk: 30.0,
+        traffic_per_cpu: 1500.0,
         since: Since::LastDays(4),
         answer: Answer::Never,
         ip: "10.20.1.22",
@@ -200,6 +231,7 @@ pub const FLEET: &[Profile] = &[
         cpu: (28.0, 10.0),
         mem: (45.0, 10.0),
         disk: 60.0,
+        traffic_per_cpu: 1500.0,
         since: Since::PreviousYear(1, 1),
         answer: Answer::After(3),
         ip: "10.30.1.11",
@@ -233,12 +265,14 @@ impl Noise {
     }
 }
 
-/// Usage in percent at one instant: (cpu, memory, disk).
+/// Usage in percent at one instant: (cpu, memory, disk), and traffic in bytes per second.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Usage {
     pub cpu: f64,
     pub mem: f64,
     pub disk: f64,
+    pub rx_bps: u64,
+    pub tx_bps: u64,
 }
 
 impl Profile {
@@ -254,10 +288,16 @@ impl Profile {
         };
         let years_ago = (now - at).num_seconds().max(0) as f64 / (365.0 * 86_400.0);
         let clamp = |v: f64| v.clamp(0.0, 100.0);
+        // A VM's CPU noise is in proportion to its load: an idle VM stays idle.
+        let jitter = (self.cpu.0 + self.cpu.1).min(2.0);
+        let cpu = clamp(
+            self.cpu.0 + self.cpu.1 * busy * (0.7 + 0.3 * noise.next()) + jitter * noise.next(),
+        );
+        let traffic = QUIET_TRAFFIC_BPS * (0.8 + 0.4 * noise.next()) + self.traffic_per_cpu * cpu;
         Usage {
-            cpu: clamp(
-                self.cpu.0 + self.cpu.1 * busy * (0.7 + 0.3 * noise.next()) + 2.0 * noise.next(),
-            ),
+            cpu,
+            rx_bps: (traffic * 0.6) as u64,
+            tx_bps: (traffic * 0.4) as u64,
             mem: clamp(
                 self.mem.0 + self.mem.1 * busy * (0.8 + 0.2 * noise.next()) + 1.0 * noise.next(),
             ),
@@ -306,10 +346,11 @@ pub fn history(
         let mut at = end;
         while at >= start {
             let u = p.usage(at, now, &mut noise);
-            rows.push(SampleRow {
-                vm_key,
-                sample: Sample::usage(at.timestamp(), pct(u.cpu), pct(u.mem), Some(pct(u.disk))),
-            });
+            let mut sample =
+                Sample::usage(at.timestamp(), pct(u.cpu), pct(u.mem), Some(pct(u.disk)));
+            sample.net_rx_bps = Some(u.rx_bps);
+            sample.net_tx_bps = Some(u.tx_bps);
+            rows.push(SampleRow { vm_key, sample });
             at -= if at > dense_from {
                 TimeDelta::minutes(15)
             } else {

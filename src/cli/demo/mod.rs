@@ -132,7 +132,7 @@ async fn demo_actions(ctx: &JobContext, accounts: &DemoAccounts) -> anyhow::Resu
     let today = shanghai_day(Utc::now());
     let contested = ctx.store.notices().await?.into_iter().find(|n| {
         n.vm == "his-app-02"
-            && n.resource == crate::core::domain::Resource::Cpu
+            && n.resource == crate::core::domain::Aspect::Cpu
             && n.state == crate::core::domain::NoticeState::Open
     });
     match contested {
@@ -232,6 +232,7 @@ pub async fn run(
         rules: Arc::new(rules),
         calendar: Arc::new(calendar),
         notifier: Arc::new(notifier),
+        prices: crate::cli::load::review_rules(None)?.prices,
     };
     let daemon = Daemon::start(ctx.clone(), args.listen, Schedule::default()).await?;
     let base = format!("http://{}", daemon.addr);

@@ -40,6 +40,10 @@ pub struct VmYear {
     pub expand_days: [u32; 3],
     /// Daily points for the utilisation chart: (day `YYYY-MM-DD`, CPU p95, memory peak, disk).
     pub daily: Vec<(String, f64, f64, f64)>,
+    /// Days with data that showed no use by the unused-system rule's daily criteria (CPU
+    /// maximum, the day's traffic, inbound connections; art. 13, Jilin art. 12).
+    #[serde(default)]
+    pub unused_days: u32,
 }
 
 /// A project's year as gathered from the store.

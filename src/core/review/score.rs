@@ -6,6 +6,18 @@ use chrono::NaiveDate;
 use super::rules::ReviewRules;
 use super::{ProjectReview, ProjectYear, ReviewVerdict, ScorePart, VmYear};
 
+/// More unused VM-days than this share of the days with data: "unused for most of the year".
+pub const MOSTLY_UNUSED_PCT: f64 = 50.0;
+
+fn verdict_zh(v: ReviewVerdict) -> &'static str {
+    match v {
+        ReviewVerdict::Keep => "保留",
+        ReviewVerdict::Consolidate => "整合",
+        ReviewVerdict::Cancel => "取消",
+        ReviewVerdict::NotFiled => "未备案",
+    }
+}
+
 /// Marks a date counted into a year without calendar data (Monday-Friday assumed).
 pub const PROVISIONAL_ZH: &str = "(暂定:该年度节假日安排尚未公布,按周一至周五计算)";
 
@@ -217,6 +229,33 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
             rules.consolidate_from
         ));
         ReviewVerdict::Cancel
+    };
+    // A project unused for most of the year moves one step toward cancel (art. 13: a system no
+    // longer used is released; Jilin art. 12: systems little and rarely used are cleaned up).
+    let unused_days: u32 = facts.vms.iter().map(|v| v.unused_days).sum();
+    let unused_share = pct(f64::from(unused_days), f64::from(with_data));
+    if let Some(share) = unused_share {
+        explanation.push(format!(
+            "闲置判定:有监测数据的 {with_data} 台·天中疑似闲置(未见使用迹象){unused_days} 台·天,占 {share:.1}%"
+        ));
+    }
+    let verdict = match (verdict, unused_share) {
+        (ReviewVerdict::Keep | ReviewVerdict::Consolidate, Some(share))
+            if share > MOSTLY_UNUSED_PCT =>
+        {
+            let moved = if verdict == ReviewVerdict::Keep {
+                ReviewVerdict::Consolidate
+            } else {
+                ReviewVerdict::Cancel
+            };
+            explanation.push(format!(
+                "结论调整:项目全年多数时间疑似闲置({share:.1}% 超过 {MOSTLY_UNUSED_PCT}%),依第十三条“系统不再使用时应及时释放资源”,结论由{}调整为{}",
+                verdict_zh(verdict),
+                verdict_zh(moved)
+            ));
+            moved
+        }
+        (v, _) => v,
     };
 
     ProjectReview {

@@ -272,6 +272,30 @@ enum Scope {
 struct Override {
     scope: Scope,
     changes: Vec<(Resource, RawResourcePatch)>,
+    unused: Option<RawUnused>,
+}
+
+/// When a system counts as no longer used (Pingdu art. 13: 当系统不再使用时; Jilin art. 12:
+/// 使用范围小、频度低): over the last `lookback_days` Asia/Shanghai days, every day shows no
+/// use. Defaults and their sources are in the rules file's `[unused]` section.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnusedRule {
+    /// `false`: the VM is never judged unused (e.g. a disaster-recovery standby project).
+    pub enabled: bool,
+    /// Days judged: the evaluation day and the days before it.
+    pub lookback_days: u32,
+    /// Fewer days with samples in the lookback than this -> `insufficient_data`.
+    pub min_days_observed: u32,
+    /// No sample's CPU above this (the maximum over the lookback).
+    pub cpu_max: Percent,
+    /// No day's network traffic, received plus sent, above this many bytes (a day's mean rate
+    /// times 86,400 s). Not judged where the agent reports no rates.
+    pub network_max_bytes_per_day: u64,
+    /// Memory not growing: the last day's mean at most this many points above the first day's.
+    pub memory_growth_max_points: f64,
+    /// No day with more inbound connections than this on average. Not judged where the agent
+    /// reports none.
+    pub inbound_connections_max: f64,
 }
 
 /// Working-day periods of the obligations and the center's reminder practice.
@@ -330,6 +354,7 @@ pub struct RuleSet {
     notices: NoticeRules,
     network: crate::core::network::NetworkRules,
     retention: Retention,
+    unused: UnusedRule,
 }
 
 impl RuleSet {
@@ -366,20 +391,55 @@ impl RuleSet {
         self.deployment_inference
     }
 
+    /// The unused-system rule without overrides (`[unused]`).
+    pub fn unused_default(&self) -> UnusedRule {
+        self.unused
+    }
+
+    /// The unused-system rule for a VM of `project` in `department`: the default, then the
+    /// department's override, then the project's (field by field, as [`RuleSet::for_vm`]).
+    pub fn unused_for(&self, department: &DepartmentId, project: &ProjectId) -> UnusedRule {
+        let mut raw = self.unused.to_raw();
+        for o in self.scoped(department, project) {
+            if let Some(patch) = &o.unused {
+                raw.patch(patch);
+            }
+        }
+        // Each override was checked merged into the defaults; a department's and a project's
+        // that contradict each other (a lookback shorter than the other's minimum) fall back
+        // to the project's alone.
+        check_unused(&raw, self.window).unwrap_or_else(|_| {
+            let mut project_only = self.unused.to_raw();
+            for o in self.scoped(department, project) {
+                if let (Scope::Project(_), Some(patch)) = (&o.scope, &o.unused) {
+                    project_only.patch(patch);
+                }
+            }
+            check_unused(&project_only, self.window).unwrap_or(self.unused)
+        })
+    }
+
+    /// The overrides that apply to a VM of `project` in `department`, the department's first.
+    fn scoped<'a>(
+        &'a self,
+        department: &'a DepartmentId,
+        project: &'a ProjectId,
+    ) -> impl Iterator<Item = &'a Override> {
+        self.overrides
+            .iter()
+            .filter(move |o| matches!(&o.scope, Scope::Department(d) if d == department))
+            .chain(
+                self.overrides
+                    .iter()
+                    .filter(move |o| matches!(&o.scope, Scope::Project(p) if p == project)),
+            )
+    }
+
     /// The rules for a VM of `project` in `department`: defaults, then the department's
     /// override, then the project's (the most specific wins, field by field).
     pub fn for_vm(&self, department: &DepartmentId, project: &ProjectId) -> ResourceRules {
         let mut rules = self.defaults;
-        let department_first = self
-            .overrides
-            .iter()
-            .filter(|o| matches!(&o.scope, Scope::Department(d) if d == department))
-            .chain(
-                self.overrides
-                    .iter()
-                    .filter(|o| matches!(&o.scope, Scope::Project(p) if p == project)),
-            );
-        for o in department_first {
+        for o in self.scoped(department, project) {
             for (resource, patch) in &o.changes {
                 patch.apply(rules.get_mut(*resource));
             }
@@ -462,8 +522,23 @@ impl RuleSet {
                 check_rule(&merged).map_err(|e| at(format!("{resource}: {e}")))?;
                 changes.push((resource, patch));
             }
-            overrides.push(Override { scope, changes });
+            let unused = match o.unused {
+                Some(patch) => {
+                    let mut merged = raw.unused.clone();
+                    merged.patch(&patch);
+                    check_unused(&merged, window).map_err(|e| at(format!("unused: {e}")))?;
+                    Some(patch)
+                }
+                None => None,
+            };
+            overrides.push(Override {
+                scope,
+                changes,
+                unused,
+            });
         }
+        let unused =
+            check_unused(&raw.unused, window).map_err(|e| invalid(format!("[unused] {e}")))?;
         let d = raw.deadlines;
         let positive = |section: &str, name: &str, n: u32| -> Result<WorkingDays, RulesError> {
             match WorkingDays::new(n) {
@@ -616,8 +691,49 @@ impl RuleSet {
             notices,
             network,
             retention,
+            unused,
         })
     }
+}
+
+/// Checks the `[unused]` section (or an override merged into it) against the window it is
+/// judged in: the lookback lies inside the evaluation window, whose days are what is read.
+fn check_unused(raw: &RawUnused, window: Window) -> Result<UnusedRule, String> {
+    let lookback = raw.lookback_days.ok_or("lookback_days is missing")?;
+    if lookback == 0 || lookback > window.days {
+        return Err(format!(
+            "lookback_days = {lookback} must be 1..={} (the evaluation window)",
+            window.days
+        ));
+    }
+    let min_days = raw
+        .min_days_observed
+        .ok_or("min_days_observed is missing")?;
+    if min_days == 0 || min_days > lookback {
+        return Err(format!(
+            "min_days_observed = {min_days} must be 1..={lookback} (the lookback)"
+        ));
+    }
+    let cpu = raw.cpu_max_pct.ok_or("cpu_max_pct is missing")?;
+    let cpu_max = Percent::try_from(cpu).map_err(|e| format!("cpu_max_pct: {e}"))?;
+    let number = |name: &str, v: Option<f64>| -> Result<f64, String> {
+        match v {
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(format!("{name} = {v} must be a number of at least 0")),
+            None => Err(format!("{name} is missing")),
+        }
+    };
+    Ok(UnusedRule {
+        enabled: raw.enabled.ok_or("enabled is missing")?,
+        lookback_days: lookback,
+        min_days_observed: min_days,
+        cpu_max,
+        network_max_bytes_per_day: raw
+            .network_max_bytes_per_day
+            .ok_or("network_max_bytes_per_day is missing")?,
+        memory_growth_max_points: number("memory_growth_max_points", raw.memory_growth_max_points)?,
+        inbound_connections_max: number("inbound_connections_max", raw.inbound_connections_max)?,
+    })
 }
 
 /// A VM must never be told to downsize and expand at once; downsize is a "below" comparison
@@ -665,8 +781,54 @@ struct RawRules {
     notices: RawNotices,
     network: RawNetwork,
     retention: RawRetention,
+    unused: RawUnused,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
+}
+
+/// `[unused]`, and an override's `unused = { ... }` (every field optional there).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnused {
+    enabled: Option<bool>,
+    lookback_days: Option<u32>,
+    min_days_observed: Option<u32>,
+    cpu_max_pct: Option<f64>,
+    network_max_bytes_per_day: Option<u64>,
+    memory_growth_max_points: Option<f64>,
+    inbound_connections_max: Option<f64>,
+}
+
+impl RawUnused {
+    /// Sets the fields `patch` names.
+    fn patch(&mut self, patch: &RawUnused) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if patch.$f.is_some() { self.$f = patch.$f; } )* }
+        }
+        take!(
+            enabled,
+            lookback_days,
+            min_days_observed,
+            cpu_max_pct,
+            network_max_bytes_per_day,
+            memory_growth_max_points,
+            inbound_connections_max
+        );
+    }
+}
+
+impl UnusedRule {
+    fn to_raw(self) -> RawUnused {
+        RawUnused {
+            enabled: Some(self.enabled),
+            lookback_days: Some(self.lookback_days),
+            min_days_observed: Some(self.min_days_observed),
+            cpu_max_pct: Some(self.cpu_max.get()),
+            network_max_bytes_per_day: Some(self.network_max_bytes_per_day),
+            memory_growth_max_points: Some(self.memory_growth_max_points),
+            inbound_connections_max: Some(self.inbound_connections_max),
+        }
+    }
 }
 
 // No `deny_unknown_fields` (serde cannot with `flatten`): the parser names leftover entries.
@@ -739,6 +901,7 @@ struct RawOverride {
     cpu: Option<RawPatch>,
     memory: Option<RawPatch>,
     disk: Option<RawPatch>,
+    unused: Option<RawUnused>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -131,6 +131,8 @@ pub fn recommend(
         let moves = match direction {
             Direction::Downsize => size < allocated,
             Direction::Expand => size > allocated,
+            // Release advice recommends no size: the whole allocation goes.
+            Direction::Release => false,
         };
         moves && size >= smallest(resource) && rule.in_band(projected(value, allocated, size))
     };
@@ -281,6 +283,7 @@ mod tests {
                             assert!(match direction {
                                 Direction::Downsize => size < allocated,
                                 Direction::Expand => size > allocated,
+                                Direction::Release => false,
                             });
                             assert!(steps(resource).iter().any(|s| (size / s).fract() == 0.0));
                             assert!(r.note.is_none());
@@ -293,6 +296,7 @@ mod tests {
                                 let moves = match direction {
                                     Direction::Downsize => size < allocated,
                                     Direction::Expand => size > allocated,
+                                    Direction::Release => false,
                                 };
                                 moves && rule.in_band(projected(value, allocated, size))
                             });

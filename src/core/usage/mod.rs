@@ -17,6 +17,7 @@
 
 pub mod block;
 pub mod histogram;
+pub mod idle;
 pub mod varint;
 pub mod window;
 

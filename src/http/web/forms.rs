@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/notices/{id}/approve", post(approve))
         .route("/notices/{id}/complete", post(complete))
         .route("/notices/{id}/contest", post(contest))
+        .route("/notices/{id}/decide", post(decide))
         .route("/vms/{id}/deployed", post(deployed))
         .route("/vms/{id}/release-request", post(release_request))
         .route("/vms/{id}/release-confirm", post(release_confirm))
@@ -246,6 +247,20 @@ impl HasCsrf for ReasonForm {
 }
 
 #[derive(Debug, serde::Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    /// `uphold` or `withdraw`.
+    decision: String,
+    reason: String,
+}
+
+impl HasCsrf for DecisionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
 pub struct ReleaseForm {
     csrf: String,
     on: String,
@@ -350,6 +365,19 @@ async fn contest(
         &format!("/notices/{id}"),
         actions::contest_notice(&s.ctx, &viewer, id, &form.reason).await,
     )
+}
+
+async fn decide(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm(viewer, form): CsrfForm<DecisionForm>,
+) -> Response {
+    let outcome = async {
+        let decision = actions::parse_decision(&form.decision)?;
+        actions::decide_contest(&s.ctx, &viewer, id, decision, &form.reason).await
+    }
+    .await;
+    back_to(&format!("/notices/{id}"), outcome)
 }
 
 async fn deployed(

@@ -93,6 +93,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("notice.html", include_str!("templates/notice.html")),
     ("network.html", include_str!("templates/network.html")),
     ("reviews.html", include_str!("templates/reviews.html")),
+    ("unused.html", include_str!("templates/unused.html")),
     ("login.html", include_str!("templates/login.html")),
     ("audit.html", include_str!("templates/audit.html")),
 ];
@@ -152,6 +153,11 @@ fn num_filter(v: Option<f64>) -> String {
     }
 }
 
+/// Bytes in decimal units (`4.3 MB`); `–` for none.
+fn bytes_filter(v: Option<u64>) -> String {
+    v.map_or_else(|| "–".into(), crate::jobs::notify::content::bytes_text)
+}
+
 fn environment(lang: Lang) -> Environment<'static> {
     let mut env = Environment::new();
     // Autoescape every template as HTML, whatever its name.
@@ -171,6 +177,7 @@ fn environment(lang: Lang) -> Environment<'static> {
     env.add_filter("zhdate", zhdate_filter);
     env.add_filter("pct", pct_filter);
     env.add_filter("num", num_filter);
+    env.add_filter("bytes", bytes_filter);
     // Where a date or allocation came from (inventory, confirmed, inferred, ...), in words.
     env.add_filter("source", move |s: String| describe::source(lang, &s));
     env
@@ -254,6 +261,7 @@ pub fn page_routes() -> Router<AppState> {
         .route("/notices/{id}", get(pages::notice))
         .route("/network", get(pages::network))
         .route("/reviews", get(pages::reviews))
+        .route("/unused", get(pages::unused))
 }
 
 /// Routes that need no sign-in (the login page uses them too): the stylesheet and the

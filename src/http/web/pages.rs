@@ -572,8 +572,21 @@ pub(super) async fn notice(
     timeline.sort_by_key(|e| e.at);
     let deadline_state = notice_deadline_state(n.due_on.as_deref(), n.done_on.as_deref(), today);
     let contests = store.contests(id).await?;
+    let undecided = contests.iter().any(|c| c.decision.is_none());
     let held = n.open && n.approved_at.is_none();
+    let evidence: Option<serde_json::Value> = n
+        .evidence
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok());
+    let allocation: serde_json::Value =
+        serde_json::from_str(&n.allocation_json).unwrap_or_default();
+    let monthly_cost = crate::jobs::notify::content::yuan_text(
+        crate::jobs::notify::content::monthly_cost(&state.ctx.prices, &allocation),
+    );
     let page = context! {
+        undecided => undecided,
+        evidence => evidence,
+        monthly_cost => monthly_cost,
         notice => n,
         timeline => timeline,
         deadline_state => deadline_state,
@@ -643,6 +656,62 @@ pub(super) async fn reviews(
         lang,
         "reviews.html",
         base_context(Some(&viewer), "reviews", &path_of(&uri)),
+        page,
+    )
+}
+
+/// `GET /unused`: systems that look no longer used (art. 13), with their evidence, what they
+/// cost a month, their release advice, and projects unused as a whole.
+pub(super) async fn unused(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    lang: Lang,
+    uri: Uri,
+) -> Page {
+    let prices = state.ctx.prices;
+    let rows = state
+        .ctx
+        .store
+        .unused_systems(viewer.scope.department())
+        .await?;
+    let mut total = 0.0;
+    let systems: Vec<Value> = rows
+        .iter()
+        .map(|u| {
+            let cost = crate::jobs::notify::content::monthly_cost(
+                &prices,
+                &serde_json::json!({
+                    "vcpus": u.vcpus, "memory_gib": u.memory_gib, "disk_gib": u.disk_gib,
+                }),
+            );
+            total += cost;
+            context! {
+                monthly_cost => crate::jobs::notify::content::yuan_text(cost),
+                ..Value::from_serialize(u)
+            }
+        })
+        .collect();
+    let mut projects: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|u| u.project_unused)
+        .map(|u| {
+            (
+                u.project.as_str(),
+                u.project_name.as_str(),
+                u.department.as_str(),
+            )
+        })
+        .collect();
+    projects.dedup();
+    let page = context! {
+        systems => systems,
+        projects => projects,
+        total => crate::jobs::notify::content::yuan_text(total),
+    };
+    render(
+        lang,
+        "unused.html",
+        base_context(Some(&viewer), "unused", &path_of(&uri)),
         page,
     )
 }

@@ -226,6 +226,140 @@ impl NoticeContext {
     }
 }
 
+/// Release advice (释放建议) in words: the usage evidence, what the idle allocation costs, when
+/// the answer is due.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseContext {
+    pub id: i64,
+    pub vm: String,
+    pub project: String,
+    pub project_name: String,
+    pub lookback_days: u32,
+    pub days_observed: u32,
+    pub cpu_max: String,
+    pub cpu_rule: String,
+    /// The busiest day's traffic, e.g. `4.3 MB`; empty where the agent reports none.
+    pub network_max: String,
+    pub network_rule: String,
+    pub network_reported: bool,
+    pub memory_growth: String,
+    pub current: String,
+    pub current_en: String,
+    /// Yuan a month for the whole allocation, `1,480.00`.
+    pub monthly_cost: String,
+    pub due: String,
+    pub due_zh: String,
+    #[serde(skip)]
+    pub due_date: NaiveDate,
+    pub provisional: bool,
+}
+
+/// Bytes in decimal units: `4.3 MB`, `1.7 GB`, `850 B`.
+pub fn bytes_text(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// `1480` -> `1,480.00`.
+pub fn yuan_text(v: f64) -> String {
+    let cents = (v * 100.0).round() as i64;
+    let (whole, frac) = (cents / 100, cents % 100);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped}.{frac:02}")
+}
+
+/// What an allocation costs a month at `prices`: (vcpus, memory GiB, disk GiB) from the
+/// allocation JSON a notice keeps.
+pub fn monthly_cost(
+    prices: &crate::core::review::rules::Prices,
+    allocation: &serde_json::Value,
+) -> f64 {
+    let f = |k: &str| allocation[k].as_f64().unwrap_or(0.0);
+    f("vcpus") * prices.vcpu_month
+        + f("memory_gib") * prices.memory_gib_month
+        + f("disk_gib") * prices.disk_gib_month
+}
+
+impl ReleaseContext {
+    pub fn new(ctx: &JobContext, n: &NoticeDetail) -> ReleaseContext {
+        let allocation: serde_json::Value =
+            serde_json::from_str(&n.allocation_json).unwrap_or_default();
+        let evidence: serde_json::Value = n
+            .evidence
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok())
+            .unwrap_or_default();
+        let rule = match (
+            DepartmentId::try_from(n.department.as_str()),
+            ProjectId::try_from(n.project.as_str()),
+        ) {
+            (Ok(d), Ok(p)) => ctx.rules.unused_for(&d, &p),
+            _ => ctx.rules.unused_default(),
+        };
+        let (due, provisional) = match n.due_on {
+            Some(d) => (d, n.provisional),
+            None => {
+                let c = ctx.calendar.add_workdays(
+                    n.issued_on,
+                    ctx.rules.deadlines().period(ObligationKind::Release),
+                );
+                (c.value, c.provisional)
+            }
+        };
+        let network = evidence["network_bytes_per_day"].as_u64();
+        let f = |k: &str| allocation[k].as_f64().unwrap_or(0.0);
+        ReleaseContext {
+            id: n.id,
+            vm: n.vm.clone(),
+            project: n.project.clone(),
+            project_name: n.project_name.clone(),
+            lookback_days: rule.lookback_days,
+            days_observed: evidence["days_observed"].as_u64().unwrap_or(0) as u32,
+            cpu_max: format!("{:.2}", n.value),
+            cpu_rule: format!("{}", rule.cpu_max),
+            network_max: network.map(bytes_text).unwrap_or_default(),
+            network_rule: bytes_text(rule.network_max_bytes_per_day),
+            network_reported: network.is_some(),
+            memory_growth: format!(
+                "{:.1}",
+                evidence["memory_growth_points"].as_f64().unwrap_or(0.0)
+            ),
+            current: format!(
+                "{} vCPU / {} GiB 内存 / {} GiB 硬盘",
+                f("vcpus"),
+                f("memory_gib"),
+                f("disk_gib")
+            ),
+            current_en: format!(
+                "{} vCPU / {} GiB memory / {} GiB disk",
+                f("vcpus"),
+                f("memory_gib"),
+                f("disk_gib")
+            ),
+            monthly_cost: yuan_text(monthly_cost(&ctx.prices, &allocation)),
+            due: due.to_string(),
+            due_zh: zh_date(due),
+            due_date: due,
+            provisional,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Department {
     pub id: String,
@@ -235,7 +369,11 @@ pub struct Department {
 #[derive(Debug, Clone, Serialize)]
 pub struct DigestContext {
     pub department: Department,
+    /// Downsize notices and expansion advice.
     pub notices: Vec<NoticeContext>,
+    /// Release advice for systems that look no longer used.
+    pub releases: Vec<ReleaseContext>,
+    pub release_working_days: u32,
     pub window_days: u32,
     pub working_days: u32,
     pub earliest_due: String,
@@ -249,12 +387,14 @@ impl DigestContext {
         ctx: &JobContext,
         department: &DepartmentContact,
         notices: Vec<NoticeContext>,
+        releases: Vec<ReleaseContext>,
         issued: DateTime<Utc>,
     ) -> DigestContext {
         let issued_day = shanghai_day(issued);
         let earliest = notices
             .iter()
             .map(|n| n.due_date)
+            .chain(releases.iter().map(|r| r.due_date))
             .min()
             .unwrap_or(issued_day);
         DigestContext {
@@ -263,6 +403,8 @@ impl DigestContext {
                 name: department.name.clone(),
             },
             notices,
+            releases,
+            release_working_days: ctx.rules.deadlines().period(ObligationKind::Release).get(),
             window_days: ctx.rules.window().days,
             working_days: ctx
                 .rules

@@ -251,8 +251,14 @@ async fn digest(
 ) -> Result<(templates::RenderedText, Vec<(String, Vec<u8>)>), NotifyError> {
     let language = ctx.rules.notices().language;
     let mut contexts = Vec::with_capacity(notices.len());
+    let mut releases = Vec::new();
     let mut attachments = Vec::with_capacity(notices.len());
     for n in notices {
+        // Release advice rests on usage as a whole, told in words; no resource chart.
+        if n.direction == crate::core::domain::Direction::Release.as_str() {
+            releases.push(content::ReleaseContext::new(ctx, n));
+            continue;
+        }
         let c = NoticeContext::new(ctx, n);
         attachments.push((
             c.chart.clone(),
@@ -260,7 +266,7 @@ async fn digest(
         ));
         contexts.push(c);
     }
-    let context = DigestContext::new(ctx, department, contexts, issued);
+    let context = DigestContext::new(ctx, department, contexts, releases, issued);
     Ok((
         ctx.notifier
             .templates

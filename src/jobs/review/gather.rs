@@ -44,6 +44,8 @@ async fn vm_year(
         StoreError::Invalid(format!("stored usage of VM {} on {day}: {e}", vm.id))
     };
     let rules = ctx.rules.for_vm(&vm.department, &vm.project);
+    let unused_rule = ctx.rules.unused_for(&vm.department, &vm.project);
+    let mut unused_days = 0u32;
     let (mut cpu_h, mut mem_h, mut disk_h) =
         (Counts::default(), Counts::default(), Counts::default());
     let (mut n, mut cpu_sum, mut mem_sum, mut disk_n, mut disk_sum) =
@@ -76,6 +78,9 @@ async fn vm_year(
             .map_err(|e| malformed(s.day, e))?
             .unwrap_or(0));
         let mem_max = pct(d.mem.max);
+        if crate::core::usage::idle::day_shows_no_use(&unused_rule, &d) {
+            unused_days += 1;
+        }
         let disk_last = (d.disk.count > 0).then(|| pct(d.disk.latest));
         let stats = [Some(cpu_p95), Some(mem_max), disk_last];
         for (i, (stat, rule)) in stats
@@ -118,6 +123,7 @@ async fn vm_year(
         downsize_days: downsize,
         expand_days: expand,
         daily,
+        unused_days,
     })
 }
 
@@ -195,6 +201,8 @@ pub async fn gather_year(
                 ObligationKind::Filing => {}
                 // Registration staleness counts as a network finding (`network` below).
                 ObligationKind::Registration => {}
+                // Unused systems count as unused VM-days (`unused_days` below).
+                ObligationKind::Release => {}
             }
         }
         let received = notices

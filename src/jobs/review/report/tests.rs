@@ -93,6 +93,7 @@ fn vm(
             count(&|p| p.3 > 75.0),
         ],
         daily,
+        unused_days: 0,
     }
 }
 

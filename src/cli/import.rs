@@ -66,7 +66,10 @@ pub(super) async fn run(s: &Session<'_>, cmd: ImportCommand) -> anyhow::Result<(
                 .apply_inventory(&inventory)
                 .await
                 .with_context(|| format!("inventory {}: nothing imported", file.display()))?;
-            let text = format!(
+            // The inventory may deliver approved requests' VMs (art. 13: delivery starts the
+            // deployment deadline either way).
+            let delivered = store.link_delivered_requests().await?;
+            let mut text = format!(
                 "imported {} departments, {} projects, {} VMs added, {} updated, {} allocation changes",
                 summary.departments,
                 summary.projects,
@@ -74,6 +77,9 @@ pub(super) async fn run(s: &Session<'_>, cmd: ImportCommand) -> anyhow::Result<(
                 summary.vms_updated,
                 summary.allocations_changed
             );
+            if delivered > 0 {
+                text.push_str(&format!("; {delivered} approved requests delivered"));
+            }
             s.audit(
                 "import_inventory",
                 format!("file {}", file.display()),

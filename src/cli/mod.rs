@@ -26,6 +26,7 @@ mod network;
 mod notices;
 pub mod output;
 mod reads;
+mod requests;
 mod review;
 mod samples;
 mod serve;
@@ -117,6 +118,9 @@ pub enum Command {
     /// Raw usage samples as stored, for audit.
     #[command(subcommand)]
     Samples(samples::SamplesCommand),
+    /// Resource requests (资源申请): submit, review with the department's usage, decide, deliver.
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -205,6 +209,7 @@ async fn dispatch(s: &Session<'_>, command: Command) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(s.ctx, &s.operator, cmd).await,
         Command::Kubernetes(cmd) => kubernetes::run(s.ctx, cmd).await,
         Command::Samples(cmd) => samples::run(s, cmd).await,
+        Command::Requests(cmd) => requests::run(s, cmd).await,
         Command::Demo(_) | Command::Calendar(_) => {
             anyhow::bail!("handled before the database is opened")
         }

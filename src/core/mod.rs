@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod kubernetes;
 pub mod network;
 pub mod obligations;
+pub mod requests;
 pub mod review;
 pub mod rules;
 pub mod samples;

@@ -2,7 +2,8 @@
 //!
 //! Every duty the regulations count in working days is a kind of obligation: deployment and
 //! adjustment (Pingdu art. 13), filing (art. 10), keeping a registration current (art. 14),
-//! answering release advice for a system no longer used (art. 13).
+//! answering release advice for a system no longer used (art. 13), the center's answer to a
+//! resource request (art. 12).
 //! A kind says which article it comes from, whom it binds, what it is about, what starts its
 //! clock, which entry of the rules file gives its period, what completes it, whether it is
 //! reminded and escalated, and how it reads in both languages. Everything downstream (the
@@ -42,6 +43,10 @@ pub enum ObligationKind {
     /// Answer release advice (释放建议) within N working days after receiving it: request the
     /// release, or contest the advice with a reason (art. 13: 当系统不再使用时...释放资源).
     Release,
+    /// The center answers a department's resource request (approve, amend or reject) within N
+    /// working days after it is submitted (art. 12: 应当向市大数据发展中心提出申请; the period
+    /// is the center's own commitment, see the rules file).
+    RequestAnswer,
 }
 
 /// What an obligation is about.
@@ -54,6 +59,8 @@ pub enum Subject {
     Project,
     /// A registered IP address.
     Address,
+    /// A department's resource request.
+    Request,
 }
 
 /// Who must act.
@@ -78,6 +85,8 @@ pub enum ClockStart {
     FirstDeployment,
     /// The registered address was last seen (or registered, if never seen).
     LastSeen,
+    /// The department submitted a resource request.
+    RequestSubmitted,
 }
 
 /// What completes an obligation: evidence the daemon finds, or a person's confirmation.
@@ -97,6 +106,8 @@ pub enum Evidence {
     /// The department requested the release (`vm request-release`), or staff withdrew the
     /// advice after a contest.
     ReleaseRequested,
+    /// Staff decided the request (approved, amended or rejected).
+    Answered,
 }
 
 /// How an obligation is kept.
@@ -126,12 +137,13 @@ pub struct Article {
 pub const PINGDU: &str = "平度市电子政务和政务数据管理办法(暂行)";
 
 impl ObligationKind {
-    pub const ALL: [ObligationKind; 5] = [
+    pub const ALL: [ObligationKind; 6] = [
         ObligationKind::Deployment,
         ObligationKind::Adjustment,
         ObligationKind::Filing,
         ObligationKind::Registration,
         ObligationKind::Release,
+        ObligationKind::RequestAnswer,
     ];
 
     /// The kind's place in [`ObligationKind::ALL`].
@@ -142,6 +154,7 @@ impl ObligationKind {
             ObligationKind::Filing => 2,
             ObligationKind::Registration => 3,
             ObligationKind::Release => 4,
+            ObligationKind::RequestAnswer => 5,
         }
     }
 
@@ -152,6 +165,7 @@ impl ObligationKind {
             ObligationKind::Filing => "filing",
             ObligationKind::Registration => "registration",
             ObligationKind::Release => "release",
+            ObligationKind::RequestAnswer => "request_answer",
         }
     }
 
@@ -162,6 +176,7 @@ impl ObligationKind {
             ObligationKind::Filing => Subject::Project,
             ObligationKind::Registration => Subject::Address,
             ObligationKind::Release => Subject::Notice,
+            ObligationKind::RequestAnswer => Subject::Request,
         }
     }
 
@@ -172,6 +187,7 @@ impl ObligationKind {
             | ObligationKind::Filing
             | ObligationKind::Registration
             | ObligationKind::Release => Party::Department,
+            ObligationKind::RequestAnswer => Party::Center,
         }
     }
 
@@ -182,6 +198,7 @@ impl ObligationKind {
             ObligationKind::Filing => ClockStart::FirstDeployment,
             ObligationKind::Registration => ClockStart::LastSeen,
             ObligationKind::Release => ClockStart::NoticeReceived,
+            ObligationKind::RequestAnswer => ClockStart::RequestSubmitted,
         }
     }
 
@@ -192,6 +209,7 @@ impl ObligationKind {
             ObligationKind::Filing => Evidence::Filed,
             ObligationKind::Registration => Evidence::SeenOrChanged,
             ObligationKind::Release => Evidence::ReleaseRequested,
+            ObligationKind::RequestAnswer => Evidence::Answered,
         }
     }
 
@@ -200,7 +218,8 @@ impl ObligationKind {
             ObligationKind::Deployment
             | ObligationKind::Adjustment
             | ObligationKind::Filing
-            | ObligationKind::Release => Keeping::Stored,
+            | ObligationKind::Release
+            | ObligationKind::RequestAnswer => Keeping::Stored,
             ObligationKind::Registration => Keeping::Recomputed,
         }
     }
@@ -212,7 +231,8 @@ impl ObligationKind {
             ObligationKind::Deployment
             | ObligationKind::Adjustment
             | ObligationKind::Filing
-            | ObligationKind::Release => true,
+            | ObligationKind::Release
+            | ObligationKind::RequestAnswer => true,
             // Its escalation is the network finding `stale_registration`, e-mailed with the
             // other network findings.
             ObligationKind::Registration => false,
@@ -228,7 +248,8 @@ impl ObligationKind {
             ObligationKind::Deployment
             | ObligationKind::Adjustment
             | ObligationKind::Filing
-            | ObligationKind::Registration => false,
+            | ObligationKind::Registration
+            | ObligationKind::RequestAnswer => false,
         }
     }
 
@@ -240,6 +261,7 @@ impl ObligationKind {
             ObligationKind::Filing => ("deadlines", "filing_working_days_after_deployment"),
             ObligationKind::Registration => ("network", "stale_registration_working_days"),
             ObligationKind::Release => ("deadlines", "release_working_days"),
+            ObligationKind::RequestAnswer => ("deadlines", "request_answer_working_days"),
         }
     }
 
@@ -270,6 +292,11 @@ impl ObligationKind {
                 number: 13,
                 text: "当系统不再使用时,使用部门应当及时通知市大数据发展中心释放资源。",
             },
+            ObligationKind::RequestAnswer => Article {
+                regulation: PINGDU,
+                number: 12,
+                text: "本市各级各部门依托青岛政务云平台开展部署业务系统、应用管理等活动时,应当向市大数据发展中心提出申请。",
+            },
         }
     }
 
@@ -286,6 +313,8 @@ impl ObligationKind {
             (ObligationKind::Registration, Language::En) => "registration check",
             (ObligationKind::Release, Language::Zh) => "闲置资源释放答复",
             (ObligationKind::Release, Language::En) => "answer to release advice",
+            (ObligationKind::RequestAnswer, Language::Zh) => "资源申请答复",
+            (ObligationKind::RequestAnswer, Language::En) => "answer to a resource request",
         }
     }
 
@@ -322,6 +351,12 @@ impl ObligationKind {
             (ObligationKind::Release, Language::En) => format!(
                 "a system no longer used is released; within {n} working days of receiving release advice the department requests the release or contests the advice with its reason."
             ),
+            (ObligationKind::RequestAnswer, Language::Zh) => format!(
+                "各部门部署业务系统应当向市大数据发展中心提出资源申请;市大数据发展中心在收到申请后{n}个工作日内审核答复。"
+            ),
+            (ObligationKind::RequestAnswer, Language::En) => format!(
+                "a department applies to the big-data center for cloud resources; the center answers within {n} working days of receiving the request."
+            ),
         }
     }
 }
@@ -336,7 +371,7 @@ impl FromStr for ObligationKind {
                 InvalidValue::new(
                     "obligation kind",
                     s,
-                    "is not deployment, adjustment, filing, registration or release",
+                    "is not deployment, adjustment, filing, registration, release or request_answer",
                 )
             })
     }

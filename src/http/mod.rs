@@ -27,6 +27,7 @@ pub use ingest::{IngestLimits, MAX_BODY_BYTES, RateLimiter, check_report};
 pub mod metrics;
 mod openapi;
 mod read;
+mod requests;
 pub use read::stored_review_values;
 pub mod tls;
 pub mod web;
@@ -183,6 +184,7 @@ pub fn router(state: AppState) -> Router {
     // redirect to the sign-in page without one. Ingest has its own (agent) tokens.
     let api = read::routes()
         .merge(act::routes())
+        .merge(requests::routes())
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -64,6 +64,10 @@ pub const OUTCOME_CODES: &[&str] = &[
     "registry_unchanged",
     "registry_removed",
     "project_filed",
+    "request_submitted",
+    "request_approved",
+    "request_rejected",
+    "request_delivered",
 ];
 
 type Result<T> = std::result::Result<T, ActionError>;
@@ -230,13 +234,7 @@ pub async fn contest_notice(
     reason: &str,
 ) -> Result<Outcome> {
     visible_notice(ctx, viewer, id).await?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ActionError::Invalid(format!(
-            "a contest needs a reason of 1 to {MAX_REASON_CHARS} characters"
-        )));
-    }
-    check_text("reason", reason, MAX_REASON_CHARS).map_err(invalid)?;
+    let reason = required_reason("contest", reason)?;
     ctx.store
         .add_contest(
             id,
@@ -273,13 +271,7 @@ pub async fn decide_contest(
 ) -> Result<Outcome> {
     visible_notice(ctx, viewer, id).await?;
     staff_only(viewer, "decide a contest")?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ActionError::Invalid(format!(
-            "a decision needs a reason of 1 to {MAX_REASON_CHARS} characters"
-        )));
-    }
-    check_text("reason", reason, MAX_REASON_CHARS).map_err(invalid)?;
+    let reason = required_reason("decision", reason)?;
     let notice = ctx
         .store
         .notice_in(None, id)
@@ -458,6 +450,201 @@ pub async fn confirm_release(
         "vm_released",
         format!("{vm} released on {on}; {closed} open deadlines closed"),
     )
+}
+
+/// A department (for itself) or staff (for any department, possibly back-dated) submit a
+/// resource request; its receipt is e-mailed and the center's answer is due
+/// `request_answer_working_days` later.
+pub async fn submit_request(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    raw: crate::core::requests::RawRequest,
+) -> Result<(i64, Outcome)> {
+    let today = shanghai_day(Utc::now());
+    let form =
+        crate::core::requests::RequestForm::parse(raw, today).map_err(ActionError::Invalid)?;
+    if !viewer.scope.allows(form.department().as_str()) {
+        return Err(ActionError::Forbidden(format!(
+            "a department user submits requests for their own department, not {}",
+            form.department()
+        )));
+    }
+    let submitted_on = match form.submitted_on() {
+        Some(d) if d != today => {
+            staff_only(viewer, "back-date a request (submitted_on)")?;
+            d
+        }
+        _ => today,
+    };
+    let id = ctx
+        .store
+        .submit_request(&form, submitted_on, &viewer.username, Utc::now())
+        .await
+        .map_err(store_invalid)?;
+    sync_deadlines(ctx, Utc::now()).await?;
+    audit(
+        ctx,
+        viewer,
+        "submit_request",
+        &format!("request {id}"),
+        &format!(
+            "department {}, project {}, {} VMs, submitted on {submitted_on}",
+            form.department(),
+            form.project(),
+            form.vms().len()
+        ),
+        AuditFacts {
+            on: Some(submitted_on),
+            department: Some(form.department().to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok((
+        id,
+        Outcome {
+            code: "request_submitted",
+            message: format!("request {id} submitted"),
+        },
+    ))
+}
+
+/// Staff approve a request (as asked, or with `amend`ed sizes) or reject it, always with a
+/// reason, on `on` (default today; a paper decision entered later: on or after the submission,
+/// not in the future); the department is e-mailed the decision.
+pub async fn decide_request(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    id: i64,
+    approve: bool,
+    amend: &[crate::core::requests::RequestedVm],
+    reason: &str,
+    on: Option<NaiveDate>,
+) -> Result<Outcome> {
+    let request = ctx
+        .store
+        .request_in(viewer.scope.department(), id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no request {id}")))?;
+    staff_only(viewer, "decide a resource request")?;
+    let reason = required_reason("decision", reason)?;
+    if !approve && !amend.is_empty() {
+        return Err(ActionError::Invalid(
+            "a rejection amends nothing: leave out the amendment".into(),
+        ));
+    }
+    let on = match on {
+        Some(on) => {
+            check_not_future("the decision", on)?;
+            if on.to_string() < request.submitted_on {
+                return Err(ActionError::Invalid(format!(
+                    "request {id} was submitted on {}: it cannot be decided on {on}, before it",
+                    request.submitted_on
+                )));
+            }
+            on
+        }
+        None => shanghai_day(Utc::now()),
+    };
+    ctx.store
+        .decide_request(id, approve, amend, &viewer.username, reason, on)
+        .await
+        .map_err(store_invalid)?;
+    // The center's obligation is answered now, not at the next pass.
+    for (deadline, on) in ctx.store.requests_answered_to_close().await? {
+        ctx.store
+            .complete_deadline(deadline, on, "answered", Utc::now())
+            .await?;
+    }
+    let (action, code, what) = if approve {
+        ("approve_request", "request_approved", "approved")
+    } else {
+        ("reject_request", "request_rejected", "rejected")
+    };
+    let amended: Vec<String> = amend.iter().map(|a| a.id.to_string()).collect();
+    audit(
+        ctx,
+        viewer,
+        action,
+        &format!("request {id}"),
+        &if amended.is_empty() {
+            reason.to_owned()
+        } else {
+            format!("{reason} (amended: {})", amended.join(", "))
+        },
+        AuditFacts {
+            reason: Some(reason.to_owned()),
+            outcome: Some(what.to_owned()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    outcome(code, format!("request {id} {what}"))
+}
+
+/// Staff record the delivery of an approved request on `on` (not in the future): its VMs are
+/// created at the approved sizes and their deployment deadlines start (art. 13).
+pub async fn deliver_request(
+    ctx: &JobContext,
+    viewer: &Viewer,
+    id: i64,
+    on: NaiveDate,
+) -> Result<Outcome> {
+    visible_request(ctx, viewer, id).await?;
+    staff_only(viewer, "record a delivery")?;
+    check_not_future("the delivery", on)?;
+    let vms = ctx
+        .store
+        .deliver_request(id, on)
+        .await
+        .map_err(store_invalid)?;
+    sync_deadlines(ctx, Utc::now()).await?;
+    audit(
+        ctx,
+        viewer,
+        "deliver_request",
+        &format!("request {id}"),
+        &format!("{vms} VMs delivered on {on}"),
+        AuditFacts {
+            on: Some(on),
+            ..Default::default()
+        },
+    )
+    .await?;
+    outcome(
+        "request_delivered",
+        format!("request {id}: {vms} VMs delivered on {on}; their deployment deadlines run"),
+    )
+}
+
+/// The request's department if the viewer may see it; otherwise "not found".
+async fn visible_request(ctx: &JobContext, viewer: &Viewer, id: i64) -> Result<String> {
+    ctx.store
+        .request_in(viewer.scope.department(), id)
+        .await?
+        .map(|r| r.department)
+        .ok_or_else(|| ActionError::NotFound(format!("no request {id}")))
+}
+
+/// A store refusal (a rule of the data, e.g. a VM that exists) as the caller's mistake.
+fn store_invalid(e: StoreError) -> ActionError {
+    match e {
+        StoreError::Invalid(m) => ActionError::Invalid(m),
+        other => ActionError::Store(other),
+    }
+}
+
+/// A reason someone must give (a contest, a decision): trimmed, 1 to [`MAX_REASON_CHARS`]
+/// characters, no control characters.
+fn required_reason<'a>(what: &str, reason: &'a str) -> Result<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ActionError::Invalid(format!(
+            "a {what} needs a reason of 1 to {MAX_REASON_CHARS} characters"
+        )));
+    }
+    check_text("reason", reason, MAX_REASON_CHARS).map_err(invalid)?;
+    Ok(reason)
 }
 
 /// Longest reason a contest or release request may carry.

@@ -11,6 +11,7 @@ pub mod kubernetes;
 pub mod network;
 pub mod notify;
 pub mod obligations;
+pub mod requests;
 pub mod review;
 pub mod usage;
 pub mod views;

@@ -139,6 +139,11 @@ async fn close_done_deadlines(ctx: &JobContext, at: DateTime<Utc>) -> Result<u64
             }
             // Recomputed from the sightings by every network check (`jobs::network`).
             Evidence::SeenOrChanged => {}
+            Evidence::Answered => {
+                for (id, on) in ctx.store.requests_answered_to_close().await? {
+                    done += u64::from(ctx.store.complete_deadline(id, on, "answered", at).await?);
+                }
+            }
             Evidence::ReleaseRequested => {
                 for (id, on, source) in ctx.store.releases_to_close().await? {
                     done += u64::from(ctx.store.complete_deadline(id, on, source, at).await?);
@@ -213,7 +218,14 @@ async fn remind_and_escalate(
         let detail = facts.english(d.kind.as_str(), d.subject());
         let recorded = ctx
             .store
-            .record_deadline_event(d.id, &facts, &detail, at, today)
+            .record_deadline_event(
+                d.id,
+                &facts,
+                &detail,
+                at,
+                today,
+                d.kind.party() == crate::core::obligations::Party::Center,
+            )
             .await?;
         match facts {
             DeadlineFacts::Reminder { .. } => reminders += u64::from(recorded),

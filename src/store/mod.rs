@@ -17,6 +17,7 @@ mod notices;
 mod obligations;
 mod outbox;
 mod partitions;
+mod requests;
 mod reviews;
 mod samples;
 mod usage;
@@ -49,6 +50,7 @@ pub use obligations::{
 };
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
+pub use requests::{DepartmentUsage, RequestRow, RequestVmRow};
 pub use reviews::StoredReview;
 pub use samples::{SampleImport, StoredReport};
 pub use usage::{DirtyDay, FoldRequest, Folded, StoredDay};

@@ -29,10 +29,12 @@ pub struct DeadlineRow {
     pub provisional: bool,
     pub done_on: Option<NaiveDate>,
     pub done_source: Option<String>,
+    /// The resource request it answers (`request_answer`).
+    pub request_id: Option<i64>,
 }
 
 impl DeadlineRow {
-    /// What it is about, for people: the VM, else the project.
+    /// What it is about, for people: the VM, else the project, else the department.
     pub fn subject(&self) -> &str {
         self.vm
             .as_deref()
@@ -57,6 +59,7 @@ pub struct ObligationStart {
     pub kind: ObligationKind,
     pub vm_key: Option<i64>,
     pub notice_id: Option<i64>,
+    pub request_id: Option<i64>,
     pub project: Option<String>,
     pub department: String,
     pub start_on: NaiveDate,
@@ -162,6 +165,9 @@ impl Store {
                 }
                 // Recomputed from the sightings by every network check, never stored.
                 ClockStart::LastSeen => {}
+                ClockStart::RequestSubmitted => {
+                    out.extend(self.requests_without_obligation(kind).await?)
+                }
             }
         }
         Ok(out)
@@ -185,6 +191,7 @@ impl Store {
                     kind,
                     vm_key: Some(r.try_get(0)?),
                     notice_id: None,
+                    request_id: None,
                     project: Some(r.try_get(4)?),
                     department: r.try_get(5)?,
                     start_on: parse_date(&r.try_get::<String, _>(1)?)?,
@@ -223,6 +230,7 @@ impl Store {
                     kind,
                     vm_key: Some(r.try_get(1)?),
                     notice_id: Some(r.try_get(0)?),
+                    request_id: None,
                     project: Some(r.try_get(3)?),
                     department: r.try_get(4)?,
                     start_on: received.with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
@@ -232,6 +240,47 @@ impl Store {
             }
             Ok(out)
         })
+    }
+
+    /// Requests without an obligation of `kind`: the clock starts the day it was submitted; a
+    /// request decided already (entered late by staff) is done on its decision day.
+    async fn requests_without_obligation(
+        &self,
+        kind: ObligationKind,
+    ) -> Result<Vec<ObligationStart>> {
+        // (request, department, project if it exists, submitted on, decided on)
+        type Row = (i64, String, Option<String>, String, Option<String>);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT r.id, r.department_id, pr.id, r.submitted_on, r.decided_on FROM requests r \
+             LEFT JOIN projects pr ON pr.id = r.project_id \
+             WHERE NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.request_id = r.id AND d.kind = $1)")
+            .bind(kind.as_str()).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(id, department, project, submitted, decided)| {
+                Ok(ObligationStart {
+                    kind,
+                    vm_key: None,
+                    notice_id: None,
+                    request_id: Some(id),
+                    project,
+                    department,
+                    start_on: parse_date(&submitted)?,
+                    done_on: opt_date(decided.clone())?,
+                    done_source: decided.map(|_| "answered".to_owned()),
+                })
+            })
+            .collect()
+    }
+
+    /// Request obligations whose request staff have decided: (deadline id, decided on).
+    pub async fn requests_answered_to_close(&self) -> Result<Vec<(i64, NaiveDate)>> {
+        let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT d.id, r.decided_on FROM deadlines d JOIN requests r ON r.id = d.request_id \
+             WHERE d.kind = 'request_answer' AND d.done_on IS NULL AND r.decided_on IS NOT NULL")
+            .fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(id, on)| Ok((id, parse_date(&on)?)))
+            .collect()
     }
 
     /// Projects with a deployed VM but no obligation of `kind`: the clock starts at the first
@@ -260,6 +309,7 @@ impl Store {
                     kind,
                     vm_key: first_vm.map(|(k,)| k),
                     notice_id: None,
+                    request_id: None,
                     project: Some(project),
                     department: r.try_get(1)?,
                     start_on: parse_date(&first)?,
@@ -287,13 +337,13 @@ impl Store {
                 let s = &d.start;
                 let id: Option<(i64,)> = sqlx::query_as(
                     "INSERT INTO deadlines (kind, vm_key, notice_id, project_id, department_id, start_on, \
-                     working_days, due_on, provisional, done_on, done_source, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     working_days, due_on, provisional, done_on, done_source, created_at, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                      ON CONFLICT DO NOTHING RETURNING id")
                     .bind(s.kind.as_str()).bind(s.vm_key).bind(s.notice_id).bind(&s.project)
                     .bind(&s.department).bind(day(s.start_on))
                     .bind(i64::from(d.working_days)).bind(day(d.due_on)).bind(d.provisional)
-                    .bind(s.done_on.map(day)).bind(&s.done_source).bind(now)
+                    .bind(s.done_on.map(day)).bind(&s.done_source).bind(now).bind(s.request_id)
                     .fetch_optional(&mut *tx).await?;
                 let Some((id,)) = id else { continue };
                 created += 1;
@@ -363,7 +413,7 @@ impl Store {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT d.id, d.kind, d.vm_key, v.id, d.project_id, d.department_id, d.notice_id, d.start_on, \
-                 d.working_days, d.due_on, d.provisional, d.done_on, d.done_source \
+                 d.working_days, d.due_on, d.provisional, d.done_on, d.done_source, d.request_id \
                  FROM deadlines d LEFT JOIN vms v ON v.key = d.vm_key \
                  WHERE ($1 IS NULL OR d.id = $1) AND ($2 IS NULL OR d.department_id = $2) \
                  ORDER BY d.due_on, d.id")
@@ -385,6 +435,7 @@ impl Store {
                         provisional: r.try_get(10)?,
                         done_on: opt_date(r.try_get(11)?)?,
                         done_source: r.try_get(12)?,
+                        request_id: r.try_get(13)?,
                     })
                 })
                 .collect()
@@ -417,6 +468,7 @@ impl Store {
         detail: &str,
         at: DateTime<Utc>,
         on: NaiveDate,
+        to_center: bool,
     ) -> Result<bool> {
         let now = now_secs();
         let event = facts.event();
@@ -427,8 +479,9 @@ impl Store {
             if inserted && (event == "reminder" || event == "escalation") {
                 sqlx::query(
                     "INSERT INTO outbox (kind, department_id, deadline_id, state, attempts, next_attempt_at, created_at) \
-                     SELECT $2, d.department_id, d.id, 'pending', 0, $3, $3 FROM deadlines d WHERE d.id = $1")
-                    .bind(deadline_id).bind(event).bind(now).execute(&mut *tx).await?;
+                     SELECT $2, CASE WHEN $4 THEN NULL ELSE d.department_id END, d.id, 'pending', 0, $3, $3 \
+                     FROM deadlines d WHERE d.id = $1")
+                    .bind(deadline_id).bind(event).bind(now).bind(to_center).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(inserted)

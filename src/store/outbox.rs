@@ -18,6 +18,8 @@ pub struct OutboxJob {
     /// `None`: addressed to the center (e.g. network findings of no known department).
     pub department: Option<String>,
     pub deadline_id: Option<i64>,
+    /// The resource request a receipt or decision e-mail is about.
+    pub request_id: Option<i64>,
     pub attempts: i64,
     pub created_at: i64,
 }
@@ -94,7 +96,7 @@ impl Store {
     ) -> Result<Vec<OutboxJob>> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT id, kind, department_id, deadline_id, attempts, created_at FROM outbox \
+                "SELECT id, kind, department_id, deadline_id, attempts, created_at, request_id FROM outbox \
                  WHERE state = 'pending' AND ($2 OR next_attempt_at <= $1) ORDER BY id LIMIT $3")
                 .bind(now).bind(ignore_backoff).bind(limit).fetch_all(p).await?;
             rows.into_iter()
@@ -105,6 +107,7 @@ impl Store {
                     deadline_id: r.try_get(3)?,
                     attempts: r.try_get(4)?,
                     created_at: r.try_get(5)?,
+                    request_id: r.try_get(6)?,
                 }))
                 .collect()
         })
@@ -114,7 +117,7 @@ impl Store {
     pub async fn outbox_job(&self, id: i64) -> Result<Option<OutboxJob>> {
         on_pool!(self, p => {
             let row = sqlx::query(
-                "SELECT id, kind, department_id, deadline_id, attempts, created_at FROM outbox WHERE id = $1")
+                "SELECT id, kind, department_id, deadline_id, attempts, created_at, request_id FROM outbox WHERE id = $1")
                 .bind(id).fetch_optional(p).await?;
             row.map(|r| -> Result<OutboxJob> {
                 Ok(OutboxJob {
@@ -124,6 +127,7 @@ impl Store {
                     deadline_id: r.try_get(3)?,
                     attempts: r.try_get(4)?,
                     created_at: r.try_get(5)?,
+                    request_id: r.try_get(6)?,
                 })
             })
             .transpose()

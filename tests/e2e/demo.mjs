@@ -63,6 +63,8 @@ function staffPages() {
     { name: 'notices', path: '/notices', need: [['[data-testid=notices] tr[data-testid^=notice-row-]', 10]] },
     { name: 'notice', path: `/notices/${env('NOTICE')}`, shotEn: true, need: [['[data-testid=timeline] li', 5], ['[data-testid=timeline] li[data-testid=timeline-event_done]', 1]] },
     { name: 'notice-contested', path: `/notices/${env('CONTESTED_NOTICE')}`, need: [['[data-testid=timeline] li[data-testid=timeline-contest]', 1]] },
+    { name: 'requests', path: '/requests', need: [['[data-testid=requests] tr[data-testid^=request-row-]', 1]] },
+    { name: 'request', path: '/requests/1', shotEn: true, need: [['[data-testid=request-vms] tr[data-testid^=request-vm-]', 2], ['[data-testid=request-evidence] tr[data-testid^=evidence-]', 3], ['[data-testid=reasons-his-app-03] li', 3]] },
     { name: 'unused', path: '/unused', shotEn: true, need: [['[data-testid=unused-systems] tr[data-testid^=unused-row-]', 1]] },
     { name: 'network', path: '/network', shotEn: true, need: [['[data-testid=network-findings] tr[data-testid^=network-finding-]', 6], ['[data-testid=ip-registry] tr[data-testid^=registry-row-]', 10]] },
     { name: 'reviews', path: '/reviews', need: [[`[data-testid=review-row-${year}-his]`, 1], ['tr[data-testid^=review-row-]', 4]] },

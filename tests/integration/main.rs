@@ -18,6 +18,7 @@ mod network;
 mod outage;
 mod partitions;
 mod replicas;
+mod requests;
 mod review;
 mod samples;
 mod tls;

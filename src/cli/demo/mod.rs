@@ -126,8 +126,8 @@ async fn demo_accounts(store: &Store) -> anyhow::Result<DemoAccounts> {
 }
 
 /// What the demo's people did today, through the same actions as the forms: the health
-/// bureau contests a downsize notice, staff register a new terminal and confirm that this
-/// machine is deployed. These are the audit log's first entries.
+/// bureau contests a downsize notice and asks for two more servers, staff register a new
+/// terminal and confirm that this machine is deployed. These are the audit log's first entries.
 async fn demo_actions(ctx: &JobContext, accounts: &DemoAccounts) -> anyhow::Result<()> {
     let today = shanghai_day(Utc::now());
     let contested = ctx.store.notices().await?.into_iter().find(|n| {
@@ -168,6 +168,28 @@ async fn demo_actions(ctx: &JobContext, accounts: &DemoAccounts) -> anyhow::Resu
         today,
     )
     .await?;
+    // The health bureau asks for two more HIS application servers (资源申请): staff see them
+    // sized from the bureau's own HIS VMs.
+    let request = crate::core::requests::RawRequest {
+        department: "health".into(),
+        project: "his".into(),
+        project_name: None,
+        purpose: "医院信息系统二期:新增门诊预约与检验报告查询服务".into(),
+        expected_load:
+            "资源需求分析:日均门诊预约约8000人次,高峰时段并发约300;与现有应用服务器同构部署".into(),
+        desired_on: None,
+        submitted_on: None,
+        vms: ["his-app-03", "his-app-04"]
+            .into_iter()
+            .map(|id| crate::core::requests::RawRequestVm {
+                id: id.into(),
+                vcpus: 16.0,
+                memory_gib: 64.0,
+                disk_gib: 500.0,
+            })
+            .collect(),
+    };
+    crate::jobs::actions::submit_request(ctx, &accounts.health.viewer, request).await?;
     Ok(())
 }
 

@@ -70,6 +70,38 @@ pub struct ProjectYear {
     pub deployments_late: u32,
     pub deployments_missing: u32,
     pub network_findings: u32,
+    /// Resource requests of the project delivered this year (none: `None`).
+    #[serde(default)]
+    pub requested: Option<RequestedVsUsed>,
+}
+
+/// vCPUs, memory and disk in GiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Amounts {
+    pub vcpus: f64,
+    pub memory_gib: f64,
+    pub disk_gib: f64,
+}
+
+impl Amounts {
+    pub fn plus(self, vcpus: f64, memory_gib: f64, disk_gib: f64) -> Amounts {
+        Amounts {
+            vcpus: self.vcpus + vcpus,
+            memory_gib: self.memory_gib + memory_gib,
+            disk_gib: self.disk_gib + disk_gib,
+        }
+    }
+}
+
+/// A project's delivered requests: asked, approved, and used (the delivered VMs' year p95
+/// times their allocation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestedVsUsed {
+    pub requests: u32,
+    pub vms: u32,
+    pub asked: Amounts,
+    pub approved: Amounts,
+    pub used: Amounts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

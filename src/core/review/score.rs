@@ -230,6 +230,22 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         ));
         ReviewVerdict::Cancel
     };
+    if let Some(r) = &facts.requested {
+        explanation.push(format!(
+            "资源申请:本年度交付申请 {} 项、云主机 {} 台;申请 {:.0} vCPU、{:.0} GiB 内存、{:.0} GiB 硬盘,批准 {:.0} vCPU、{:.0} GiB 内存、{:.0} GiB 硬盘,实际使用(p95)约 {:.1} vCPU、{:.1} GiB 内存、{:.0} GiB 硬盘",
+            r.requests,
+            r.vms,
+            r.asked.vcpus,
+            r.asked.memory_gib,
+            r.asked.disk_gib,
+            r.approved.vcpus,
+            r.approved.memory_gib,
+            r.approved.disk_gib,
+            r.used.vcpus,
+            r.used.memory_gib,
+            r.used.disk_gib
+        ));
+    }
     // A project unused for most of the year moves one step toward cancel (art. 13: a system no
     // longer used is released; Jilin art. 12: systems little and rarely used are cleaned up).
     let unused_days: u32 = facts.vms.iter().map(|v| v.unused_days).sum();

@@ -21,6 +21,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/notices/{id}/complete", post(complete))
         .route("/notices/{id}/contest", post(contest))
         .route("/notices/{id}/decide", post(decide))
+        .route("/requests", post(super::requests::submit))
+        .route("/requests/{id}/decide", post(super::requests::decide))
+        .route("/requests/{id}/deliver", post(super::requests::deliver))
         .route("/vms/{id}/deployed", post(deployed))
         .route("/vms/{id}/release-request", post(release_request))
         .route("/vms/{id}/release-confirm", post(release_confirm))
@@ -310,7 +313,7 @@ impl HasCsrf for IpForm {
 
 /// After an action: back to the page of what was acted on, with the outcome's code (the page
 /// shows its text in its own language; no free text travels in the URL).
-fn back_to(path: &str, outcome: Result<actions::Outcome, ActionError>) -> Response {
+pub(super) fn back_to(path: &str, outcome: Result<actions::Outcome, ActionError>) -> Response {
     match outcome {
         Ok(outcome) => Redirect::to(&format!("{path}?done={}", outcome.code)).into_response(),
         Err(e) => action_error_page(e),

@@ -10,6 +10,7 @@ pub mod describe;
 pub mod forms;
 pub mod i18n;
 mod pages;
+mod requests;
 
 use std::sync::LazyLock;
 
@@ -94,6 +95,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("network.html", include_str!("templates/network.html")),
     ("reviews.html", include_str!("templates/reviews.html")),
     ("unused.html", include_str!("templates/unused.html")),
+    ("requests.html", include_str!("templates/requests.html")),
+    ("request.html", include_str!("templates/request.html")),
+    (
+        "request_new.html",
+        include_str!("templates/request_new.html"),
+    ),
     ("login.html", include_str!("templates/login.html")),
     ("audit.html", include_str!("templates/audit.html")),
 ];
@@ -262,6 +269,9 @@ pub fn page_routes() -> Router<AppState> {
         .route("/network", get(pages::network))
         .route("/reviews", get(pages::reviews))
         .route("/unused", get(pages::unused))
+        .route("/requests", get(requests::list))
+        .route("/requests/new", get(requests::new))
+        .route("/requests/{id}", get(requests::one))
 }
 
 /// Routes that need no sign-in (the login page uses them too): the stylesheet and the

@@ -27,7 +27,7 @@ const LIST_LIMIT: i64 = 500;
 
 type Page = Result<Html<String>, WebError>;
 
-fn path_of(uri: &Uri) -> String {
+pub(super) fn path_of(uri: &Uri) -> String {
     uri.path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into())
@@ -411,6 +411,7 @@ pub(super) async fn vm(
         .map(|e| format!("&end={e}"))
         .unwrap_or_default();
     let page = context! {
+        request_id => store.vm_request(&vm.id).await?,
         vm => vm,
         days => days,
         end_param => end_param,

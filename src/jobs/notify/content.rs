@@ -552,6 +552,14 @@ fn subject_words(d: &crate::store::DeadlineRow, language: Language) -> String {
         }
     };
     match (d.kind.subject(), d.vm.as_deref(), d.project.as_deref()) {
+        (Subject::Request, ..) => {
+            let id = d.request_id.unwrap_or_default();
+            if zh {
+                format!("资源申请:第{id}号(部门:{})", d.department)
+            } else {
+                format!("Resource request {id} (department: {})", d.department)
+            }
+        }
         (Subject::Vm | Subject::Notice, Some(v), Some(p)) if zh => format!("云主机:{v}(项目:{p})"),
         (Subject::Vm | Subject::Notice, Some(v), Some(p)) => format!("VM: {v} (project: {p})"),
         (Subject::Vm | Subject::Notice, Some(v), None) => vm(v),
@@ -608,6 +616,53 @@ impl NetworkContext {
                 .collect(),
             issued: day.to_string(),
             issued_zh: zh_date(day),
+        }
+    }
+}
+
+/// A resource request in an e-mail: its receipt, or the center's decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestContext {
+    pub department: Department,
+    pub request: crate::jobs::requests::RequestView,
+    pub approved: bool,
+    pub rejected: bool,
+    pub submitted_zh: String,
+    pub due_zh: String,
+    pub decided_zh: String,
+    pub issued: String,
+    pub issued_zh: String,
+}
+
+impl RequestContext {
+    pub fn new(
+        department: &DepartmentContact,
+        request: crate::jobs::requests::RequestView,
+        issued: DateTime<Utc>,
+    ) -> RequestContext {
+        let today = shanghai_day(issued);
+        let zh = |d: Option<&str>| {
+            d.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .map(zh_date)
+                .unwrap_or_default()
+        };
+        use crate::core::requests::RequestState;
+        RequestContext {
+            department: Department {
+                id: department.id.clone(),
+                name: department.name.clone(),
+            },
+            approved: matches!(
+                request.state,
+                RequestState::Approved | RequestState::Delivered
+            ),
+            rejected: request.state == RequestState::Rejected,
+            submitted_zh: zh(Some(&request.submitted_on)),
+            due_zh: zh(request.due.as_deref()),
+            decided_zh: zh(request.decided_on.as_deref()),
+            request,
+            issued: today.to_string(),
+            issued_zh: zh_date(today),
         }
     }
 }

@@ -230,6 +230,17 @@ pub async fn render_job(
                 Vec::new(),
             )
         }
+        kind @ ("request_receipt" | "request_decision") => {
+            let id = job.request_id.ok_or(NotifyError::Empty(job.id))?;
+            let request = crate::jobs::requests::view_in(ctx, None, id)
+                .await?
+                .ok_or(NotifyError::Empty(job.id))?;
+            let context = content::RequestContext::new(&department, request, issued);
+            (
+                notifier.templates.render(kind, language, &context)?,
+                Vec::new(),
+            )
+        }
         _ => return Err(NotifyError::Empty(job.id)),
     };
     Ok(Email {

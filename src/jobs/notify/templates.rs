@@ -26,6 +26,10 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = builtin_templates![
     "network.en.txt",
     "review.zh.txt",
     "review.en.txt",
+    "request_receipt.zh.txt",
+    "request_receipt.en.txt",
+    "request_decision.zh.txt",
+    "request_decision.en.txt",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +149,21 @@ mod tests {
                 "subject_zh": "云主机:vm-1(项目:his)", "subject_en": "VM: vm-1 (project: his)", "article_zh": "第十三条", "article_en": "Article 13"},
             "earliest_due": "2025-10-16", "earliest_due_zh": "2025年10月16日",
             "year": 2025, "name": "vm-1", "score": 80, "explanation": ["2025"],
+            "request": {"id": 7, "project": "his", "purpose": "p", "expected_load": "l", "submitted_on": "2025-09-26",
+                "due": "2025-10-10", "decided_on": "2025-10-09", "decision_reason": "r",
+                "vms": [{"id": "vm-1", "vcpus": 8, "memory_gib": 16, "disk_gib": 200,
+                    "approved": {"vcpus": 2, "memory_gib": 7, "disk_gib": 100}}]},
+            "approved": true,
         });
-        for kind in ["digest", "reminder", "escalation", "network", "review"] {
+        for kind in [
+            "digest",
+            "reminder",
+            "escalation",
+            "network",
+            "review",
+            "request_receipt",
+            "request_decision",
+        ] {
             for language in [Language::Zh, Language::En] {
                 let r = t.render(kind, language, &context).expect("renders");
                 assert!(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::core::calendar::shanghai_day;
 use crate::core::obligations::{ObligationKind, ObligationState, state};
-use crate::core::review::{ProjectYear, Usage, VmYear};
+use crate::core::review::{ProjectYear, RequestedVsUsed, Usage, VmYear};
 use crate::core::rules::Percentile;
 use crate::core::usage::DayView;
 use crate::core::usage::histogram::Counts;
@@ -149,6 +149,7 @@ pub async fn gather_year(
         .map(|s| (s.ip.to_string(), s.source.clone()))
         .collect();
     let projects = ctx.store.projects().await?;
+    let requests = ctx.store.requests_in(None).await?;
     let total = projects.len();
     let year_prefix = format!("{year}-");
     let mut out = Vec::with_capacity(projects.len());
@@ -203,12 +204,49 @@ pub async fn gather_year(
                 ObligationKind::Registration => {}
                 // Unused systems count as unused VM-days (`unused_days` below).
                 ObligationKind::Release => {}
+                // The center's duty, not the project's: requests are reported as requested
+                // against used (`requested` below).
+                ObligationKind::RequestAnswer => {}
             }
         }
+        // Adjustment notices only: release advice is counted as unused VM-days.
         let received = notices
             .iter()
+            .filter(|n| n.kind != crate::core::domain::Direction::Release)
             .filter(|n| mine(&n.vm) && n.issued_on.starts_with(&year_prefix))
             .count() as u32;
+        // Requests of the project delivered this year: what was asked and approved against
+        // what the delivered VMs used (their year's p95 times their allocation).
+        let delivered: Vec<&crate::store::RequestRow> = requests
+            .iter()
+            .filter(|r| r.project == id)
+            .filter(|r| {
+                r.delivered_on
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with(&year_prefix))
+            })
+            .collect();
+        let requested = (!delivered.is_empty()).then(|| {
+            let mut rv = RequestedVsUsed {
+                requests: delivered.len() as u32,
+                ..Default::default()
+            };
+            for v in delivered.iter().flat_map(|r| &r.vms) {
+                rv.vms += 1;
+                rv.asked = rv.asked.plus(v.vcpus, v.memory_gib, v.disk_gib);
+                if let Some(a) = v.approved {
+                    rv.approved = rv.approved.plus(a.vcpus, a.memory_gib, a.disk_gib);
+                }
+                if let Some(y) = years.iter().find(|y| y.vm == v.id) {
+                    rv.used = rv.used.plus(
+                        y.cpu.p95 / 100.0 * y.vcpus,
+                        y.memory.p95 / 100.0 * y.memory_gib,
+                        y.disk.p95 / 100.0 * y.disk_gib,
+                    );
+                }
+            }
+            rv
+        });
         let network = findings
             .iter()
             .filter(|f| f.raised_at.starts_with(&year_prefix))
@@ -237,6 +275,7 @@ pub async fn gather_year(
             deployments_late: late,
             deployments_missing: missing,
             network_findings: network,
+            requested,
         });
         progress(i + 1, total);
     }

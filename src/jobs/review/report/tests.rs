@@ -147,6 +147,7 @@ fn facts(
         deployments_late: deployments[1],
         deployments_missing: deployments[2],
         network_findings,
+        requested: None,
     }
 }
 

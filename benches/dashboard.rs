@@ -473,6 +473,7 @@ async fn seed(url: &str, vms: usize, days: usize) -> Result<Seeded> {
                 days_observed: 30,
                 evidence_json: "{}".into(),
                 release_requested: false,
+                deployed: true,
             },
         })
         .collect();

@@ -178,7 +178,7 @@ impl Inventory {
 }
 
 /// Dates may be written as TOML dates (`2025-09-26`) or strings (`"2025-09-26"`).
-pub(crate) fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
     let value = toml::Value::deserialize(d)?;
     let text = match &value {
         toml::Value::String(s) => s.clone(),
@@ -193,9 +193,7 @@ pub(crate) fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Erro
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a date YYYY-MM-DD: {e}")))
 }
 
-pub(crate) fn optional_date<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<NaiveDate>, D::Error> {
+fn optional_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
     date(d).map(Some)
 }
 

@@ -148,13 +148,36 @@ pub struct RawRequest {
     /// From the project's 资源需求分析 (art. 8).
     pub expected_load: String,
     /// `YYYY-MM-DD`.
-    #[serde(default, deserialize_with = "crate::core::inventory::optional_date")]
+    #[serde(default, deserialize_with = "optional_day")]
     pub desired_on: Option<NaiveDate>,
     /// Back-dated entry by staff, `YYYY-MM-DD`; default today.
-    #[serde(default, deserialize_with = "crate::core::inventory::optional_date")]
+    #[serde(default, deserialize_with = "optional_day")]
     pub submitted_on: Option<NaiveDate>,
     #[serde(rename = "vm")]
     pub vms: Vec<RawRequestVm>,
+}
+
+/// A day as a TOML date (`2025-09-26`), a string (`"2025-09-26"`), or JSON `null` (none).
+fn optional_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Day {
+        Toml(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match Option::<Day>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Day::Toml(dt)) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+        Some(Day::Toml(dt)) => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a date YYYY-MM-DD, found {dt}"
+            )));
+        }
+        Some(Day::Text(s)) => s,
+    };
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a date YYYY-MM-DD: {e}")))
 }
 
 /// One `[[vm]]` of a request, or of an amendment.

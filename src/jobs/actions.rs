@@ -187,6 +187,16 @@ pub async fn complete_notice(
 ) -> Result<Outcome> {
     let issued_on = visible_notice(ctx, viewer, id).await?;
     staff_only(viewer, "confirm that an adjustment is done")?;
+    if ctx
+        .store
+        .notice_in(None, id)
+        .await?
+        .is_some_and(|n| n.kind == Direction::Release)
+    {
+        return Err(ActionError::Invalid(format!(
+            "notice {id} is release advice: it is answered by a release request (vm request-release) or withdrawn after a contest, not completed"
+        )));
+    }
     check_not_future("the adjustment", on)?;
     if on < issued_on {
         return Err(ActionError::Invalid(format!(
@@ -235,6 +245,30 @@ pub async fn contest_notice(
 ) -> Result<Outcome> {
     visible_notice(ctx, viewer, id).await?;
     let reason = required_reason("contest", reason)?;
+    let notice = ctx
+        .store
+        .notice_in(None, id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no notice {id}")))?;
+    if notice.state == crate::core::domain::NoticeState::Closed {
+        return Err(ActionError::Invalid(format!(
+            "notice {id} is closed: there is nothing to contest"
+        )));
+    }
+    // A contest of release advice holds its clock until staff decide; once they upheld it,
+    // a second contest would only hold it again.
+    if notice.kind == Direction::Release
+        && ctx
+            .store
+            .contests(id)
+            .await?
+            .iter()
+            .any(|c| c.decision.as_deref() == Some(ContestDecision::Upheld.as_str()))
+    {
+        return Err(ActionError::Invalid(format!(
+            "notice {id}: staff upheld the release advice after a contest; request the release, or write to the center"
+        )));
+    }
     ctx.store
         .add_contest(
             id,
@@ -293,15 +327,6 @@ pub async fn decide_contest(
             "notice {id} has no undecided contest, or is closed"
         )));
     }
-    if decision == ContestDecision::Withdrawn {
-        // The obligation is answered by the withdrawal (its evidence), now rather than at the
-        // next pass.
-        for (deadline, on, source) in ctx.store.releases_to_close().await? {
-            ctx.store
-                .complete_deadline(deadline, on, source, now)
-                .await?;
-        }
-    }
     let action = format!("contest_{}", decision.as_str());
     audit(
         ctx,
@@ -316,6 +341,8 @@ pub async fn decide_contest(
         },
     )
     .await?;
+    // A withdrawal answers the obligation (its evidence): now rather than at the next pass.
+    after_write(ctx).await;
     let (code, message) = match decision {
         ContestDecision::Upheld => (
             "contest_upheld",
@@ -481,7 +508,6 @@ pub async fn submit_request(
         .submit_request(&form, submitted_on, &viewer.username, Utc::now())
         .await
         .map_err(store_invalid)?;
-    sync_deadlines(ctx, Utc::now()).await?;
     audit(
         ctx,
         viewer,
@@ -500,6 +526,7 @@ pub async fn submit_request(
         },
     )
     .await?;
+    after_write(ctx).await;
     Ok((
         id,
         Outcome {
@@ -550,12 +577,6 @@ pub async fn decide_request(
         .decide_request(id, approve, amend, &viewer.username, reason, on)
         .await
         .map_err(store_invalid)?;
-    // The center's obligation is answered now, not at the next pass.
-    for (deadline, on) in ctx.store.requests_answered_to_close().await? {
-        ctx.store
-            .complete_deadline(deadline, on, "answered", Utc::now())
-            .await?;
-    }
     let (action, code, what) = if approve {
         ("approve_request", "request_approved", "approved")
     } else {
@@ -579,6 +600,8 @@ pub async fn decide_request(
         },
     )
     .await?;
+    // The center's obligation is answered now, not at the next pass (which would too).
+    after_write(ctx).await;
     outcome(code, format!("request {id} {what}"))
 }
 
@@ -598,7 +621,6 @@ pub async fn deliver_request(
         .deliver_request(id, on)
         .await
         .map_err(store_invalid)?;
-    sync_deadlines(ctx, Utc::now()).await?;
     audit(
         ctx,
         viewer,
@@ -611,10 +633,36 @@ pub async fn deliver_request(
         },
     )
     .await?;
+    after_write(ctx).await;
     outcome(
         "request_delivered",
         format!("request {id}: {vms} VMs delivered on {on}; their deployment deadlines run"),
     )
+}
+
+/// After a write is stored and audited: start the clocks it started and close what it
+/// answered, now rather than at the next pass. A failure here loses nothing (the next pass
+/// does the same), so it is logged, not returned: the write stands and is audited.
+async fn after_write(ctx: &JobContext) {
+    let now = Utc::now();
+    let result = async {
+        sync_deadlines(ctx, now).await?;
+        for (deadline, on) in ctx.store.requests_answered_to_close().await? {
+            ctx.store
+                .complete_deadline(deadline, on, "answered", now)
+                .await?;
+        }
+        for (deadline, on, source) in ctx.store.releases_to_close().await? {
+            ctx.store
+                .complete_deadline(deadline, on, source, now)
+                .await?;
+        }
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "obligations not brought up to date after an action; the next pass will");
+    }
 }
 
 /// The request's department if the viewer may see it; otherwise "not found".

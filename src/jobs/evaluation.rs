@@ -139,6 +139,7 @@ pub async fn evaluate(
                     days_observed: i64::from(usage.evidence.days_observed),
                     evidence_json: evidence.to_string(),
                     release_requested: vm.release_requested_on.is_some(),
+                    deployed: vm.deployed_on.is_some_and(|d| d <= today),
                 },
             });
         }

@@ -104,7 +104,22 @@ pub async fn view(ctx: &JobContext, r: RequestRow) -> Result<RequestView, StoreE
             }
         })
         .collect();
+    // Before the deadline job has stored the obligation, its due date is the same arithmetic.
+    let due = r.due.or_else(|| {
+        let submitted = chrono::NaiveDate::parse_from_str(&r.submitted_on, "%Y-%m-%d").ok()?;
+        let period = ctx
+            .rules
+            .deadlines()
+            .period(crate::core::obligations::ObligationKind::RequestAnswer);
+        Some(
+            ctx.calendar
+                .add_workdays(submitted, period)
+                .value
+                .to_string(),
+        )
+    });
     Ok(RequestView {
+        due,
         id: r.id,
         state: r.state,
         department: r.department,
@@ -115,7 +130,6 @@ pub async fn view(ctx: &JobContext, r: RequestRow) -> Result<RequestView, StoreE
         desired_on: r.desired_on,
         submitted_on: r.submitted_on,
         submitted_by: r.submitted_by,
-        due: r.due,
         decided_on: r.decided_on,
         decided_by: r.decided_by,
         decision_reason: r.decision_reason,

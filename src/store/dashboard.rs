@@ -458,7 +458,10 @@ impl Store {
                  GROUP BY pr.department_id")
                 .bind(scope).bind(department).fetch_all(p).await?;
             let overdue: Vec<(String, i64)> = sqlx::query_as(
+                // The department's own duties: the center's answer to its request (the one
+                // `Party::Center` kind) is not the department's lateness.
                 "SELECT d.department_id, COUNT(*) FROM deadlines d WHERE d.done_on IS NULL AND d.due_on < $3 \
+                 AND d.kind <> 'request_answer' \
                  AND ($1 IS NULL OR d.department_id = $1) AND ($2 IS NULL OR d.department_id = $2) \
                  GROUP BY d.department_id")
                 .bind(scope).bind(department).bind(day(today)).fetch_all(p).await?;

@@ -110,6 +110,9 @@ pub struct UsageRecord {
     pub evidence_json: String,
     /// The VM's release was requested already: no advice.
     pub release_requested: bool,
+    /// The system is deployed: a VM still within its deployment period is idle by nature and
+    /// gets no advice.
+    pub deployed: bool,
 }
 
 /// What one evaluation wrote.
@@ -228,12 +231,18 @@ impl Store {
                      evidence = excluded.evidence");
                 upsert.build().execute(&mut *tx).await?;
             }
-            // Seen in use: a withdrawn advice may be raised again.
+            // Seen in use: a withdrawn advice may be raised again, and open advice closes (its
+            // obligation is then answered by the evidence, see `releases_to_close`).
             let in_use: Vec<i64> = vms.iter().filter(|v| v.usage.verdict == Verdict::InUse).map(|v| v.vm_key).collect();
             for chunk in in_use.chunks(FINDINGS_PER_STATEMENT) {
                 let mut delete = sqlx::QueryBuilder::new("DELETE FROM release_withdrawals WHERE vm_key IN ");
                 delete.push_tuples(chunk, |mut t, key| { t.push_bind(*key); });
                 delete.build().execute(&mut *tx).await?;
+                let mut close = sqlx::QueryBuilder::new("UPDATE notices SET closed_at = ");
+                close.push_bind(at.timestamp());
+                close.push(", closed_reason = 'in_use' WHERE direction = 'release' AND closed_at IS NULL AND vm_key IN ");
+                close.push_tuples(chunk, |mut t, key| { t.push_bind(*key); });
+                close.build().execute(&mut *tx).await?;
             }
             let withdrawn: std::collections::HashSet<i64> = sqlx::query_as::<_, (i64,)>(
                 "SELECT vm_key FROM release_withdrawals").fetch_all(&mut *tx).await?
@@ -253,7 +262,8 @@ impl Store {
                 // adjustment (unless staff withdrew the advice: then it is used, and sized).
                 let releasing = vm.usage.release_requested
                     || release_open(vm.vm_key)
-                    || (vm.usage.verdict == Verdict::Unused && !withdrawn.contains(&vm.vm_key));
+                    || (vm.usage.verdict == Verdict::Unused && vm.usage.deployed
+                        && !withdrawn.contains(&vm.vm_key));
                 for (f, recommendation) in vm.findings.iter().zip(&vm.recommendations) {
                     let (Some(direction), Some(value), Some(threshold), Some(comparison)) =
                         (f.verdict.direction(), f.value, f.threshold, &f.comparison) else { continue };
@@ -284,7 +294,7 @@ impl Store {
             }
             for vm in vms {
                 let u = &vm.usage;
-                let advise = u.verdict == Verdict::Unused && !u.release_requested
+                let advise = u.verdict == Verdict::Unused && u.deployed && !u.release_requested
                     && !withdrawn.contains(&vm.vm_key) && !release_open(vm.vm_key);
                 let Some(cpu_max) = u.cpu_max.filter(|_| advise) else { continue };
                 let notice: Option<(i64,)> = sqlx::query_as(

@@ -836,8 +836,9 @@ impl ContestDecision {
 
 impl Store {
     /// Release obligations the evidence shows answered: the VM's release was requested (done on
-    /// that day, or the day the clock started if the request came first), or staff withdrew the
-    /// advice (done on the day of the withdrawal). (deadline id, done on, source).
+    /// that day, or the day the clock started if the request came first), staff withdrew the
+    /// advice, or an evaluation saw the VM in use (done on the day the notice closed).
+    /// (deadline id, done on, source).
     pub async fn releases_to_close(&self) -> Result<Vec<(i64, NaiveDate, &'static str)>> {
         // (deadline, clock start, release requested on, notice closed reason, closed at)
         type Row = (i64, String, Option<String>, Option<String>, Option<i64>);
@@ -845,7 +846,7 @@ impl Store {
             "SELECT d.id, d.start_on, v.release_requested_on, n.closed_reason, n.closed_at \
              FROM deadlines d JOIN vms v ON v.key = d.vm_key JOIN notices n ON n.id = d.notice_id \
              WHERE d.kind = 'release' AND d.done_on IS NULL \
-             AND (v.release_requested_on IS NOT NULL OR n.closed_reason = 'withdrawn')")
+             AND (v.release_requested_on IS NOT NULL OR n.closed_reason IN ('withdrawn', 'in_use'))")
             .fetch_all(p).await)?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, start, requested, reason, closed_at) in rows {
@@ -854,10 +855,15 @@ impl Store {
                 (Some(requested), _, _) => {
                     out.push((id, parse_date(&requested)?.max(start), "release_requested"))
                 }
-                (None, Some("withdrawn"), Some(at)) => {
+                (None, Some(reason @ ("withdrawn" | "in_use")), Some(at)) => {
                     let on = DateTime::from_timestamp(at, 0)
                         .map_or(start, crate::core::calendar::shanghai_day);
-                    out.push((id, on.max(start), "withdrawn"));
+                    let source = if reason == "withdrawn" {
+                        "withdrawn"
+                    } else {
+                        "seen_in_use"
+                    };
+                    out.push((id, on.max(start), source));
                 }
                 _ => {}
             }

@@ -82,7 +82,7 @@ impl Store {
                 .bind(form.project().as_str()).fetch_optional(&mut *tx).await?;
             match (project, form.project_name()) {
                 (Some((owner,)), _) if owner != form.department().as_str() => {
-                    return Err(invalid(format!("project {} belongs to department {owner}, not {}", form.project(), form.department())));
+                    return Err(invalid(format!("project {} is not a project of department {}", form.project(), form.department())));
                 }
                 (Some(_), Some(_)) => {
                     return Err(invalid(format!("project {} exists already: leave out project_name, or name a new project id", form.project())));
@@ -97,6 +97,13 @@ impl Store {
                     .bind(vm.id.as_str()).fetch_optional(&mut *tx).await?;
                 if exists.is_some() {
                     return Err(invalid(format!("vm {} exists already: a request names new VMs", vm.id)));
+                }
+                let requested: Option<(i64,)> = sqlx::query_as(
+                    "SELECT q.request_id FROM request_vms q JOIN requests r ON r.id = q.request_id \
+                     WHERE q.vm_id = $1 AND r.state IN ('submitted', 'approved')")
+                    .bind(vm.id.as_str()).fetch_optional(&mut *tx).await?;
+                if let Some((other,)) = requested {
+                    return Err(invalid(format!("vm {} is named by request {other} already", vm.id)));
                 }
             }
             let (id,): (i64,) = sqlx::query_as(
@@ -163,8 +170,13 @@ impl Store {
                 }
             }
             let state = if approve { RequestState::Approved } else { RequestState::Rejected };
-            sqlx::query("UPDATE requests SET state = $2, decided_on = $3, decided_by = $4, decision_reason = $5 WHERE id = $1")
+            // Decided once, whoever else decides at the same moment (PostgreSQL reads committed).
+            let decided = sqlx::query("UPDATE requests SET state = $2, decided_on = $3, decided_by = $4, decision_reason = $5 \
+                                       WHERE id = $1 AND state = 'submitted'")
                 .bind(id).bind(state.as_str()).bind(day(on)).bind(by).bind(reason).execute(&mut *tx).await?;
+            if decided.rows_affected() != 1 {
+                return Err(StoreError::Invalid(format!("request {id} was decided already")));
+            }
             sqlx::query(
                 "INSERT INTO outbox (kind, department_id, request_id, state, attempts, next_attempt_at, created_at) \
                  VALUES ('request_decision', $1, $2, 'pending', 0, $3, $3)")
@@ -181,21 +193,37 @@ impl Store {
         let now = now_secs();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let row: Option<(String, String, String, Option<String>, String)> = sqlx::query_as(
-                "SELECT state, department_id, project_id, project_name, submitted_on FROM requests WHERE id = $1")
+            // (state, department, project, new project's name, decided on)
+            type Row = (String, String, String, Option<String>, Option<String>);
+            let row: Option<Row> = sqlx::query_as(
+                "SELECT state, department_id, project_id, project_name, decided_on FROM requests WHERE id = $1")
                 .bind(id).fetch_optional(&mut *tx).await?;
-            let Some((state, department, project, project_name, submitted)) = row else {
+            let Some((state, department, project, project_name, decided)) = row else {
                 return Err(StoreError::Invalid(format!("no request {id}")));
             };
             if state != RequestState::Approved.as_str() {
                 return Err(StoreError::Invalid(format!("request {id} is {state}: only an approved request is delivered")));
             }
-            if on < parse_date(&submitted)? {
-                return Err(StoreError::Invalid(format!("request {id} was submitted on {submitted}: it cannot be delivered on {on}, before it")));
+            if let Some(decided) = decided.filter(|d| on < parse_date(d).unwrap_or(on)) {
+                return Err(StoreError::Invalid(format!("request {id} was approved on {decided}: it cannot be delivered on {on}, before it")));
+            }
+            // Delivered once, whoever else delivers at the same moment.
+            let claimed = sqlx::query("UPDATE requests SET state = 'delivered', delivered_on = $2 WHERE id = $1 AND state = 'approved'")
+                .bind(id).bind(day(on)).execute(&mut *tx).await?;
+            if claimed.rows_affected() != 1 {
+                return Err(StoreError::Invalid(format!("request {id} was delivered already")));
             }
             if let Some(name) = &project_name {
                 sqlx::query("INSERT INTO projects (id, name, department_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
                     .bind(&project).bind(name).bind(&department).execute(&mut *tx).await?;
+            }
+            // The project may have been created or moved since the request: it must still be
+            // the requesting department's.
+            let (owner,): (String,) = sqlx::query_as("SELECT department_id FROM projects WHERE id = $1")
+                .bind(&project).fetch_one(&mut *tx).await?;
+            if owner != department {
+                return Err(StoreError::Invalid(format!(
+                    "project {project} is now another department's: the request's VMs are not delivered into it")));
             }
             let vms: Vec<(String, f64, f64, f64)> = sqlx::query_as(
                 "SELECT vm_id, approved_vcpus, approved_memory_gib, approved_disk_gib FROM request_vms \
@@ -217,8 +245,6 @@ impl Store {
                     .bind(key).bind(now).bind(*vcpus as i64).bind(memory).bind(disk)
                     .execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE requests SET state = 'delivered', delivered_on = $2 WHERE id = $1")
-                .bind(id).bind(day(on)).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(vms.len() as u64)
         })
@@ -232,7 +258,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let ready: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT r.id, MIN(v.delivered_on) FROM requests r JOIN request_vms q ON q.request_id = r.id \
-                 JOIN vms v ON v.id = q.vm_id WHERE r.state = 'approved' GROUP BY r.id \
+                 JOIN vms v ON v.id = q.vm_id AND v.project_id = r.project_id AND v.request_id IS NULL \
+                 WHERE r.state = 'approved' GROUP BY r.id \
                  HAVING COUNT(*) = (SELECT COUNT(*) FROM request_vms o WHERE o.request_id = r.id)")
                 .fetch_all(&mut *tx).await?;
             for (id, delivered) in &ready {

@@ -218,6 +218,26 @@ async fn a_request_is_sized_by_usage_answered_in_time_delivered_mailed_scoped_an
         String::from_utf8_lossy(&twice.stderr)
     );
 
+    // A VM another open request names is refused.
+    let named = cloudgov(
+        db,
+        &smtp,
+        &[
+            "requests",
+            "submit",
+            &write_file(
+                &db.dir,
+                "named.toml",
+                &request_toml("web", "portal", &["web-05"], 4),
+            ),
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&named.stderr).contains("named by request"),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+
     // Receipts go to each department.
     ok(cloudgov(db, &smtp, &["outbox", "send"]));
     // (The evaluation's digests went out too.)

@@ -105,6 +105,14 @@ delivered_on = 2025-01-06
 deployed_on = 2025-01-10
 
 [[vm]]
+id = "fresh-01"
+project = "portal"
+vcpus = 4
+memory_gib = 8
+disk_gib = 100
+delivered_on = 2025-09-01
+
+[[vm]]
 id = "new-01"
 project = "enrol"
 vcpus = 2
@@ -135,6 +143,8 @@ fn fleet_csv() -> String {
     });
     // Three days of data.
     csv += &series("new-01", day("2025-09-24"), end, idle);
+    // Delivered, its agent running, the system not deployed yet: idle by nature.
+    csv += &series("fresh-01", day("2025-09-07"), end, idle);
     csv
 }
 
@@ -190,6 +200,8 @@ async fn a_fleet_gets_its_usage_verdicts_and_one_release_notice() {
     assert_eq!(batch["verdict"], "in_use", "{batch}");
     assert_eq!(batch["evidence"]["used_by"], serde_json::json!(["cpu"]));
     assert_eq!(batch["evidence"]["cpu_max_pct"], 60.0);
+    let fresh = usage_of(findings, "fresh-01");
+    assert_eq!(fresh["verdict"], "unused", "{fresh}");
     let new = usage_of(findings, "new-01");
     assert_eq!(new["verdict"], "insufficient_data", "{new}");
     assert_eq!(new["evidence"]["days_observed"], 3);
@@ -204,6 +216,7 @@ async fn a_fleet_gets_its_usage_verdicts_and_one_release_notice() {
         .filter(|n| n["kind"] == "release")
         .collect()
     };
+    // fresh-01 is not deployed: no advice while it is within its deployment period.
     let release = notices(&app);
     assert_eq!(release.len(), 1, "{release:?}");
     assert_eq!(release[0]["vm"], "dead-01");
@@ -218,12 +231,12 @@ async fn a_fleet_gets_its_usage_verdicts_and_one_release_notice() {
         .get_json(&staff, "/api/v1/findings?resource=usage")
         .await;
     let usage = usage.as_array().expect("array");
-    assert_eq!(usage.len(), 4, "{usage:?}");
+    assert_eq!(usage.len(), 5, "{usage:?}");
     assert!(usage.iter().all(|f| f["resource"] == "usage"));
     let unused = app
         .get_json(&staff, "/api/v1/findings?resource=usage&verdict=unused")
         .await;
-    assert_eq!(unused.as_array().map(Vec::len), Some(1), "{unused}");
+    assert_eq!(unused.as_array().map(Vec::len), Some(2), "{unused}");
     app.add_user(
         "edu-it",
         cloudgov::core::access::Role::Department,
@@ -499,6 +512,31 @@ async fn release_advice_is_mailed_reminded_escalated_contested_upheld_and_withdr
             "灾备系统应纳入统一灾备资源池",
         ],
     ));
+    let again = cloudgov(
+        &db,
+        &smtp,
+        &[
+            "notices",
+            "contest",
+            &n2.to_string(),
+            "--reason",
+            "再次异议",
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "upheld advice is not contested again"
+    );
+    let complete = cloudgov(
+        &db,
+        &smtp,
+        &["notices", "complete", &n1.to_string(), "--on", "2025-10-20"],
+    );
+    assert!(
+        String::from_utf8_lossy(&complete.stderr).contains("release advice"),
+        "release advice is answered, not completed: {}",
+        String::from_utf8_lossy(&complete.stderr)
+    );
     let t = tick(&db, &smtp, "2025-10-20T09:00:00+08:00");
     assert_eq!(
         (t["reminders"].as_u64(), t["escalations"].as_u64()),
@@ -571,6 +609,29 @@ async fn release_advice_is_mailed_reminded_escalated_contested_upheld_and_withdr
     let advices = release_notice(&db, &smtp, "dead-03");
     assert_eq!(advices.len(), 2, "{advices:?}");
     assert_eq!(advices.iter().filter(|n| n["state"] == "open").count(), 1);
+    // Used again the next day: the open advice closes, its obligation answered by the evidence.
+    let busy = format!("{HEADER}dead-03,2025-11-06T10:00:00+08:00,60,40,60,200000,300000\n");
+    ok(cloudgov(
+        &db,
+        &smtp,
+        &[
+            "import",
+            "samples",
+            "--allow-history",
+            &write_file(&db.dir, "busy.csv", &busy),
+        ],
+    ));
+    tick(&db, &smtp, "2025-11-06T20:00:00+08:00");
+    let advices = release_notice(&db, &smtp, "dead-03");
+    assert!(
+        advices.iter().all(|n| n["state"] == "closed"),
+        "{advices:?}"
+    );
+    let newest = advices[0]["id"].as_i64().expect("id");
+    assert_eq!(
+        deadline_of(&db, &smtp, newest)["done_source"],
+        "seen_in_use"
+    );
 
     // Every decision is in the audit log.
     let audit: Vec<Value> = json(&db, &smtp, &["user", "audit", "--format", "json"]);

@@ -563,6 +563,15 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("source_agent", "代理上报的配置", "agent-reported capacity"),
     ("source_released", "资源释放", "released"),
+    (
+        "source_release_requested",
+        "使用部门申请释放",
+        "release requested",
+    ),
+    ("source_withdrawn", "中心撤回建议", "advice withdrawn"),
+    ("source_seen_in_use", "监测显示仍在使用", "seen in use"),
+    ("source_answered", "中心已答复", "answered"),
+    ("source_filed", "备案", "filed"),
     ("source_kubernetes", "Kubernetes", "Kubernetes"),
     ("closed_released", "虚拟机已释放", "VM released"),
     (

@@ -153,7 +153,7 @@ mod tests {
                 "due": "2025-10-10", "decided_on": "2025-10-09", "decision_reason": "r",
                 "vms": [{"id": "vm-1", "vcpus": 8, "memory_gib": 16, "disk_gib": 200,
                     "approved": {"vcpus": 2, "memory_gib": 7, "disk_gib": 100}}]},
-            "approved": true,
+            "approved": true, "submitted_zh": "2025年9月26日", "decided_zh": "2025年10月9日",
         });
         for kind in [
             "digest",

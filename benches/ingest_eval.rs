@@ -57,10 +57,10 @@ use sqlx::{Connection, PgPool, SqlitePool};
 /// VMs (one agent each) in the ingest run, before scaling.
 const INGEST_VMS: f64 = 200.0;
 /// Reports each agent sends: one a minute, ending now.
-const REPORTS_PER_VM: usize = 100;
+const REPORTS_PER_VM: usize = 500;
 const REPORT_INTERVAL_SECS: i64 = 60;
 /// Reports per request, and rows per transaction in the batch-sized reference.
-const REPORTS_PER_BATCH: usize = 10;
+const REPORTS_PER_BATCH: usize = 100;
 /// Requests in flight at once.
 const CONCURRENT_AGENTS: usize = 32;
 /// The ingest run stops sending after this, whatever is left.

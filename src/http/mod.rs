@@ -42,6 +42,8 @@ pub struct AppState {
     pub rate: std::sync::Arc<RateLimiter>,
     pub web: WebSettings,
     pub login_throttle: std::sync::Arc<crate::http::auth::LoginThrottle>,
+    /// Ingest's group commit: one writer, a bounded queue.
+    pub ingest: ingest::group::GroupCommit,
 }
 
 /// How the daemon is reached by browsers.
@@ -59,6 +61,7 @@ impl AppState {
         web: WebSettings,
     ) -> AppState {
         AppState {
+            ingest: ingest::group::GroupCommit::start(ctx.store.clone()),
             ctx,
             counters: Default::default(),
             leader,
@@ -102,6 +105,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("too many requests: retry in {0} s")]
     TooManyRequests(i64),
+    /// The ingest queue is full: retry after `Retry-After` seconds.
+    #[error("busy: the ingest queue is full; retry after the Retry-After seconds")]
+    Busy,
     #[error("{}", internal_message(.0))]
     Internal(#[from] StoreError),
 }
@@ -115,6 +121,9 @@ fn internal_message(e: &StoreError) -> &'static str {
         "internal error"
     }
 }
+
+/// Seconds a client waits before retrying when the ingest queue is full.
+pub const BUSY_RETRY_AFTER_SECS: i64 = 1;
 
 /// Seconds a client waits before retrying when the database is unavailable.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 5;
@@ -145,6 +154,7 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable: answered 503");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -167,6 +177,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::TooManyRequests(secs) => Some(*secs),
+            ApiError::Busy => Some(BUSY_RETRY_AFTER_SECS),
             ApiError::Internal(e) if e.is_unavailable() => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             _ => None,
         };

@@ -14,10 +14,10 @@ use crate::jobs::requests::{RequestView, view, view_in};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/requests", get(list).post(submit))
-        .route("/api/v1/requests/{id}", get(one))
-        .route("/api/v1/requests/{id}/decide", post(decide))
-        .route("/api/v1/requests/{id}/deliver", post(deliver))
+        .route("/api/v1/requests", get(list_requests).post(submit_request))
+        .route("/api/v1/requests/{id}", get(request))
+        .route("/api/v1/requests/{id}/decide", post(decide_request))
+        .route("/api/v1/requests/{id}/deliver", post(deliver_request))
 }
 
 /// A resource request as filed (the fields of `cloudgov requests submit FILE.toml`).
@@ -64,7 +64,7 @@ pub struct RequestDecision {
 /// The requests the viewer may see, newest first, each with its recommendations.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "read", security(("api_token" = []), ("session" = [])),
     responses((status = 200, body = Vec<RequestView>), (status = 401, body = ErrorBody)))]
-async fn list(
+async fn list_requests(
     State(s): State<AppState>,
     viewer: Viewer,
 ) -> Result<Json<Vec<RequestView>>, ApiError> {
@@ -79,7 +79,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "read", security(("api_token" = []), ("session" = [])),
     params(("id" = i64, Path)),
     responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)))]
-async fn one(
+async fn request(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
@@ -94,7 +94,7 @@ async fn one(
 #[utoipa::path(post, path = "/api/v1/requests", tag = "actions", security(("api_token" = []), ("session" = [])),
     request_body = SubmitRequestDoc,
     responses((status = 200, body = Submitted), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn submit(
+async fn submit_request(
     State(s): State<AppState>,
     viewer: Viewer,
     Json(body): Json<RawRequest>,
@@ -110,7 +110,7 @@ async fn submit(
 #[utoipa::path(post, path = "/api/v1/requests/{id}/decide", tag = "actions", security(("api_token" = []), ("session" = [])),
     params(("id" = i64, Path)), request_body = RequestDecision,
     responses((status = 200, body = Done), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn decide(
+async fn decide_request(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
@@ -134,7 +134,7 @@ async fn decide(
 #[utoipa::path(post, path = "/api/v1/requests/{id}/deliver", tag = "actions", security(("api_token" = []), ("session" = [])),
     params(("id" = i64, Path)), request_body = OnDay,
     responses((status = 200, body = Done), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn deliver(
+async fn deliver_request(
     State(s): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,

@@ -108,6 +108,17 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// An error to hand each of several waiters for one failed write (the error itself is
+    /// not `Clone`): unavailability stays unavailability (callers answer 503), anything else
+    /// becomes its message.
+    pub fn for_waiter(&self) -> StoreError {
+        if self.is_unavailable() {
+            StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+        } else {
+            StoreError::Invalid(format!("the write failed: {self}"))
+        }
+    }
 }
 
 /// Errors that say the database is not there right now, not that the request was wrong.

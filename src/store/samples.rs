@@ -223,37 +223,50 @@ impl Store {
     /// Stores one agent batch atomically: its samples and the agent's latest self-description.
     /// Returns (inserted, duplicates). Nothing is written if any statement fails.
     pub async fn ingest_reports(&self, reports: &[StoredReport]) -> Result<(u64, u64)> {
+        let counts = self.ingest_groups(&[reports]).await?;
+        Ok(counts.first().copied().unwrap_or((0, 0)))
+    }
+
+    /// Stores several agent batches in one transaction (group commit): each batch's samples
+    /// and its agent's latest self-description, as [`Store::ingest_reports`] would one by one.
+    /// Returns (inserted, duplicates) per batch, in order; nothing is written if any statement
+    /// fails, so no batch is acknowledged that the commit does not hold.
+    pub async fn ingest_groups(&self, groups: &[&[StoredReport]]) -> Result<Vec<(u64, u64)>> {
         let now = now_secs();
-        let inserted = on_pool!(self, pool => {
+        let counts = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let inserted = insert_sample_rows!(tx, reports.iter().map(|r| &r.sample).collect(), now);
-            for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {
-                upsert_sighting!(tx, sighting, first_seen);
-            }
-            // The newest report describes the agent; an older replayed one must not overwrite it.
-            if let Some(r) = reports.iter().max_by_key(|r| r.sample.sample.ts) {
-                sqlx::query(
-                    "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
-                     last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
-                     machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
-                     last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
-                     vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
-                     filesystems = excluded.filesystems, interfaces = excluded.interfaces \
-                     WHERE excluded.last_collected_at >= agents.last_collected_at")
-                    .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
-                    .bind(&r.agent_version).bind(r.seq).bind(r.sample.sample.ts).bind(now)
-                    .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
-                    .bind(&r.filesystems_json).bind(&r.interfaces_json)
-                    .execute(&mut *tx).await?;
-                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
-                    .bind(r.sample.vm_key).bind(now)
-                    .execute(&mut *tx).await?;
+            let mut counts = Vec::with_capacity(groups.len());
+            for reports in groups {
+                let inserted = insert_sample_rows!(tx, reports.iter().map(|r| &r.sample).collect(), now);
+                counts.push((inserted, reports.len() as u64 - inserted));
+                for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {
+                    upsert_sighting!(tx, sighting, first_seen);
+                }
+                // The newest report describes the agent; an older replayed one must not overwrite it.
+                if let Some(r) = reports.iter().max_by_key(|r| r.sample.sample.ts) {
+                    sqlx::query(
+                        "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
+                         last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
+                         machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
+                         last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
+                         vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
+                         filesystems = excluded.filesystems, interfaces = excluded.interfaces \
+                         WHERE excluded.last_collected_at >= agents.last_collected_at")
+                        .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
+                        .bind(&r.agent_version).bind(r.seq).bind(r.sample.sample.ts).bind(now)
+                        .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
+                        .bind(&r.filesystems_json).bind(&r.interfaces_json)
+                        .execute(&mut *tx).await?;
+                    sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
+                        .bind(r.sample.vm_key).bind(now)
+                        .execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
-            inserted
+            counts
         });
-        Ok((inserted, reports.len() as u64 - inserted))
+        Ok(counts)
     }
 }

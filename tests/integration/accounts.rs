@@ -17,10 +17,11 @@ async fn app_with_notices() -> TestApp {
         "inventory",
         &write_file(&app.db.dir, "inv.toml", INVENTORY),
     ]));
+    // Low (downsize notices) but used: 8% CPU is above the unused-system rule's 5%.
     let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
     for vm in ["idle-01", "edge-01"] {
         for day in 17..=26 {
-            csv.push_str(&format!("{vm},2025-09-{day}T10:00:00+08:00,5,10,20\n"));
+            csv.push_str(&format!("{vm},2025-09-{day}T10:00:00+08:00,8,10,20\n"));
         }
     }
     ok(app.cloudgov(&[
@@ -614,6 +615,11 @@ async fn the_openapi_document_covers_every_api_route() {
         ("/api/v1/vms/{id}/release-request", "post"),
         ("/api/v1/vms/{id}/release-confirm", "post"),
         ("/api/v1/projects/{id}/filed", "post"),
+        ("/api/v1/requests", "get"),
+        ("/api/v1/requests", "post"),
+        ("/api/v1/requests/{id}", "get"),
+        ("/api/v1/requests/{id}/decide", "post"),
+        ("/api/v1/requests/{id}/deliver", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -622,7 +628,7 @@ async fn the_openapi_document_covers_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        27,
+        31,
         "a route was added or removed: update this list"
     );
     let schemes = doc["components"]["securitySchemes"]

@@ -258,7 +258,8 @@ async fn a_request_is_sized_by_usage_answered_in_time_delivered_mailed_scoped_an
     );
     assert!(receipt.body.contains("2025年10月10日") && receipt.body.contains("web-05"));
 
-    // Staff approve with web-06 amended to the recommendation, on Thu 2025-10-09 (in time).
+    // Staff approve with web-06 amended to the recommendation on Mon 2025-10-13, a working day
+    // after the answer was due (the center's obligation is done late).
     let amend = write_file(
         &db.dir,
         "amend.toml",
@@ -277,7 +278,7 @@ async fn a_request_is_sized_by_usage_answered_in_time_delivered_mailed_scoped_an
             "--reason",
             "参照同项目4台云主机的实际使用核定配置",
             "--on",
-            "2025-10-09",
+            "2025-10-13",
         ],
     ));
     let again = cloudgov(
@@ -355,10 +356,11 @@ async fn a_request_is_sized_by_usage_answered_in_time_delivered_mailed_scoped_an
     }
     let answer = deadlines
         .iter()
-        .find(|d| d["kind"] == "request_answer" && d["due"] == "2025-10-10")
+        .find(|d| d["kind"] == "request_answer" && d["project"] == "portal")
         .expect("the center's answer obligation");
-    assert_eq!(answer["state"], "done_on_time", "{answer}");
-    assert_eq!(answer["done_on"], "2025-10-09");
+    assert_eq!(answer["due"], "2025-10-10");
+    assert_eq!(answer["state"], "done_late", "{answer}");
+    assert_eq!(answer["done_on"], "2025-10-13");
 
     // Through the API: staff see both, a department only its own; another department's is 404.
     let staff = app.staff_token().await;

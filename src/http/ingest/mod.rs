@@ -15,6 +15,7 @@ use crate::http::metrics::IngestCounters;
 use crate::http::{ApiError, AppState, ErrorBody};
 
 mod check;
+pub mod group;
 pub use check::check_report;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
@@ -136,7 +137,10 @@ async fn store_batch(
                 .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (accepted, duplicates) = state.ctx.store.ingest_reports(&rows).await?;
+    let (accepted, duplicates) = state.ingest.store(rows).await.map_err(|e| match e {
+        group::GroupError::Busy => ApiError::Busy,
+        group::GroupError::Store(e) => ApiError::Internal(e),
+    })?;
     record_agent_health(&state, vm_key, &vm_id, &batch, now).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
     Ok(IngestAck {

@@ -1,0 +1,95 @@
+//! Group commit for ingest: one writer drains a bounded queue of checked batches and stores
+//! as many as are waiting in one transaction, then answers each request whose rows the commit
+//! holds. A request is acknowledged only after its commit; a full queue answers 503 with
+//! `Retry-After` at once, so agents back off and keep spooling instead of piling up.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Store, StoreError, StoredReport};
+
+/// Batches waiting for the writer at most; one more is refused (503).
+pub const QUEUE_BATCHES: usize = 256;
+/// Reports one commit holds at most (the writer takes whole batches until it passes this).
+pub const MAX_REPORTS_PER_COMMIT: usize = 20_000;
+
+/// Why a batch was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    /// The queue is full: the daemon is writing as fast as the database takes it.
+    #[error("ingest queue full: retry later")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Job {
+    reports: Vec<StoredReport>,
+    done: oneshot::Sender<Result<(u64, u64), StoreError>>,
+}
+
+/// The handle the ingest handler sends batches through; cheap to clone.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writer for `store` on the current tokio runtime.
+    pub fn start(store: Store) -> GroupCommit {
+        let (queue, rx) = mpsc::channel(QUEUE_BATCHES);
+        tokio::spawn(writer(store, rx));
+        GroupCommit { queue }
+    }
+
+    /// Stores `reports` in the next group commit: (inserted, duplicates) once committed.
+    pub async fn store(&self, reports: Vec<StoredReport>) -> Result<(u64, u64), GroupError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { reports, done })
+            .map_err(|_| GroupError::Busy)?;
+        // A writer that stopped (the runtime shutting down) answers nothing: not stored.
+        answer
+            .await
+            .map_err(|_| StoreError::Invalid("the ingest writer stopped".into()))?
+            .map_err(GroupError::Store)
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut reports = first.reports.len();
+        let mut jobs = vec![first];
+        while reports < MAX_REPORTS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(job) => {
+                    reports += job.reports.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let groups: Vec<&[StoredReport]> = jobs.iter().map(|j| j.reports.as_slice()).collect();
+        let result = store.ingest_groups(&groups).await;
+        tracing::debug!(
+            batches = jobs.len(),
+            reports,
+            ok = result.is_ok(),
+            "group commit"
+        );
+        match result {
+            Ok(counts) => {
+                for (job, c) in jobs.into_iter().zip(counts) {
+                    // The sender may have gone (client disconnected): the rows are stored, and
+                    // a replay is a no-op.
+                    let _ = job.done.send(Ok(c));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, batches = jobs.len(), "group commit failed: nothing stored");
+                for job in jobs {
+                    let _ = job.done.send(Err(e.for_waiter()));
+                }
+            }
+        }
+    }
+}

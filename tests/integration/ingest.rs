@@ -296,3 +296,122 @@ async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
     );
     app.stop().await;
 }
+
+/// Group commit under a held database: the writer waits, its queue fills, and the requests past
+/// it get 503 with `Retry-After` at once; once the database is free, every acknowledged batch is
+/// stored exactly once and nothing refused is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_ingest_queue_answers_503_and_loses_nothing_acknowledged() {
+    use sqlx::Connection;
+    let app = spawn_app().await;
+    let inv = write_file(&app.db.dir, "inventory.toml", INVENTORY);
+    ok(app.cloudgov(&["import", "inventory", &inv]));
+    let vms = ["idle-01", "hot-01", "edge-01", "new-01", "agent-01"];
+    let tokens: Vec<String> = vms
+        .iter()
+        .map(|vm| {
+            ok(app.cloudgov(&["vm", "issue-token", vm]))
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    // Hold the database: SQLite's write lock, PostgreSQL's lock on the samples table.
+    let hold: Box<dyn std::any::Any + Send> = if app.db.url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(&app.db.url)
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .expect("lock");
+        Box::new(c)
+    } else {
+        let mut c = sqlx::PgConnection::connect(&app.db.url)
+            .await
+            .expect("connect");
+        sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
+        sqlx::query("LOCK TABLE samples IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .expect("lock");
+        Box::new(c)
+    };
+    let base = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    // 5 agents x 80 requests of one report each: more than the queue holds (256).
+    for (agent, token) in tokens.iter().enumerate() {
+        for n in 0..80i64 {
+            let (client, token, url) = (client.clone(), token.clone(), app.url("/api/v1/ingest"));
+            let ts = base + chrono::TimeDelta::seconds(n);
+            tasks.push(tokio::spawn(async move {
+                let body = json!({"reports": [{
+                    "seq": n + 1, "collected_at": ts.to_rfc3339(),
+                    "host": {"hostname": "h", "machine_id": null, "os": "Linux", "agent_version": "t"},
+                    "cpu_pct": 10.0, "mem_pct": 20.0, "filesystems": [],
+                    "capacity": {"vcpus": 2, "memory_bytes": 1024, "disk_bytes": 0}, "interfaces": []
+                }]});
+                let r = client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await
+                    .expect("answered");
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                (agent, ts.timestamp(), r.status().as_u16(), retry)
+            }));
+        }
+    }
+    // The refused ones are answered while the database is still held (well inside the
+    // daemon's 10 s busy timeout).
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    drop(hold);
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("task"));
+    }
+    let busy: Vec<_> = answers.iter().filter(|a| a.2 == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "the queue filled: {} answers",
+        answers.len()
+    );
+    assert!(
+        busy.iter().all(|a| a.3.as_deref() == Some("1")),
+        "503 carries Retry-After: {busy:?}"
+    );
+    let acked: std::collections::BTreeSet<(String, i64)> = answers
+        .iter()
+        .filter(|a| a.2 == 200)
+        .map(|a| (vms[a.0].to_owned(), a.1))
+        .collect();
+    assert!(
+        acked.len() >= 200,
+        "the queue's batches were stored: {}",
+        acked.len()
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a.2 != 200 && a.2 != 503).count(),
+        0,
+        "only stored or refused: {answers:?}"
+    );
+    let keys = app.store.vm_keys().await.expect("keys");
+    let mut stored = std::collections::BTreeSet::new();
+    for vm in vms {
+        for s in app
+            .store
+            .raw_samples(keys[vm], 0, i64::MAX / 2)
+            .await
+            .expect("samples")
+        {
+            assert!(stored.insert((vm.to_owned(), s.ts)), "stored once");
+        }
+    }
+    assert_eq!(stored, acked, "exactly the acknowledged samples are stored");
+}

@@ -469,6 +469,7 @@ async fn seed(url: &str, vms: usize, days: usize) -> Result<Seeded> {
                 verdict: Verdict::InUse,
                 cpu_max: Some(50.0),
                 cpu_threshold: 5.0,
+                comparison: "<= 5".into(),
                 samples: 8640,
                 days_observed: 30,
                 evidence_json: "{}".into(),

@@ -259,6 +259,17 @@ pub enum Resource {
 impl Resource {
     pub const ALL: [Resource; 3] = [Resource::Cpu, Resource::Memory, Resource::Disk];
 
+    /// The resource's name for people: `内存` / `memory`.
+    pub fn title(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Resource::Cpu, _) => "CPU",
+            (Resource::Memory, Language::Zh) => "内存",
+            (Resource::Memory, Language::En) => "memory",
+            (Resource::Disk, Language::Zh) => "硬盘",
+            (Resource::Disk, Language::En) => "disk",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::Cpu => "cpu",

@@ -346,14 +346,6 @@ impl Sizing {
     }
 }
 
-fn resource_zh(r: Resource) -> &'static str {
-    match r {
-        Resource::Cpu => "CPU",
-        Resource::Memory => "内存",
-        Resource::Disk => "硬盘",
-    }
-}
-
 fn statistic_zh(r: Resource) -> &'static str {
     match r {
         Resource::Cpu => "CPU使用率第95百分位数",
@@ -402,7 +394,7 @@ pub fn size_request(asked: Size, comparables: &[Comparable], rules: &ResourceRul
         if similar.is_empty() {
             reasons_zh.push(format!(
                 "{}:本部门暂无可比较的在用云主机监测数据,按申请配置{}推荐。",
-                resource_zh(r),
+                r.title(Language::Zh),
                 size_text(r, asked_r)
             ));
             reasons_en.push(format!(
@@ -462,7 +454,7 @@ pub fn size_request(asked: Size, comparables: &[Comparable], rules: &ResourceRul
         };
         reasons_zh.push(format!(
             "{}:{}相似云主机{}({}台){}为{:.1}%至{:.1}%;按其实际使用、使合理区间({}以外、{}以内)的配置为{}至{} {unit},取中位数{} {unit};申请{},{change_zh}{}。",
-            resource_zh(r),
+            r.title(Language::Zh),
             if same_project { "同项目" } else { "本部门" },
             names.join("、"),
             names.len(),

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use super::act::{Done, OnDay};
 use super::{ApiError, AppState, ErrorBody};
 use crate::core::access::Viewer;
-use crate::core::requests::{RawRequest, RawRequestVm, checked_vms};
+use crate::core::requests::{RawRequest, RawRequestVm};
 use crate::jobs::actions::{self, parse_day};
 use crate::jobs::requests::{RequestView, view, view_in};
 
@@ -116,12 +116,8 @@ async fn decide_request(
     Path(id): Path<i64>,
     Json(body): Json<RequestDecision>,
 ) -> Result<Json<Done>, ApiError> {
-    let approve = parse_request_decision(&body.decision)?;
-    let amend = if body.amend.is_empty() {
-        Vec::new()
-    } else {
-        checked_vms(&body.amend).map_err(ApiError::Invalid)?
-    };
+    let approve = actions::parse_request_decision(&body.decision)?;
+    let amend = actions::parse_amendment(&body.amend)?;
     let on = body.on.as_deref().map(|d| parse_day("on", d)).transpose()?;
     let done =
         actions::decide_request(&s.ctx, &viewer, id, approve, &amend, &body.reason, on).await?;
@@ -145,16 +141,4 @@ async fn deliver_request(
     Ok(Json(Done {
         message: done.message,
     }))
-}
-
-/// `approve` -> true, `reject` -> false.
-pub(crate) fn parse_request_decision(value: &str) -> Result<bool, ApiError> {
-    match value.trim() {
-        "approve" => Ok(true),
-        "reject" => Ok(false),
-        other => Err(ApiError::Invalid(format!(
-            "decision {:?} is not approve or reject",
-            other.chars().take(64).collect::<String>()
-        ))),
-    }
 }

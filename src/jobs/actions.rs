@@ -905,6 +905,28 @@ pub fn parse_vm(value: &str) -> Result<VmId> {
     VmId::try_from(value).map_err(|e| ActionError::NotFound(e.to_string()))
 }
 
+/// Parses a request decision: `approve` -> true, `reject` -> false.
+pub fn parse_request_decision(value: &str) -> Result<bool> {
+    match value.trim() {
+        "approve" => Ok(true),
+        "reject" => Ok(false),
+        other => Err(ActionError::Invalid(format!(
+            "decision {:?} is not approve or reject",
+            truncated(other)
+        ))),
+    }
+}
+
+/// Checks the amended sizes of a decision; none given is no amendment.
+pub fn parse_amendment(
+    raw: &[crate::core::requests::RawRequestVm],
+) -> Result<Vec<crate::core::requests::RequestedVm>> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::core::requests::checked_vms(raw).map_err(ActionError::Invalid)
+}
+
 /// Parses `uphold` or `withdraw`.
 pub fn parse_decision(value: &str) -> Result<ContestDecision> {
     match value.trim() {

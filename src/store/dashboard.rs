@@ -952,7 +952,7 @@ impl Store {
                     vcpus: r.try_get(4)?,
                     memory_gib: r.try_get(5)?,
                     disk_gib: r.try_get(6)?,
-                    evidence: evidence.as_deref().and_then(|e| serde_json::from_str(e).ok()),
+                    evidence: super::notices::evidence_json(evidence)?,
                     notice_id: r.try_get(8)?,
                     project_unused: false,
                 });

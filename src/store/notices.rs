@@ -104,6 +104,8 @@ pub struct UsageRecord {
     /// The CPU maximum over the lookback, and the rule it is held against.
     pub cpu_max: Option<f64>,
     pub cpu_threshold: f64,
+    /// The comparison stated, e.g. `<= 5` (`UnusedRule::comparison`).
+    pub comparison: String,
     pub samples: i64,
     pub days_observed: i64,
     /// `UsageEvidence` as JSON.
@@ -145,16 +147,8 @@ macro_rules! enqueue_digest {
 }
 pub(crate) use enqueue_digest;
 
-/// The statistic a `usage` finding names: the CPU maximum over the lookback.
-const USAGE_STATISTIC: &str = "max";
-
-/// The comparison of a `usage` finding: unused when the CPU maximum is not above the rule's.
-fn usage_comparison(threshold: f64) -> String {
-    format!("<= {threshold}")
-}
-
 /// A stored evidence column back as JSON, naming a malformed one.
-fn evidence_json(text: Option<String>) -> Result<Option<serde_json::Value>> {
+pub(super) fn evidence_json(text: Option<String>) -> Result<Option<serde_json::Value>> {
     text.map(|t| {
         serde_json::from_str(&t)
             .map_err(|e| super::StoreError::Invalid(format!("stored evidence {t:?}: {e}")))
@@ -221,7 +215,7 @@ impl Store {
                     let u = &vm.usage;
                     row.push_bind(vm.vm_key).push_bind(Aspect::Usage.as_str()).push_bind(evaluation_id)
                         .push_bind(u.verdict.as_str()).push_bind(u.cpu_max).push_bind(u.cpu_threshold)
-                        .push_bind(usage_comparison(u.cpu_threshold)).push_bind(USAGE_STATISTIC)
+                        .push_bind(&u.comparison).push_bind(crate::core::usage::idle::STATISTIC)
                         .push_bind(u.samples).push_bind(u.days_observed).push_bind(&u.evidence_json);
                 });
                 upsert.push(" ON CONFLICT (vm_key, resource) DO UPDATE SET evaluation_id = excluded.evaluation_id, \
@@ -304,8 +298,8 @@ impl Store {
                      ON CONFLICT DO NOTHING RETURNING id")
                     .bind(vm.vm_key).bind(Aspect::Usage.as_str()).bind(Direction::Release.as_str())
                     .bind(evaluation_id).bind(at.timestamp()).bind(&issued_on)
-                    .bind(cpu_max).bind(u.cpu_threshold).bind(usage_comparison(u.cpu_threshold))
-                    .bind(USAGE_STATISTIC).bind(&vm.allocation_json)
+                    .bind(cpu_max).bind(u.cpu_threshold).bind(&u.comparison)
+                    .bind(crate::core::usage::idle::STATISTIC).bind(&vm.allocation_json)
                     .bind(approve_now.then_some(at.timestamp())).bind(&u.evidence_json)
                     .fetch_optional(&mut *tx).await?;
                 if let Some((id,)) = notice {

@@ -322,32 +322,43 @@ impl Store {
                 vms: Vec::new(),
             })).collect::<Result<Vec<_>>>()
         })?;
-        for r in &mut out {
-            // (vm, asked vcpus, memory, disk, approved vcpus, memory, disk)
-            type Row = (String, f64, f64, f64, Option<f64>, Option<f64>, Option<f64>);
-            let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
-                "SELECT vm_id, vcpus, memory_gib, disk_gib, approved_vcpus, approved_memory_gib, approved_disk_gib \
-                 FROM request_vms WHERE request_id = $1 ORDER BY position")
-                .bind(r.id).fetch_all(p).await)?;
-            r.vms = rows
-                .into_iter()
-                .map(
-                    |(id, vcpus, memory_gib, disk_gib, av, am, ad)| RequestVmRow {
-                        id,
+        // Every listed request's VMs in one query, with the same filters.
+        // (request, vm, asked vcpus, memory, disk, approved vcpus, memory, disk)
+        type Row = (
+            i64,
+            String,
+            f64,
+            f64,
+            f64,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        );
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT q.request_id, q.vm_id, q.vcpus, q.memory_gib, q.disk_gib, q.approved_vcpus, \
+             q.approved_memory_gib, q.approved_disk_gib FROM request_vms q JOIN requests r ON r.id = q.request_id \
+             WHERE ($1 IS NULL OR r.department_id = $1) AND ($2 IS NULL OR r.id = $2) \
+             ORDER BY q.request_id, q.position")
+            .bind(department).bind(id).fetch_all(p).await)?;
+        let mut vms: std::collections::HashMap<i64, Vec<RequestVmRow>> = Default::default();
+        for (request, id, vcpus, memory_gib, disk_gib, av, am, ad) in rows {
+            vms.entry(request).or_default().push(RequestVmRow {
+                id,
+                vcpus,
+                memory_gib,
+                disk_gib,
+                approved: match (av, am, ad) {
+                    (Some(vcpus), Some(memory_gib), Some(disk_gib)) => Some(Size {
                         vcpus,
                         memory_gib,
                         disk_gib,
-                        approved: match (av, am, ad) {
-                            (Some(vcpus), Some(memory_gib), Some(disk_gib)) => Some(Size {
-                                vcpus,
-                                memory_gib,
-                                disk_gib,
-                            }),
-                            _ => None,
-                        },
-                    },
-                )
-                .collect();
+                    }),
+                    _ => None,
+                },
+            });
+        }
+        for r in &mut out {
+            r.vms = vms.remove(&r.id).unwrap_or_default();
         }
         Ok(out)
     }

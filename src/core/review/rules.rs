@@ -23,6 +23,15 @@ pub struct Prices {
     pub disk_gib_month: f64,
 }
 
+impl Prices {
+    /// What `vcpus`, `memory_gib` and `disk_gib` of allocation cost a month, yuan.
+    pub fn monthly(&self, vcpus: f64, memory_gib: f64, disk_gib: f64) -> f64 {
+        vcpus * self.vcpu_month
+            + memory_gib * self.memory_gib_month
+            + disk_gib * self.disk_gib_month
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weights {
     pub utilisation: f64,

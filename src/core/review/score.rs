@@ -180,10 +180,7 @@ pub fn review(year: i32, facts: ProjectYear, rules: &ReviewRules) -> ProjectRevi
         idle_vcpus += c;
         idle_memory += m;
         idle_disk += d;
-        idle_cost += months(vm)
-            * (c * rules.prices.vcpu_month
-                + m * rules.prices.memory_gib_month
-                + d * rules.prices.disk_gib_month);
+        idle_cost += months(vm) * rules.prices.monthly(c, m, d);
     }
     explanation.push(format!(
         "闲置资源:按 p95 使用率达到 {target}% 计,闲置 {idle_vcpus:.1} vCPU、{idle_memory:.1} GiB 内存、{idle_disk:.0} GiB 硬盘,折合费用 {idle_cost:.0} 元"

@@ -818,6 +818,12 @@ impl RawUnused {
 }
 
 impl UnusedRule {
+    /// The comparison a `usage` finding states: unused when the CPU maximum is not above the
+    /// rule's, e.g. `<= 5`.
+    pub fn comparison(&self) -> String {
+        format!("<= {}", self.cpu_max)
+    }
+
     fn to_raw(self) -> RawUnused {
         RawUnused {
             enabled: Some(self.enabled),

@@ -20,6 +20,9 @@ use crate::core::domain::Verdict;
 use crate::core::rules::UnusedRule;
 use crate::core::samples::shanghai_day_of;
 
+/// The statistic a `usage` finding names: the CPU maximum over the lookback.
+pub const STATISTIC: &str = "max";
+
 /// Seconds in a day: a day's traffic is its mean rate over the whole day.
 const DAY_SECONDS: f64 = 86_400.0;
 

@@ -679,12 +679,7 @@ pub(super) async fn unused(
     let systems: Vec<Value> = rows
         .iter()
         .map(|u| {
-            let cost = crate::jobs::notify::content::monthly_cost(
-                &prices,
-                &serde_json::json!({
-                    "vcpus": u.vcpus, "memory_gib": u.memory_gib, "disk_gib": u.disk_gib,
-                }),
-            );
+            let cost = prices.monthly(u.vcpus as f64, u.memory_gib, u.disk_gib);
             total += cost;
             context! {
                 monthly_cost => crate::jobs::notify::content::yuan_text(cost),

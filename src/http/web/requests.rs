@@ -13,7 +13,7 @@ use super::pages::path_of;
 use super::{Lang, WebError, base_context, render_page};
 use crate::core::access::Viewer;
 use crate::core::calendar::shanghai_day;
-use crate::core::requests::{RawRequest, RawRequestVm, checked_vms};
+use crate::core::requests::{RawRequest, RawRequestVm};
 use crate::http::AppState;
 use crate::http::auth::{CsrfForm, HasCsrf};
 use crate::jobs::actions::{self, ActionError, parse_day};
@@ -189,22 +189,8 @@ pub(super) async fn decide(
     CsrfForm(viewer, form): CsrfForm<DecideForm>,
 ) -> Response {
     let outcome = async {
-        let approve = match form.decision.as_str() {
-            "approve" => true,
-            "reject" => false,
-            other => {
-                return Err(ActionError::Invalid(format!(
-                    "decision {:?} is not approve or reject",
-                    other.chars().take(64).collect::<String>()
-                )));
-            }
-        };
-        let lines = vm_lines(&form.amend)?;
-        let amend = if lines.is_empty() {
-            Vec::new()
-        } else {
-            checked_vms(&lines).map_err(ActionError::Invalid)?
-        };
+        let approve = actions::parse_request_decision(&form.decision)?;
+        let amend = actions::parse_amendment(&vm_lines(&form.amend)?)?;
         actions::decide_request(&s.ctx, &viewer, id, approve, &amend, &form.reason, None).await
     }
     .await;

@@ -14,20 +14,18 @@ use crate::store::{DeadlineRow, DepartmentContact, NoticeDetail};
 
 pub use crate::core::calendar::zh_date;
 
+/// The stored resource's name in formal Chinese (an unknown one reads as the disk, as before
+/// notices named their resource by type).
 fn resource_zh(r: &str) -> &'static str {
-    match r {
-        "cpu" => "CPU",
-        "memory" => "内存",
-        _ => "硬盘",
-    }
+    r.parse::<Resource>()
+        .unwrap_or(Resource::Disk)
+        .title(Language::Zh)
 }
 
 fn resource_en(r: &str) -> &'static str {
-    match r {
-        "cpu" => "CPU",
-        "memory" => "memory",
-        _ => "disk",
-    }
+    r.parse::<Resource>()
+        .unwrap_or(Resource::Disk)
+        .title(Language::En)
 }
 
 /// "p95" -> "第95百分位数", "daily_peak.max" -> "日峰值的最大值", ...
@@ -283,16 +281,14 @@ pub fn yuan_text(v: f64) -> String {
     format!("{grouped}.{frac:02}")
 }
 
-/// What an allocation costs a month at `prices`: (vcpus, memory GiB, disk GiB) from the
-/// allocation JSON a notice keeps.
+/// What the allocation a notice keeps (its JSON: `vcpus`, `memory_gib`, `disk_gib`) costs a
+/// month at `prices`.
 pub fn monthly_cost(
     prices: &crate::core::review::rules::Prices,
     allocation: &serde_json::Value,
 ) -> f64 {
     let f = |k: &str| allocation[k].as_f64().unwrap_or(0.0);
-    f("vcpus") * prices.vcpu_month
-        + f("memory_gib") * prices.memory_gib_month
-        + f("disk_gib") * prices.disk_gib_month
+    prices.monthly(f("vcpus"), f("memory_gib"), f("disk_gib"))
 }
 
 impl ReleaseContext {

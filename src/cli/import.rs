@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 
 use super::Session;
+use crate::core::arp_text::{ArpTextFormat, parse_arp_text};
 use crate::core::calendar::shanghai_day;
 use crate::core::import::{SampleParser, parse_arp, parse_ip_registry};
 use crate::core::inventory::Inventory;
@@ -30,13 +31,30 @@ pub enum ImportCommand {
     /// The IP registry from a CSV file with header `ip,mac,department,holder`
     /// (optionally `,registered_on,note,gateway`); created or updated by IP, with history.
     IpRegistry { file: PathBuf },
-    /// A switch's or router's ARP/neighbour table: CSV `ip,mac,seen_at,source`.
+    /// A switch's or router's ARP/neighbour table: CSV `ip,mac,seen_at,source`, or the text of
+    /// Huawei/H3C `display arp` or Cisco `show ip arp` (seen now, by --source).
     Arp {
         file: PathBuf,
-        /// Accept entries older than 400 days (never the future).
+        #[arg(long, value_enum, default_value_t = ArpFormat::Csv)]
+        format: ArpFormat,
+        /// The switch the text came from (huawei and cisco; a CSV's rows name their own).
+        #[arg(long)]
+        source: Option<String>,
+        /// Accept entries older than 400 days (never the future; csv only).
         #[arg(long)]
         allow_history: bool,
     },
+}
+
+/// What an ARP file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArpFormat {
+    /// CSV `ip,mac,seen_at,source`.
+    Csv,
+    /// Huawei or H3C `display arp` output.
+    Huawei,
+    /// Cisco `show ip arp` output (IOS, NX-OS; IOS XR `show arp`).
+    Cisco,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,27 +154,66 @@ pub(super) async fn run(s: &Session<'_>, cmd: ImportCommand) -> anyhow::Result<(
         }
         ImportCommand::Arp {
             file,
+            format,
+            source,
             allow_history,
         } => {
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            let rows = parse_arp(
-                &file.display().to_string(),
-                std::io::BufReader::new(input),
-                arrival_window(allow_history),
-            )
-            .context("nothing imported")?;
+            let origin = file.display().to_string();
+            let text_format = match format {
+                ArpFormat::Csv => None,
+                ArpFormat::Huawei => Some(ArpTextFormat::Huawei),
+                ArpFormat::Cisco => Some(ArpTextFormat::Cisco),
+            };
+            let rows = match (text_format, source) {
+                (None, Some(_)) => anyhow::bail!(
+                    "--source is for --format huawei or cisco: a CSV's rows carry their own source"
+                ),
+                (None, None) => {
+                    let input = std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {origin}"))?;
+                    parse_arp(
+                        &origin,
+                        std::io::BufReader::new(input),
+                        arrival_window(allow_history),
+                    )
+                    .context("nothing imported")?
+                }
+                (Some(_), None) => anyhow::bail!(
+                    "--format {}: give --source NAME, the switch the table came from",
+                    format.name()
+                ),
+                (Some(text_format), Some(source)) => {
+                    anyhow::ensure!(
+                        !allow_history,
+                        "--allow-history is for CSV files: a {} table is seen now",
+                        format.name()
+                    );
+                    let bytes =
+                        std::fs::read(&file).with_context(|| format!("cannot read {origin}"))?;
+                    // Terminal logs may carry a stray non-UTF-8 byte (a GBK description): it
+                    // is in no column that is read.
+                    let text = String::from_utf8_lossy(&bytes);
+                    parse_arp_text(&origin, text_format, &text, &source, Utc::now())
+                        .context("nothing imported")?
+                }
+            };
             let sightings: Vec<SightingRow> = rows.iter().map(SightingRow::from).collect();
             store.record_sightings(&sightings).await?;
             let text = format!("imported {} ARP entries", rows.len());
-            s.audit(
-                "import_arp",
-                format!("file {}", file.display()),
-                text.clone(),
-            )
-            .await?;
+            s.audit("import_arp", format!("file {origin}"), text.clone())
+                .await?;
             println!("{text}");
             Ok(())
+        }
+    }
+}
+
+impl ArpFormat {
+    fn name(self) -> &'static str {
+        match self {
+            ArpFormat::Csv => "csv",
+            ArpFormat::Huawei => "huawei",
+            ArpFormat::Cisco => "cisco",
         }
     }
 }

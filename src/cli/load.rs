@@ -122,6 +122,49 @@ pub fn smtp_settings() -> Result<Option<SmtpSettings>, SmtpError> {
     Ok(Some(SmtpSettings::new(url, from, credentials)))
 }
 
+/// A secret from `VAR`, or from the file `VAR_FILE` names (trailing newline dropped).
+fn secret_from_env(var: &str) -> anyhow::Result<Option<String>> {
+    if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        return Ok(Some(value));
+    }
+    let file_var = format!("{var}_FILE");
+    match std::env::var(&file_var).ok().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(path) => Ok(Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {file_var}={path}"))?
+                .trim_end()
+                .to_owned(),
+        )),
+    }
+}
+
+/// The Prometheus API's credentials from the environment: `CLOUDGOV_PROMETHEUS_BEARER_TOKEN`,
+/// or `CLOUDGOV_PROMETHEUS_USERNAME` with `CLOUDGOV_PROMETHEUS_PASSWORD` (each secret also as
+/// `..._FILE`). Never printed.
+pub fn prometheus_auth() -> anyhow::Result<crate::jobs::prometheus::PromAuth> {
+    use crate::jobs::prometheus::PromAuth;
+    let token = secret_from_env("CLOUDGOV_PROMETHEUS_BEARER_TOKEN")?;
+    let username = std::env::var("CLOUDGOV_PROMETHEUS_USERNAME")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let password = secret_from_env("CLOUDGOV_PROMETHEUS_PASSWORD")?;
+    match (token, username, password) {
+        (Some(_), Some(_), _) => anyhow::bail!(
+            "set CLOUDGOV_PROMETHEUS_BEARER_TOKEN or CLOUDGOV_PROMETHEUS_USERNAME, not both"
+        ),
+        (Some(token), None, _) => Ok(PromAuth::Bearer(token)),
+        (None, Some(username), Some(password)) => Ok(PromAuth::Basic { username, password }),
+        (None, Some(_), None) => anyhow::bail!(
+            "CLOUDGOV_PROMETHEUS_USERNAME is set without CLOUDGOV_PROMETHEUS_PASSWORD (or _FILE)"
+        ),
+        (None, None, Some(_)) => anyhow::bail!(
+            "CLOUDGOV_PROMETHEUS_PASSWORD is set without CLOUDGOV_PROMETHEUS_USERNAME"
+        ),
+        (None, None, None) => Ok(PromAuth::None),
+    }
+}
+
 /// How the outbox sender behaves: `CLOUDGOV_OUTBOX_CLAIM_SECS` (default 120), and the crash
 /// test's `CLOUDGOV_FAULT_ABORT_AFTER_SMTP_ACCEPT`.
 pub fn delivery_settings() -> DeliverySettings {

@@ -30,6 +30,7 @@ mod requests;
 mod review;
 mod samples;
 mod serve;
+mod sources;
 mod users;
 mod vm;
 
@@ -121,6 +122,9 @@ pub enum Command {
     /// Resource requests (资源申请): submit, review with the department's usage, decide, deliver.
     #[command(subcommand)]
     Requests(requests::RequestsCommand),
+    /// Usage sources besides the agent: Prometheus with node_exporter.
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -210,6 +214,7 @@ async fn dispatch(s: &Session<'_>, command: Command) -> anyhow::Result<()> {
         Command::Kubernetes(cmd) => kubernetes::run(s.ctx, cmd).await,
         Command::Samples(cmd) => samples::run(s, cmd).await,
         Command::Requests(cmd) => requests::run(s, cmd).await,
+        Command::Sources(cmd) => sources::run(s, cmd).await,
         Command::Demo(_) | Command::Calendar(_) => {
             anyhow::bail!("handled before the database is opened")
         }

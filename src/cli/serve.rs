@@ -56,6 +56,10 @@ pub struct ServeArgs {
     pub tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     pub kubernetes: super::kubernetes::ServeKubernetesArgs,
+    #[command(flatten)]
+    pub prometheus: super::sources::ServePrometheusArgs,
+    #[command(flatten)]
+    pub snmp: super::sources::ServeSnmpArgs,
 }
 
 pub(super) async fn run(s: &Session<'_>, args: ServeArgs) -> anyhow::Result<()> {
@@ -84,6 +88,8 @@ pub(super) async fn run(s: &Session<'_>, args: ServeArgs) -> anyhow::Result<()> 
                 Arc::new(super::load::review_rules(args.review_rules.as_deref())?),
             )),
             kubernetes,
+            prometheus: args.prometheus.job()?,
+            snmp: args.snmp.job()?,
             elector,
         },
         tls,

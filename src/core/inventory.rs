@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
 use crate::core::domain::{DepartmentId, Email, ProjectId, VmId, check_text};
+use crate::core::prometheus::{PromError, Selector};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -73,6 +74,30 @@ pub struct Vm {
     pub delivered_on: NaiveDate,
     #[serde(default, deserialize_with = "optional_date")]
     pub deployed_on: Option<NaiveDate>,
+    /// The VM's node_exporter target as Prometheus labels it (`instance`, `HOST:PORT`): its
+    /// usage may be pulled from Prometheus instead of reported by an agent.
+    #[serde(default)]
+    pub prometheus_instance: Option<String>,
+    /// A label selector for other setups, e.g. `{job="node",instance="..."}`.
+    #[serde(default)]
+    pub prometheus_selector: Option<String>,
+}
+
+impl Vm {
+    /// The Prometheus selector of this VM's series, if it names one (checked by
+    /// [`Inventory::parse`], so an error here is a file that was not parsed).
+    pub fn prometheus(&self) -> Result<Option<Selector>, PromError> {
+        match (&self.prometheus_instance, &self.prometheus_selector) {
+            (Some(instance), None) => Selector::instance(instance).map(Some),
+            (None, Some(selector)) => Selector::parse(selector).map(Some),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(PromError::Selector {
+                what: "prometheus_selector",
+                text: self.prometheus_selector.clone().unwrap_or_default(),
+                reason: "give prometheus_instance or prometheus_selector, not both".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +161,8 @@ impl Inventory {
                     )));
                 }
             }
+            v.prometheus()
+                .map_err(|e| invalid(format!("vm {}: {e}", v.id)))?;
             if let Some(deployed) = v.deployed_on
                 && deployed < v.delivered_on
             {
@@ -270,5 +297,20 @@ deployed_on = 2025-10-09
             err(&GOOD.replace("it@health.example.cn", "not-an-address")).contains("not-an-address")
         );
         assert!(err(&GOOD.replace("id = \"his-db-01\"", "id = \"his db\"")).contains("VM id"));
+        let with = |line: &str| GOOD.replace("disk_gib = 500", &format!("disk_gib = 500\n{line}"));
+        assert!(err(&with("prometheus_instance = \"his-db-01\"")).contains("HOST:PORT"));
+        assert!(err(&with("prometheus_selector = 'job=\"node\"'")).contains("braces"));
+        assert!(
+            err(&with(
+                "prometheus_instance = \"a:9100\"\nprometheus_selector = '{job=\"node\"}'"
+            ))
+            .contains("not both")
+        );
+        let inv = Inventory::parse("inv.toml", &with("prometheus_instance = \"10.0.0.5:9100\""))
+            .expect("parses");
+        assert_eq!(
+            inv.vms[0].prometheus().expect("ok").map(|s| s.to_string()),
+            Some("{instance=\"10.0.0.5:9100\"}".to_owned())
+        );
     }
 }

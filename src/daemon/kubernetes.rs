@@ -25,36 +25,23 @@ impl std::fmt::Debug for DiscoveryJob {
     }
 }
 
-/// Runs a discovery pass every `job.every` while this replica leads, and at once when it
-/// becomes the leader, until shutdown. A failed pass is logged and retried at the next tick;
-/// the daemon keeps serving.
+/// Runs a discovery pass every `job.every` while this replica leads (see
+/// [`super::scheduler::run_every`]).
 pub async fn run_discovery(
     job: DiscoveryJob,
     store: crate::store::Store,
-    mut shutdown: watch::Receiver<bool>,
-    mut leader: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    leader: watch::Receiver<bool>,
 ) {
-    loop {
-        if *leader.borrow_and_update() {
-            let at = chrono::Utc::now();
-            if let Err(e) = discover(&job.client, &store, &job.options, at, true).await {
-                tracing::error!(error = %e, "kubernetes discovery failed");
-            }
+    let every = job.every;
+    super::scheduler::run_every("kubernetes", every, shutdown, leader, move |at| {
+        let (job, store) = (job.clone(), store.clone());
+        async move {
+            discover(&job.client, &store, &job.options, at, true).await?;
+            Ok(())
         }
-        tokio::select! {
-            _ = tokio::time::sleep(job.every) => {}
-            changed = leader.changed() => {
-                // The elector is gone (shutting down): wait for the tick rather than spin.
-                if changed.is_err() {
-                    tokio::time::sleep(job.every).await;
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-    }
+    })
+    .await;
 }
 
 /// Holds leadership through a Lease: renews while held, tries again while not, and releases it

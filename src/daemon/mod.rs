@@ -4,6 +4,7 @@
 pub mod kubernetes;
 pub mod lease;
 pub mod scheduler;
+pub mod sources;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ pub struct Schedule {
     pub review: Option<(CronExpr, Arc<ReviewRules>)>,
     /// Periodic Kubernetes discovery (leader only); `None`: off.
     pub kubernetes: Option<kubernetes::DiscoveryJob>,
+    /// Periodic Prometheus pull (leader only); `None`: off.
+    pub prometheus: Option<sources::PrometheusJob>,
+    /// Periodic SNMP polls of switches' ARP tables (leader only); `None`: off.
+    pub snmp: Option<sources::SnmpJob>,
     pub elector: Elector,
 }
 
@@ -64,6 +69,8 @@ impl Default for Schedule {
             fold: parse(DEFAULT_FOLD_CRON),
             review: None,
             kubernetes: None,
+            prometheus: None,
+            snmp: None,
             elector: Elector::Database,
         }
     }
@@ -191,6 +198,22 @@ impl Daemon {
         let mut tasks = vec![leadership, sender, fold];
         if let Some(job) = schedule.kubernetes {
             tasks.push(tokio::spawn(kubernetes::run_discovery(
+                job,
+                ctx.store.clone(),
+                shutdown_rx.clone(),
+                leader.clone(),
+            )));
+        }
+        if let Some(job) = schedule.prometheus {
+            tasks.push(tokio::spawn(sources::run_prometheus(
+                job,
+                ctx.store.clone(),
+                shutdown_rx.clone(),
+                leader.clone(),
+            )));
+        }
+        if let Some(job) = schedule.snmp {
+            tasks.push(tokio::spawn(sources::run_snmp(
                 job,
                 ctx.store.clone(),
                 shutdown_rx.clone(),

@@ -103,6 +103,43 @@ pub async fn run_on_schedule<F, Fut>(
     }
 }
 
+/// Runs `job` every `every` while this replica leads, and at once when it becomes the leader,
+/// until shutdown: for sources polled at an interval (Kubernetes, Prometheus, switches) rather
+/// than at fixed times. A failed run is logged and retried at the next tick; the daemon keeps
+/// serving.
+pub async fn run_every<F, Fut>(
+    name: &'static str,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut leader: watch::Receiver<bool>,
+    mut job: F,
+) where
+    F: FnMut(DateTime<Utc>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        if *leader.borrow_and_update() {
+            let at = Utc::now();
+            if let Err(e) = job(at).await {
+                tracing::error!(job = name, at = %at, error = format!("{e:#}"), "job failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            changed = leader.changed() => {
+                // The elector is gone (shutting down): wait for the tick rather than spin.
+                if changed.is_err() {
+                    tokio::time::sleep(every).await;
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,10 @@ pub mod kubernetes;
 pub mod network;
 pub mod notify;
 pub mod obligations;
+pub mod prometheus;
 pub mod requests;
 pub mod review;
+pub mod snmp;
 pub mod usage;
 pub mod views;
 

@@ -139,17 +139,25 @@ impl Store {
                     "SELECT key, vcpus, memory_gib, disk_gib FROM vms WHERE id = $1")
                     .bind(v.id.as_str()).fetch_optional(&mut *tx).await?;
                 let vcpus = i64::from(v.vcpus);
+                // Stored as written (the instance) or in the canonical form (the selector); the
+                // file was checked by `Inventory::parse`.
+                let prometheus_instance = v.prometheus_instance.clone();
+                let prometheus_selector = v.prometheus()
+                    .map_err(|e| StoreError::Invalid(format!("vm {}: {e}", v.id)))?
+                    .filter(|_| v.prometheus_selector.is_some())
+                    .map(|s| s.to_string());
                 let (key, changed) = match existing {
                     None => {
                         let (key,): (i64,) = sqlx::query_as(
                             "INSERT INTO vms (id, project_id, vcpus, memory_gib, disk_gib, delivered_on, \
-                             deployed_on, deployed_source, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                             RETURNING key")
+                             deployed_on, deployed_source, updated_at, prometheus_instance, prometheus_selector) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING key")
                             .bind(v.id.as_str()).bind(v.project.as_str()).bind(vcpus)
                             .bind(v.memory_gib).bind(v.disk_gib).bind(date_text(v.delivered_on))
                             .bind(v.deployed_on.map(date_text))
                             .bind(v.deployed_on.map(|_| "inventory"))
-                            .bind(now).fetch_one(&mut *tx).await?;
+                            .bind(now).bind(&prometheus_instance).bind(&prometheus_selector)
+                            .fetch_one(&mut *tx).await?;
                         summary.vms_added += 1;
                         (key, true)
                     }
@@ -159,10 +167,11 @@ impl Store {
                              delivered_on = $6, \
                              deployed_on = COALESCE($7, deployed_on), \
                              deployed_source = CASE WHEN $7 IS NULL THEN deployed_source ELSE 'inventory' END, \
-                             updated_at = $8 WHERE key = $1")
+                             updated_at = $8, prometheus_instance = $9, prometheus_selector = $10 WHERE key = $1")
                             .bind(key).bind(v.project.as_str()).bind(vcpus).bind(v.memory_gib)
                             .bind(v.disk_gib).bind(date_text(v.delivered_on))
                             .bind(v.deployed_on.map(date_text)).bind(now)
+                            .bind(&prometheus_instance).bind(&prometheus_selector)
                             .execute(&mut *tx).await?;
                         summary.vms_updated += 1;
                         (key, old_vcpus != vcpus || old_mem != v.memory_gib || old_disk != v.disk_gib)

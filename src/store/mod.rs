@@ -17,6 +17,7 @@ mod notices;
 mod obligations;
 mod outbox;
 mod partitions;
+mod prometheus;
 mod requests;
 mod reviews;
 mod samples;
@@ -50,6 +51,7 @@ pub use obligations::{
 };
 pub use outbox::{DepartmentContact, NoticeDetail, OutboxJob, OutboxRow};
 pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
+pub use prometheus::PrometheusTarget;
 pub use requests::{DepartmentUsage, RequestRow, RequestVmRow};
 pub use reviews::StoredReview;
 pub use samples::{SampleImport, StoredReport};

@@ -128,32 +128,43 @@ macro_rules! registry_history {
 }
 
 /// Upserts one sighting inside a transaction, widening its interval.
-macro_rules! upsert_sighting {
-    ($tx:expr, $r:expr, $first_seen:expr) => {
-        sqlx::query(
-            "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, interface, config, config_source, first_seen, last_seen) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
-             first_seen = CASE WHEN excluded.first_seen < ip_sightings.first_seen THEN excluded.first_seen ELSE ip_sightings.first_seen END, \
-             last_seen = CASE WHEN excluded.last_seen > ip_sightings.last_seen THEN excluded.last_seen ELSE ip_sightings.last_seen END, \
-             config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
-             config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
-             interface = excluded.interface, vm_key = excluded.vm_key",
-        )
-        .bind(&$r.ip)
-        .bind(&$r.mac)
-        .bind($r.kind.as_str())
-        .bind(&$r.source)
-        .bind($r.vm_key)
-        .bind(&$r.interface)
-        .bind(&$r.config)
-        .bind(&$r.config_source)
-        .bind($first_seen)
-        .bind($r.seen_at)
-        .execute(&mut *$tx)
-        .await?
-    };
+macro_rules! upsert_sightings {
+    ($tx:expr, $collapsed:expr) => {{
+        let collapsed: Vec<(&$crate::store::SightingRow, i64)> = $collapsed;
+        // Collapsed rows are distinct by key, so one statement may upsert many of them
+        // (PostgreSQL refuses to update the same row twice in one statement).
+        for chunk in collapsed.chunks($crate::store::network::SIGHTINGS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, interface, config, config_source, first_seen, last_seen) ",
+            );
+            query.push_values(chunk, |mut row, (r, first_seen)| {
+                row.push_bind(&r.ip)
+                    .push_bind(&r.mac)
+                    .push_bind(r.kind.as_str())
+                    .push_bind(&r.source)
+                    .push_bind(r.vm_key)
+                    .push_bind(&r.interface)
+                    .push_bind(&r.config)
+                    .push_bind(&r.config_source)
+                    .push_bind(*first_seen)
+                    .push_bind(r.seen_at);
+            });
+            query.push(
+                " ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
+                 first_seen = CASE WHEN excluded.first_seen < ip_sightings.first_seen THEN excluded.first_seen ELSE ip_sightings.first_seen END, \
+                 last_seen = CASE WHEN excluded.last_seen > ip_sightings.last_seen THEN excluded.last_seen ELSE ip_sightings.last_seen END, \
+                 config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
+                 config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
+                 interface = excluded.interface, vm_key = excluded.vm_key",
+            );
+            query.build().execute(&mut *$tx).await?;
+        }
+    }};
 }
-pub(crate) use upsert_sighting;
+pub(crate) use upsert_sightings;
+
+/// Sightings per upsert statement: 10 parameters each.
+pub(crate) const SIGHTINGS_PER_STATEMENT: usize = 500;
 
 /// The sightings of a batch, one per (IP, MAC, kind, source): the latest occurrence (its
 /// `seen_at` is the last time seen) with the earliest time seen. Upserting these gives the
@@ -352,9 +363,7 @@ impl Store {
     pub async fn record_sightings(&self, rows: &[SightingRow]) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            for (r, first_seen) in collapse_sightings(rows.iter()) {
-                upsert_sighting!(tx, r, first_seen);
-            }
+            upsert_sightings!(tx, collapse_sightings(rows.iter()));
             tx.commit().await?;
             Ok(())
         })

@@ -3,9 +3,9 @@
 //! A sample of a day already compacted into a block is checked against the block, so a replay
 //! stays a no-op there too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::network::{SightingRow, collapse_sightings, upsert_sighting};
+use super::network::{SightingRow, collapse_sightings, upsert_sightings};
 use super::{Backend, BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::samples::{Hundredths, Sample, SampleRow, shanghai_day_of};
 
@@ -97,11 +97,21 @@ pub(super) fn sample_of(row: SampleTuple) -> Result<Sample> {
 /// PostgreSQL's 65,535 bind parameters.
 pub(super) const SAMPLES_PER_STATEMENT: usize = 1000;
 
+/// Agent rows per upsert statement: 13 parameters each.
+const AGENTS_PER_STATEMENT: usize = 500;
+
 /// Inserts `rows` into the head inside the open transaction `tx`, a multi-row statement per
 /// chunk, marks their days for the fold, and evaluates to how many were new. A sample stored
 /// already (in the head by the primary key, or in its day's block) is skipped.
 macro_rules! insert_sample_rows {
-    ($tx:expr, $rows:expr, $now:expr) => {{
+    ($tx:expr, $rows:expr, $now:expr) => {
+        insert_sample_rows!(@run $tx, $rows, $now, false).0
+    };
+    // The keys (vm_key, ts) of the rows that were new, for callers that count per batch.
+    ($tx:expr, $rows:expr, $now:expr, keys) => {
+        insert_sample_rows!(@run $tx, $rows, $now, true).1
+    };
+    (@run $tx:expr, $rows:expr, $now:expr, $keys:expr) => {{
         let rows: Vec<&$crate::core::samples::SampleRow> = $rows;
         // Days compacted already: their samples are in blocks, which the primary key cannot see.
         let today = $crate::core::samples::shanghai_day_of($now);
@@ -128,6 +138,7 @@ macro_rules! insert_sample_rows {
             .filter(|r| !compacted.contains(&(r.vm_key, r.sample.ts)))
             .collect();
         let mut inserted = 0u64;
+        let mut keys: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
         for chunk in fresh.chunks($crate::store::samples::SAMPLES_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, net_tx_bps, inbound_connections) ",
@@ -144,13 +155,20 @@ macro_rules! insert_sample_rows {
                     .push_bind(s.inbound_connections.map(i64::from));
             });
             query.push(" ON CONFLICT DO NOTHING");
-            inserted += query.build().execute(&mut *$tx).await?.rows_affected();
+            if $keys {
+                query.push(" RETURNING vm_key, ts");
+                let new: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *$tx).await?;
+                inserted += new.len() as u64;
+                keys.extend(new);
+            } else {
+                inserted += query.build().execute(&mut *$tx).await?.rows_affected();
+            }
         }
         for ((vm_key, day), min_ts) in $crate::store::samples::dirty_days(fresh.iter().copied()) {
             sqlx::query($crate::store::samples::MARK_DIRTY).bind(vm_key).bind(day).bind(min_ts).bind($now)
                 .execute(&mut *$tx).await?;
         }
-        inserted
+        (inserted, keys)
     }};
 }
 pub(super) use insert_sample_rows;
@@ -233,36 +251,66 @@ impl Store {
     /// fails, so no batch is acknowledged that the commit does not hold.
     pub async fn ingest_groups(&self, groups: &[&[StoredReport]]) -> Result<Vec<(u64, u64)>> {
         let now = now_secs();
+        // The whole group is written as one: its samples in multi-row statements (the new
+        // ones' keys decide each batch's count), each VM-day marked once, each sighting and
+        // each VM's agent row upserted once, from the newest report.
+        let rows: Vec<&SampleRow> = groups
+            .iter()
+            .flat_map(|g| g.iter().map(|r| &r.sample))
+            .collect();
+        let sightings = collapse_sightings(
+            groups
+                .iter()
+                .flat_map(|g| g.iter().flat_map(|r| &r.sightings)),
+        );
+        let mut newest: HashMap<i64, &StoredReport> = HashMap::new();
+        for r in groups.iter().flat_map(|g| g.iter()) {
+            let slot = newest.entry(r.sample.vm_key).or_insert(r);
+            if r.sample.sample.ts >= slot.sample.sample.ts {
+                *slot = r;
+            }
+        }
+        let mut agents: Vec<&StoredReport> = newest.into_values().collect();
+        agents.sort_by_key(|r| r.sample.vm_key);
         let counts = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let mut counts = Vec::with_capacity(groups.len());
-            for reports in groups {
-                let inserted = insert_sample_rows!(tx, reports.iter().map(|r| &r.sample).collect(), now);
-                counts.push((inserted, reports.len() as u64 - inserted));
-                for (sighting, first_seen) in collapse_sightings(reports.iter().flat_map(|r| &r.sightings)) {
-                    upsert_sighting!(tx, sighting, first_seen);
-                }
-                // The newest report describes the agent; an older replayed one must not overwrite it.
-                if let Some(r) = reports.iter().max_by_key(|r| r.sample.sample.ts) {
-                    sqlx::query(
-                        "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
-                         last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         ON CONFLICT (vm_key) DO UPDATE SET hostname = excluded.hostname, \
-                         machine_id = excluded.machine_id, os = excluded.os, agent_version = excluded.agent_version, \
-                         last_seq = excluded.last_seq, last_collected_at = excluded.last_collected_at, \
-                         vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes, \
-                         filesystems = excluded.filesystems, interfaces = excluded.interfaces \
-                         WHERE excluded.last_collected_at >= agents.last_collected_at")
-                        .bind(r.sample.vm_key).bind(&r.hostname).bind(&r.machine_id).bind(&r.os)
-                        .bind(&r.agent_version).bind(r.seq).bind(r.sample.sample.ts).bind(now)
-                        .bind(r.vcpus).bind(r.memory_bytes).bind(r.disk_bytes)
-                        .bind(&r.filesystems_json).bind(&r.interfaces_json)
-                        .execute(&mut *tx).await?;
-                    sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE vm_key = $1")
-                        .bind(r.sample.vm_key).bind(now)
-                        .execute(&mut *tx).await?;
-                }
+            let mut new = insert_sample_rows!(tx, rows, now, keys);
+            // A sample offered twice in one group is new for the first batch that offers it.
+            let counts: Vec<(u64, u64)> = groups
+                .iter()
+                .map(|g| {
+                    let inserted = g.iter().filter(|r| new.remove(&(r.sample.vm_key, r.sample.sample.ts))).count() as u64;
+                    (inserted, g.len() as u64 - inserted)
+                })
+                .collect();
+            upsert_sightings!(tx, sightings);
+            for chunk in agents.chunks(AGENTS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, last_seq, \
+                     last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces) ");
+                query.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.sample.vm_key).push_bind(&r.hostname).push_bind(&r.machine_id)
+                        .push_bind(&r.os).push_bind(&r.agent_version).push_bind(r.seq)
+                        .push_bind(r.sample.sample.ts).push_bind(now).push_bind(r.vcpus)
+                        .push_bind(r.memory_bytes).push_bind(r.disk_bytes)
+                        .push_bind(&r.filesystems_json).push_bind(&r.interfaces_json);
+                });
+                // The newest report describes the agent; an older replayed one must not
+                // overwrite it, but the agent was seen now either way.
+                query.push(
+                    " ON CONFLICT (vm_key) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
+                     hostname = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.hostname ELSE agents.hostname END, \
+                     machine_id = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.machine_id ELSE agents.machine_id END, \
+                     os = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.os ELSE agents.os END, \
+                     agent_version = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.agent_version ELSE agents.agent_version END, \
+                     last_seq = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.last_seq ELSE agents.last_seq END, \
+                     vcpus = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.vcpus ELSE agents.vcpus END, \
+                     memory_bytes = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.memory_bytes ELSE agents.memory_bytes END, \
+                     disk_bytes = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.disk_bytes ELSE agents.disk_bytes END, \
+                     filesystems = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.filesystems ELSE agents.filesystems END, \
+                     interfaces = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.interfaces ELSE agents.interfaces END, \
+                     last_collected_at = CASE WHEN excluded.last_collected_at >= agents.last_collected_at THEN excluded.last_collected_at ELSE agents.last_collected_at END");
+                query.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             counts

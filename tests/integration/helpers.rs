@@ -133,6 +133,12 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        self.stop_daemon().await;
+    }
+
+    /// Stops the in-process daemon but keeps the database, e.g. so that a `cloudgov serve`
+    /// child can take the leadership (on PostgreSQL the in-process daemon holds it).
+    pub async fn stop_daemon(&mut self) {
         if let Some(d) = self.daemon.take() {
             d.stop().await.expect("daemon stops cleanly");
         }

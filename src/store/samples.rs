@@ -104,14 +104,7 @@ const AGENTS_PER_STATEMENT: usize = 500;
 /// chunk, marks their days for the fold, and evaluates to how many were new. A sample stored
 /// already (in the head by the primary key, or in its day's block) is skipped.
 macro_rules! insert_sample_rows {
-    ($tx:expr, $rows:expr, $now:expr) => {
-        insert_sample_rows!(@run $tx, $rows, $now, false).0
-    };
-    // The keys (vm_key, ts) of the rows that were new, for callers that count per batch.
-    ($tx:expr, $rows:expr, $now:expr, keys) => {
-        insert_sample_rows!(@run $tx, $rows, $now, true).1
-    };
-    (@run $tx:expr, $rows:expr, $now:expr, $keys:expr) => {{
+    ($tx:expr, $rows:expr, $now:expr) => {{
         let rows: Vec<&$crate::core::samples::SampleRow> = $rows;
         // Days compacted already: their samples are in blocks, which the primary key cannot see.
         let today = $crate::core::samples::shanghai_day_of($now);
@@ -119,17 +112,26 @@ macro_rules! insert_sample_rows {
         let mut past_days: Vec<(i64, String)> = rows
             .iter()
             .filter(|r| $crate::core::samples::shanghai_day_of(r.sample.ts) < today)
-            .map(|r| (r.vm_key, $crate::core::samples::shanghai_day_of(r.sample.ts).to_string()))
+            .map(|r| {
+                (
+                    r.vm_key,
+                    $crate::core::samples::shanghai_day_of(r.sample.ts).to_string(),
+                )
+            })
             .collect();
         past_days.sort();
         past_days.dedup();
         for (vm_key, day) in &past_days {
-            let stored: Option<(Vec<u8>,)> = sqlx::query_as(
-                "SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
-                .bind(vm_key).bind(day).fetch_optional(&mut *$tx).await?;
+            let stored: Option<(Vec<u8>,)> =
+                sqlx::query_as("SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
+                    .bind(vm_key)
+                    .bind(day)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
             if let Some((bytes,)) = stored {
-                let samples = $crate::core::usage::block::decode(&bytes)
-                    .map_err(|e| $crate::store::StoreError::Invalid(format!("VM {vm_key} day {day}: {e}")))?;
+                let samples = $crate::core::usage::block::decode(&bytes).map_err(|e| {
+                    $crate::store::StoreError::Invalid(format!("VM {vm_key} day {day}: {e}"))
+                })?;
                 compacted.extend(samples.iter().map(|s| (*vm_key, s.ts)));
             }
         }
@@ -138,7 +140,6 @@ macro_rules! insert_sample_rows {
             .filter(|r| !compacted.contains(&(r.vm_key, r.sample.ts)))
             .collect();
         let mut inserted = 0u64;
-        let mut keys: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
         for chunk in fresh.chunks($crate::store::samples::SAMPLES_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, net_tx_bps, inbound_connections) ",
@@ -155,20 +156,18 @@ macro_rules! insert_sample_rows {
                     .push_bind(s.inbound_connections.map(i64::from));
             });
             query.push(" ON CONFLICT DO NOTHING");
-            if $keys {
-                query.push(" RETURNING vm_key, ts");
-                let new: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *$tx).await?;
-                inserted += new.len() as u64;
-                keys.extend(new);
-            } else {
-                inserted += query.build().execute(&mut *$tx).await?.rows_affected();
-            }
+            inserted += query.build().execute(&mut *$tx).await?.rows_affected();
         }
         for ((vm_key, day), min_ts) in $crate::store::samples::dirty_days(fresh.iter().copied()) {
-            sqlx::query($crate::store::samples::MARK_DIRTY).bind(vm_key).bind(day).bind(min_ts).bind($now)
-                .execute(&mut *$tx).await?;
+            sqlx::query($crate::store::samples::MARK_DIRTY)
+                .bind(vm_key)
+                .bind(day)
+                .bind(min_ts)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
         }
-        (inserted, keys)
+        inserted
     }};
 }
 pub(super) use insert_sample_rows;
@@ -251,13 +250,9 @@ impl Store {
     /// fails, so no batch is acknowledged that the commit does not hold.
     pub async fn ingest_groups(&self, groups: &[&[StoredReport]]) -> Result<Vec<(u64, u64)>> {
         let now = now_secs();
-        // The whole group is written as one: its samples in multi-row statements (the new
-        // ones' keys decide each batch's count), each VM-day marked once, each sighting and
-        // each VM's agent row upserted once, from the newest report.
-        let rows: Vec<&SampleRow> = groups
-            .iter()
-            .flat_map(|g| g.iter().map(|r| &r.sample))
-            .collect();
+        // The whole group is written as one transaction: each batch's samples in multi-row
+        // statements, each sighting and each VM's agent row upserted once for the group, from
+        // the newest report.
         let sightings = collapse_sightings(
             groups
                 .iter()
@@ -274,15 +269,14 @@ impl Store {
         agents.sort_by_key(|r| r.sample.vm_key);
         let counts = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let mut new = insert_sample_rows!(tx, rows, now, keys);
-            // A sample offered twice in one group is new for the first batch that offers it.
-            let counts: Vec<(u64, u64)> = groups
-                .iter()
-                .map(|g| {
-                    let inserted = g.iter().filter(|r| new.remove(&(r.sample.vm_key, r.sample.sample.ts))).count() as u64;
-                    (inserted, g.len() as u64 - inserted)
-                })
-                .collect();
+            // A statement per batch gives each batch its own count (a sample offered twice in
+            // one group is new for the first batch only) without reading rows back, which
+            // costs more than the statements on SQLite's worker thread.
+            let mut counts = Vec::with_capacity(groups.len());
+            for g in groups {
+                let inserted = insert_sample_rows!(tx, g.iter().map(|r| &r.sample).collect(), now);
+                counts.push((inserted, g.len() as u64 - inserted));
+            }
             upsert_sightings!(tx, sightings);
             for chunk in agents.chunks(AGENTS_PER_STATEMENT) {
                 let mut query = sqlx::QueryBuilder::new(

@@ -1,14 +1,22 @@
-//! Group commit for ingest: one writer drains a bounded queue of checked batches and stores
-//! as many as are waiting in one transaction, then answers each request whose rows the commit
+//! Group commit for ingest: a writer drains a bounded queue of checked batches and stores as
+//! many as are waiting in one transaction, then answers each request whose rows the commit
 //! holds. A request is acknowledged only after its commit; a full queue answers 503 with
 //! `Retry-After` at once, so agents back off and keep spooling instead of piling up.
+//!
+//! SQLite has one writer (the database has one write lock). PostgreSQL commits in parallel, so
+//! it gets [`POSTGRES_WRITERS`], each with its own queue; a VM's batches always go to the same
+//! writer, so two concurrent commits never touch the same VM's rows (samples, VM-day marks, its
+//! agent row, its sightings) and cannot deadlock on them.
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Store, StoreError, StoredReport};
 
-/// Batches waiting for the writer at most; one more is refused (503).
+/// Batches waiting for the writers at most (shared among their queues); one more is refused
+/// (503).
 pub const QUEUE_BATCHES: usize = 256;
+/// Writers on PostgreSQL: enough to keep a few commits in flight on a small server.
+pub const POSTGRES_WRITERS: usize = 4;
 /// Reports one commit holds at most (the writer takes whole batches until it passes this).
 pub const MAX_REPORTS_PER_COMMIT: usize = 20_000;
 
@@ -30,21 +38,34 @@ struct Job {
 /// The handle the ingest handler sends batches through; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Job>,
+    queues: Vec<mpsc::Sender<Job>>,
 }
 
 impl GroupCommit {
-    /// Starts the writer for `store` on the current tokio runtime.
+    /// Starts the writers for `store` on the current tokio runtime.
     pub fn start(store: Store) -> GroupCommit {
-        let (queue, rx) = mpsc::channel(QUEUE_BATCHES);
-        tokio::spawn(writer(store, rx));
-        GroupCommit { queue }
+        let writers = if store.backend_name() == "postgres" {
+            POSTGRES_WRITERS
+        } else {
+            1
+        };
+        let queues = (0..writers)
+            .map(|_| {
+                let (queue, rx) = mpsc::channel(QUEUE_BATCHES / writers);
+                tokio::spawn(writer(store.clone(), rx));
+                queue
+            })
+            .collect();
+        GroupCommit { queues }
     }
 
-    /// Stores `reports` in the next group commit: (inserted, duplicates) once committed.
+    /// Stores `reports` (one VM's) in the next group commit of its writer: (inserted,
+    /// duplicates) once committed.
     pub async fn store(&self, reports: Vec<StoredReport>) -> Result<(u64, u64), GroupError> {
+        let vm_key = reports.first().map_or(0, |r| r.sample.vm_key);
+        let queue = &self.queues[vm_key.unsigned_abs() as usize % self.queues.len()];
         let (done, answer) = oneshot::channel();
-        self.queue
+        queue
             .try_send(Job { reports, done })
             .map_err(|_| GroupError::Busy)?;
         // A writer that stopped (the runtime shutting down) answers nothing: not stored.

@@ -391,7 +391,10 @@ async fn pull_unit(
         } else {
             BTreeMap::from([(String::new(), series)])
         };
-        for ((_, target), (_, line, newest)) in unit.iter().zip(lines.iter_mut()) {
+        // Every VM of the piece is read first, then all are stored in one transaction.
+        let mut reports: Vec<(usize, Vec<StoredReport>)> = Vec::new();
+        let mut bare: Vec<(usize, Vec<SampleRow>)> = Vec::new();
+        for (n, ((_, target), (_, line, newest))) in unit.iter().zip(lines.iter_mut()).enumerate() {
             if line.error.is_some() {
                 continue;
             }
@@ -401,25 +404,45 @@ async fn pull_unit(
                 String::new()
             };
             // Two VMs naming the same instance both get its series.
-            let series = by_instance.get(&key).cloned().unwrap_or_default();
-            let stored = store_piece(
-                store,
-                target,
-                &line.selector,
-                &series,
-                (from, to, step),
-                &window,
-                persist,
-            )
-            .await;
-            match stored {
-                Ok((samples, gaps, inserted, last)) => {
-                    line.samples += samples;
-                    line.gaps += gaps;
-                    line.stored += inserted;
-                    *newest = last.or(*newest);
+            let series = by_instance.get(&key).map_or(&[][..], Vec::as_slice);
+            match read_piece(target, &line.selector, series, (from, to, step), &window) {
+                Ok((pulled, vm_reports)) => {
+                    line.samples += pulled.samples.len();
+                    line.gaps += pulled.gaps;
+                    *newest = pulled.samples.last().map(|s| s.ts).or(*newest);
+                    if persist && !vm_reports.is_empty() {
+                        reports.push((n, vm_reports));
+                    } else if persist && !pulled.samples.is_empty() {
+                        // No allocation shown: samples without an agent row.
+                        let rows = pulled.samples.iter().map(|s| SampleRow {
+                            vm_key: target.vm_key,
+                            sample: *s,
+                        });
+                        bare.push((n, rows.collect::<Vec<_>>()));
+                    }
                 }
                 Err(e) => line.error = Some(e.to_string()),
+            }
+        }
+        if !reports.is_empty() {
+            let groups: Vec<&[StoredReport]> = reports.iter().map(|(_, r)| r.as_slice()).collect();
+            match store.ingest_groups(&groups).await {
+                Ok(counts) => {
+                    for ((n, _), (inserted, _)) in reports.iter().zip(counts) {
+                        lines[*n].1.stored += inserted;
+                    }
+                }
+                Err(e) => {
+                    for (n, _) in &reports {
+                        lines[*n].1.error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        for (n, rows) in bare {
+            match store.insert_samples(&rows).await {
+                Ok((inserted, _)) => lines[n].1.stored += inserted,
+                Err(e) => lines[n].1.error = Some(e.to_string()),
             }
         }
         by_instance.clear();
@@ -445,42 +468,22 @@ async fn pull_unit(
     out
 }
 
-/// One VM's series of one piece: its samples, stored when `persist`. Returns (samples, gaps,
-/// newly stored, newest sample's instant).
-async fn store_piece(
-    store: &Store,
+/// One VM's series of one piece: its samples, and the reports that store them.
+fn read_piece(
     target: &PrometheusTarget,
     shown_selector: &str,
     series: &[crate::core::prometheus::Series],
     (from, to, step): (i64, i64, i64),
     window: &ArrivalWindow,
-    persist: bool,
-) -> Result<(usize, usize, u64, Option<i64>), PullError> {
+) -> Result<(Pulled, Vec<StoredReport>), PullError> {
     let pulled = samples_from(series, from, to, step)?;
-    let newest = pulled.samples.last().map(|s| s.ts);
-    let mut inserted = 0;
-    if persist && !pulled.samples.is_empty() {
-        let reports = reports_of(target, shown_selector, &pulled, window)?;
-        inserted = if reports.is_empty() {
-            let rows: Vec<SampleRow> = pulled
-                .samples
-                .iter()
-                .map(|s| SampleRow {
-                    vm_key: target.vm_key,
-                    sample: *s,
-                })
-                .collect();
-            store.insert_samples(&rows).await?.0
-        } else {
-            store.ingest_reports(&reports).await?.0
-        };
-    }
-    Ok((pulled.samples.len(), pulled.gaps, inserted, newest))
+    let reports = reports_of(target, shown_selector, &pulled, window)?;
+    Ok((pulled, reports))
 }
 
 /// The pulled samples as an agent's reports (the allocation it shows on each, the filesystems
-/// of the newest step); empty when Prometheus showed no allocation (the samples are then
-/// stored without an agent row).
+/// of the newest step); empty when Prometheus showed no allocation (the caller then stores the
+/// samples without an agent row).
 fn reports_of(
     target: &PrometheusTarget,
     shown_selector: &str,

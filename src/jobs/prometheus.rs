@@ -231,23 +231,44 @@ pub async fn pull(
             "VM {vm} does not exist or names no prometheus_instance / prometheus_selector"
         )));
     }
-    // Work units: batches of instances sharing a range, and single VMs with selectors.
+    // Work units: batches of instances sharing a range, and single VMs with selectors; each
+    // target's selector is parsed and its range computed here, once.
     let mut lines: Vec<VmPull> = Vec::with_capacity(targets.len());
     let mut batches: BTreeMap<(i64, i64), Vec<(usize, PrometheusTarget)>> = BTreeMap::new();
-    let mut units: Vec<Vec<(usize, PrometheusTarget)>> = Vec::new();
+    let mut units: Vec<Unit> = Vec::new();
     for (i, target) in targets.into_iter().enumerate() {
-        let mut line = VmPull::new(&target);
-        let range = range_of(&target, options, at);
-        match (&target.instance, range) {
-            (_, Err(e)) => line.error = Some(e.to_string()),
-            (_, Ok(None)) => {}
-            (Some(_), Ok(Some(range))) => batches.entry(range).or_default().push((i, target)),
-            (None, Ok(Some(_))) => units.push(vec![(i, target)]),
+        let mut line = VmPull::new(&target.vm_id);
+        match selector_of(&target) {
+            Err(e) => line.error = Some(e.to_string()),
+            Ok(selector) => {
+                line.selector = selector.to_string();
+                match (range_of(&target, options, at), &target.instance) {
+                    (None, _) => {}
+                    (Some(range), Some(_)) => batches.entry(range).or_default().push((i, target)),
+                    (Some(range), None) => units.push(Unit {
+                        range,
+                        query: usage_query(&selector, options.rate_window),
+                        batched: false,
+                        members: vec![(i, target)],
+                    }),
+                }
+            }
         }
         lines.push(line);
     }
-    for (_, batch) in batches {
-        units.extend(batch.chunks(INSTANCES_PER_QUERY).map(<[_]>::to_vec));
+    for (range, batch) in batches {
+        units.extend(batch.chunks(INSTANCES_PER_QUERY).map(|members| {
+            let instances: Vec<&str> = members
+                .iter()
+                .filter_map(|(_, t)| t.instance.as_deref())
+                .collect();
+            Unit {
+                range,
+                query: usage_query_for_instances(&instances, options.rate_window),
+                batched: true,
+                members: members.to_vec(),
+            }
+        }));
     }
     let shared = Arc::new((store.clone(), source.clone(), options.clone()));
     let mut running = tokio::task::JoinSet::new();
@@ -261,9 +282,14 @@ pub async fn pull(
             );
         }
         let shared = shared.clone();
+        let shown: Vec<String> = unit
+            .members
+            .iter()
+            .map(|(i, _)| lines[*i].selector.clone())
+            .collect();
         running.spawn(async move {
             let (store, source, options) = &*shared;
-            pull_unit(store, source, options, &unit, at, persist).await
+            pull_unit(store, source, options, &unit, &shown, at, persist).await
         });
     }
     while let Some(finished) = running.join_next().await {
@@ -293,16 +319,20 @@ pub async fn pull(
 /// up few VMs.
 const INSTANCES_PER_QUERY: usize = 50;
 
+/// One query: its range, its PromQL, and the VMs (with their indexes in the report) it reads.
+struct Unit {
+    range: (i64, i64),
+    query: String,
+    /// Series kept per `instance` (a batch), or all of one VM's.
+    batched: bool,
+    members: Vec<(usize, PrometheusTarget)>,
+}
+
 impl VmPull {
-    fn new(target: &PrometheusTarget) -> VmPull {
-        let selector = match (&target.instance, &target.selector) {
-            (Some(instance), _) => Selector::instance(instance).map(|s| s.to_string()),
-            (None, Some(selector)) => Selector::parse(selector).map(|s| s.to_string()),
-            (None, None) => Ok(String::new()),
-        };
+    fn new(vm: &str) -> VmPull {
         VmPull {
-            vm: target.vm_id.clone(),
-            selector: selector.unwrap_or_default(),
+            vm: vm.to_owned(),
+            selector: String::new(),
             from: None,
             to: None,
             samples: 0,
@@ -313,18 +343,22 @@ impl VmPull {
     }
 }
 
+/// The target's selector as stored (an instance, or a selector text).
+fn selector_of(target: &PrometheusTarget) -> Result<Selector, PullError> {
+    match (&target.instance, &target.selector) {
+        (Some(instance), _) => Ok(Selector::instance(instance)?),
+        (None, Some(selector)) => Ok(Selector::parse(selector)?),
+        (None, None) => Err(PullError::Range("no selector".into())),
+    }
+}
+
 /// The steps a VM's pull covers: from its cursor (or `options.start`, or the lookback) to
 /// `options.end` or `at`, on the step grid, never older than ingest accepts; `None`: nothing.
 fn range_of(
     target: &PrometheusTarget,
     options: &PullOptions,
     at: DateTime<Utc>,
-) -> Result<Option<(i64, i64)>, PullError> {
-    match (&target.instance, &target.selector) {
-        (Some(instance), _) => drop(Selector::instance(instance)?),
-        (None, Some(selector)) => drop(Selector::parse(selector)?),
-        (None, None) => return Err(PullError::Range("no selector".into())),
-    }
+) -> Option<(i64, i64)> {
     let step = i64::from(options.step);
     let start = match (options.start, target.pulled_until) {
         (Some(start), _) => start.timestamp(),
@@ -337,7 +371,7 @@ fn range_of(
         align_up(start, step).max(oldest),
         end.div_euclid(step) * step,
     );
-    Ok((start <= end).then_some((start, end)))
+    (start <= end).then_some((start, end))
 }
 
 /// One query unit (a batch of instances, or one VM with a selector) over its range, piece by
@@ -346,38 +380,29 @@ async fn pull_unit(
     store: &Store,
     source: &PrometheusSource,
     options: &PullOptions,
-    unit: &[(usize, PrometheusTarget)],
+    unit: &Unit,
+    shown: &[String],
     at: DateTime<Utc>,
     persist: bool,
 ) -> Vec<(usize, VmPull)> {
+    let (start, end) = unit.range;
     let mut lines: Vec<(usize, VmPull, Option<i64>)> = unit
+        .members
         .iter()
-        .map(|(i, t)| (*i, VmPull::new(t), None))
+        .zip(shown)
+        .map(|((i, t), selector)| {
+            let mut line = VmPull::new(&t.vm_id);
+            line.selector = selector.clone();
+            line.from = DateTime::from_timestamp(start, 0);
+            line.to = DateTime::from_timestamp(end, 0);
+            (*i, line, None)
+        })
         .collect();
-    let Some(Ok(Some((start, end)))) = unit.first().map(|(_, t)| range_of(t, options, at)) else {
-        return lines.into_iter().map(|(i, l, _)| (i, l)).collect();
-    };
-    for (_, line, _) in &mut lines {
-        line.from = DateTime::from_timestamp(start, 0);
-        line.to = DateTime::from_timestamp(end, 0);
-    }
-    let batched = unit.len() > 1 || unit[0].1.instance.is_some();
-    let query = if batched {
-        let instances: Vec<&str> = unit
-            .iter()
-            .filter_map(|(_, t)| t.instance.as_deref())
-            .collect();
-        usage_query_for_instances(&instances, options.rate_window)
-    } else {
-        match unit[0].1.selector.as_deref().map(Selector::parse) {
-            Some(Ok(selector)) => usage_query(&selector, options.rate_window),
-            _ => return lines.into_iter().map(|(i, l, _)| (i, l)).collect(),
-        }
-    };
+    let (query, batched) = (&unit.query, unit.batched);
     let window = ArrivalWindow::recent(at);
     let step = i64::from(options.step);
     'pieces: for (from, to) in pieces(start, end, step) {
-        let series = match source.query_range(&query, from, to, options.step).await {
+        let series = match source.query_range(query, from, to, options.step).await {
             Ok(series) => series,
             Err(e) => {
                 for (_, line, _) in &mut lines {
@@ -394,7 +419,9 @@ async fn pull_unit(
         // Every VM of the piece is read first, then all are stored in one transaction.
         let mut reports: Vec<(usize, Vec<StoredReport>)> = Vec::new();
         let mut bare: Vec<(usize, Vec<SampleRow>)> = Vec::new();
-        for (n, ((_, target), (_, line, newest))) in unit.iter().zip(lines.iter_mut()).enumerate() {
+        for (n, ((_, target), (_, line, newest))) in
+            unit.members.iter().zip(lines.iter_mut()).enumerate()
+        {
             if line.error.is_some() {
                 continue;
             }
@@ -448,7 +475,7 @@ async fn pull_unit(
         by_instance.clear();
     }
     let mut out = Vec::with_capacity(lines.len());
-    for ((_, target), (i, mut line, newest)) in unit.iter().zip(lines) {
+    for ((_, target), (i, mut line, newest)) in unit.members.iter().zip(lines) {
         if persist && line.error.is_none() {
             // Trailing gaps younger than SETTLE_SECS are read again next time; a backfill
             // (`--start`) moves the cursor only to what it found.

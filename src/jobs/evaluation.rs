@@ -220,10 +220,13 @@ async fn load_windows(
         .map(|d| ((d.vm_key, d.day), d))
         .collect();
     // The first day of the window, raw, for every VM at once: it rarely starts at midnight.
+    // Without network figures: the rules judge percentages, and the unused-system lookback
+    // (at most the window's days, checked when the rules load) never reaches this day.
     let mut first_raw = store
-        .raw_samples_of(&keys, start + 1, shanghai_day_start(first_day) + 86_400)
+        .usage_samples_of(&keys, start + 1, shanghai_day_start(first_day) + 86_400)
         .await?;
-    // Samples since the last fold of the last day (usually today), for every VM at once.
+    // Samples since the last fold of the last day (usually today), for every VM at once. They
+    // are all in the head: whatever the fold moved into the day's block, its aggregate holds.
     let since = dirty
         .values()
         .filter(|d| d.day == last_day)
@@ -232,7 +235,7 @@ async fn load_windows(
     let mut fresh = match since {
         Some(since) => {
             store
-                .raw_samples_of(&keys, since, shanghai_day_start(last_day) + 86_400)
+                .head_samples_of(&keys, since, shanghai_day_start(last_day) + 86_400)
                 .await?
         }
         None => HashMap::new(),

@@ -18,7 +18,7 @@ pub struct FoldSummary {
     pub added: u64,
     /// Days rebuilt from all their samples (a sample older than the aggregate's last came).
     pub rebuilt: u64,
-    /// Completed days compacted into blocks.
+    /// Days compacted into blocks: completed days, and today's once its head holds an hour.
     pub compacted: u64,
     /// Raw samples that arrived past raw retention: folded into their day's aggregate, not kept.
     pub expired: u64,
@@ -36,11 +36,19 @@ fn raw_before(ctx: &JobContext, today: chrono::NaiveDate) -> chrono::NaiveDate {
 }
 
 /// Folds every marked day as of `at`: a day before `at`'s (Asia/Shanghai) is complete and is
-/// compacted; today's gets its new samples. Marks written while it runs wait for the next
+/// compacted (also when its last samples were folded before midnight and left no mark);
+/// today's gets its new samples, and is compacted too once its head holds
+/// `HEAD_ROWS_TO_COMPACT` rows. Marks written while it runs wait for the next
 /// fold (it reads at most the backlog it found, so it ends under any ingest rate).
 pub async fn fold(ctx: &JobContext, at: DateTime<Utc>) -> Result<FoldSummary, StoreError> {
     let today = shanghai_day(at);
     let raw_before = raw_before(ctx, today);
+    ctx.store
+        .mark_past_head_days(
+            crate::core::samples::shanghai_day_start(today),
+            at.timestamp(),
+        )
+        .await?;
     let (backlog, _) = ctx.store.fold_backlog().await?;
     let mut budget = backlog;
     let mut summary = FoldSummary::default();

@@ -106,12 +106,11 @@ const AGENTS_PER_STATEMENT: usize = 500;
 macro_rules! insert_sample_rows {
     ($tx:expr, $rows:expr, $now:expr) => {{
         let rows: Vec<&$crate::core::samples::SampleRow> = $rows;
-        // Days compacted already: their samples are in blocks, which the primary key cannot see.
-        let today = $crate::core::samples::shanghai_day_of($now);
+        // Samples compacted already are in their day's block, which the primary key cannot
+        // see: a completed day's, and today's once the fold has moved its first hours there.
         let mut compacted: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
-        let mut past_days: Vec<(i64, String)> = rows
+        let mut days: Vec<(i64, String)> = rows
             .iter()
-            .filter(|r| $crate::core::samples::shanghai_day_of(r.sample.ts) < today)
             .map(|r| {
                 (
                     r.vm_key,
@@ -119,9 +118,9 @@ macro_rules! insert_sample_rows {
                 )
             })
             .collect();
-        past_days.sort();
-        past_days.dedup();
-        for (vm_key, day) in &past_days {
+        days.sort();
+        days.dedup();
+        for (vm_key, day) in &days {
             let stored: Option<(Vec<u8>,)> =
                 sqlx::query_as("SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
                     .bind(vm_key)
@@ -129,10 +128,10 @@ macro_rules! insert_sample_rows {
                     .fetch_optional(&mut *$tx)
                     .await?;
             if let Some((bytes,)) = stored {
-                let samples = $crate::core::usage::block::decode(&bytes).map_err(|e| {
+                let instants = $crate::core::usage::block::timestamps(&bytes).map_err(|e| {
                     $crate::store::StoreError::Invalid(format!("VM {vm_key} day {day}: {e}"))
                 })?;
-                compacted.extend(samples.iter().map(|s| (*vm_key, s.ts)));
+                compacted.extend(instants.into_iter().map(|ts| (*vm_key, ts)));
             }
         }
         let fresh: Vec<&$crate::core::samples::SampleRow> = rows

@@ -1,7 +1,7 @@
-//! Usage at rest: per-VM-day aggregates (`usage_days`), completed days' raw samples compressed
-//! into blocks (`sample_blocks`), and the fold that keeps both current from the head
-//! (`samples`) and the marks its writers leave (`usage_dirty`); plus every read of raw samples
-//! (head and blocks together) and retention.
+//! Usage at rest: per-VM-day aggregates (`usage_days`), days' raw samples compressed into
+//! blocks (`sample_blocks`: completed days, and today's first hours), and the fold that keeps
+//! both current from the head (`samples`) and the marks its writers leave (`usage_dirty`);
+//! plus every read of raw samples (head and blocks together) and retention.
 
 use std::collections::HashMap;
 
@@ -12,6 +12,13 @@ use super::samples::{KeyedSampleTuple, SAMPLE_COLUMNS, SampleTuple, sample_of};
 use super::{Backend, BeginWrite, Result, Store, StoreError, on_pool};
 use crate::core::samples::{Sample, shanghai_day_of, shanghai_day_start};
 use crate::core::usage::{DayAggregate, block};
+
+/// Head rows of an open day (today) at which the fold compacts them into the day's block: an
+/// hour at the agent's default 60-s interval. A head row costs about 45 bytes on SQLite and a
+/// block about 6 a sample, so a day left whole in the head until midnight would add a byte a
+/// sample to a month's file (BENCHMARKS.md, storage); rewriting the day's block hourly costs
+/// one block encode per VM an hour.
+pub const HEAD_ROWS_TO_COMPACT: i64 = 60;
 
 /// A VM-day whose aggregate is not current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,11 +129,45 @@ impl Store {
             "SELECT COUNT(*), MIN(marked_at) FROM usage_dirty").fetch_one(p).await)?)
     }
 
-    /// Folds marked days in one transaction. A `closed` day is compacted: its head rows move into its block, merged with what the block held, and its aggregate
-    /// is rebuilt; if its raw samples are past retention (`keep_raw` false) and no block is
-    /// left, the new samples are added to the aggregate and not kept raw. An open day (today)
-    /// gets its new samples added to its aggregate, or is rebuilt when a sample older than the
-    /// aggregate's last arrived. The mark is cleared only if no sample came since it was read.
+    /// Marks, for the fold, the earliest past day (before `before`, a day start) of each VM
+    /// whose head still holds rows of it unmarked: a day whose last samples were folded while
+    /// it was open (today) gets no mark after midnight, so nothing would compact it. One
+    /// index probe per VM; a VM with several such days gets the next one marked at the next
+    /// fold. Returns how many days were marked.
+    pub async fn mark_past_head_days(&self, before: i64, now: i64) -> Result<u64> {
+        let rows: Vec<(i64, Option<i64>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT v.key, (SELECT MIN(s.ts) FROM samples s WHERE s.vm_key = v.key AND s.ts < $1) FROM vms v")
+            .bind(before).fetch_all(p).await)?;
+        let pending: Vec<(i64, String, i64)> = rows
+            .into_iter()
+            .filter_map(|(key, min_ts)| min_ts.map(|ts| (key, shanghai_day_of(ts).to_string(), ts)))
+            .collect();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut marked = 0;
+            for (vm_key, day, min_ts) in &pending {
+                marked += sqlx::query(
+                    "INSERT INTO usage_dirty (vm_key, day, min_ts, marked_at, version) \
+                     VALUES ($1, $2, $3, $4, 1) ON CONFLICT (vm_key, day) DO NOTHING")
+                    .bind(vm_key).bind(day).bind(min_ts).bind(now)
+                    .execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(marked)
+        })
+    }
+
+    /// Folds marked days in one transaction. A `closed` day is compacted: its head rows move
+    /// into its block, merged with what the block held, and its aggregate is rebuilt; if its
+    /// raw samples are past retention (`keep_raw` false) and no block is left, the new samples
+    /// are added to the aggregate and not kept raw. An open day (today) is compacted the same
+    /// way once its head holds [`HEAD_ROWS_TO_COMPACT`] rows, so the head stays about an hour
+    /// of samples (at 60 s) instead of a day of uncompressed rows; otherwise its new samples
+    /// are added to its aggregate, or it is rebuilt when a sample older than the aggregate's
+    /// last arrived. The mark is cleared only if no sample came since it was read.
     pub async fn fold_days(&self, days: &[FoldRequest]) -> Result<Vec<Folded>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -140,13 +181,25 @@ impl Store {
                 let stored = stored
                     .map(|(b,)| DayAggregate::decode(d.day, &b).map_err(|e| malformed(d.vm_key, d.day, e)))
                     .transpose()?;
-                let block_bytes: Option<(Vec<u8>,)> = sqlx::query_as(
-                    "SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
-                    .bind(d.vm_key).bind(&day).fetch_optional(&mut *tx).await?;
-                let blocked = block_bytes
-                    .map(|(b,)| block::decode(&b).map_err(|e| malformed(d.vm_key, d.day, e)))
-                    .transpose()?;
-                let (aggregate, outcome) = if closed {
+                let compact = closed || {
+                    let (head,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM samples WHERE vm_key = $1 AND ts >= $2 AND ts < $3")
+                        .bind(d.vm_key).bind(start).bind(end).fetch_one(&mut *tx).await?;
+                    head >= HEAD_ROWS_TO_COMPACT
+                };
+                // The block is read only where it is needed: a compaction, or a rebuild.
+                let needs_block = compact || !matches!(&stored, Some(a) if d.min_ts > a.last_ts);
+                let blocked = if needs_block {
+                    let bytes: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
+                        .bind(d.vm_key).bind(&day).fetch_optional(&mut *tx).await?;
+                    bytes
+                        .map(|(b,)| block::decode(&b).map_err(|e| malformed(d.vm_key, d.day, e)))
+                        .transpose()?
+                } else {
+                    None
+                };
+                let (aggregate, outcome) = if compact {
                     // Take the day's head rows out in the same statement that reads them: a row
                     // written meanwhile stays in the head, and its mark brings it to the next fold.
                     let head: Vec<SampleTuple> = sqlx::query_as(&format!(
@@ -165,6 +218,14 @@ impl Store {
                             let all = merged(blocked.unwrap_or_default(), head);
                             if keep_raw && !all.is_empty() {
                                 let bytes = block::encode(&all).map_err(|e| malformed(d.vm_key, d.day, e))?;
+                                if closed {
+                                    // A closed day's block is written anew rather than updated in
+                                    // place: SQLite then appends it at the table's end, where its
+                                    // pages stay full, instead of leaving the half-empty pages
+                                    // today's hourly rewrites split (a byte a sample otherwise).
+                                    sqlx::query("DELETE FROM sample_blocks WHERE vm_key = $1 AND day = $2")
+                                        .bind(d.vm_key).bind(&day).execute(&mut *tx).await?;
+                                }
                                 sqlx::query(
                                     "INSERT INTO sample_blocks (vm_key, day, samples, block) VALUES ($1, $2, $3, $4) \
                                      ON CONFLICT (vm_key, day) DO UPDATE SET samples = excluded.samples, block = excluded.block")
@@ -309,9 +370,10 @@ impl Store {
         rows.into_iter().map(dirty_of).collect()
     }
 
-    /// The raw samples of some VMs with `from <= ts < to`, a span within one day: that day's
-    /// blocks and the head rows, read with two statements for all of them.
-    pub async fn raw_samples_of(
+    /// The raw samples of some VMs with `from <= ts < to`, a span within one day, for judging:
+    /// that day's blocks (without their network figures, which the rules do not read) and the
+    /// head rows, read with two statements for all of them.
+    pub async fn usage_samples_of(
         &self,
         vm_keys: &[i64],
         from: i64,
@@ -322,17 +384,12 @@ impl Store {
             "SELECT vm_key, block FROM sample_blocks WHERE {} AND day = $2",
             in_list(&self.backend, "vm_key", 1)
         );
-        let head_sql = format!(
-            "SELECT vm_key, {SAMPLE_COLUMNS} FROM samples WHERE {} AND ts >= $2 AND ts < $3 ORDER BY vm_key, ts",
-            in_list(&self.backend, "vm_key", 1)
-        );
         let keys = key_list(&self.backend, vm_keys);
         let blocks: Vec<(i64, Vec<u8>)> = on_pool!(self, p => sqlx::query_as(&blocks_sql)
             .bind(&keys).bind(day.to_string()).fetch_all(p).await)?;
-        let head: Vec<KeyedSampleTuple> = on_pool!(self, p => sqlx::query_as(&head_sql).bind(&keys).bind(from).bind(to).fetch_all(p).await)?;
         let mut out: HashMap<i64, Vec<Sample>> = HashMap::new();
         for (vm_key, bytes) in blocks {
-            let samples = block::decode(&bytes).map_err(|e| malformed(vm_key, day, e))?;
+            let samples = block::decode_usage(&bytes).map_err(|e| malformed(vm_key, day, e))?;
             out.insert(
                 vm_key,
                 samples
@@ -341,6 +398,27 @@ impl Store {
                     .collect(),
             );
         }
+        for (vm_key, head) in self.head_samples_of(vm_keys, from, to).await? {
+            let blocked = out.remove(&vm_key).unwrap_or_default();
+            out.insert(vm_key, merged(blocked, head));
+        }
+        Ok(out)
+    }
+
+    /// The head rows (not those in blocks) of some VMs with `from <= ts < to`, oldest first,
+    /// read with one statement: what came since the last fold, for instance.
+    pub async fn head_samples_of(
+        &self,
+        vm_keys: &[i64],
+        from: i64,
+        to: i64,
+    ) -> Result<HashMap<i64, Vec<Sample>>> {
+        let head_sql = format!(
+            "SELECT vm_key, {SAMPLE_COLUMNS} FROM samples WHERE {} AND ts >= $2 AND ts < $3 ORDER BY vm_key, ts",
+            in_list(&self.backend, "vm_key", 1)
+        );
+        let keys = key_list(&self.backend, vm_keys);
+        let head: Vec<KeyedSampleTuple> = on_pool!(self, p => sqlx::query_as(&head_sql).bind(&keys).bind(from).bind(to).fetch_all(p).await)?;
         let mut by_vm: HashMap<i64, Vec<Sample>> = HashMap::new();
         for (vm_key, ts, cpu, mem, disk, rx, tx, inbound) in head {
             by_vm
@@ -348,11 +426,7 @@ impl Store {
                 .or_default()
                 .push(sample_of((ts, cpu, mem, disk, rx, tx, inbound))?);
         }
-        for (vm_key, head) in by_vm {
-            let blocked = out.remove(&vm_key).unwrap_or_default();
-            out.insert(vm_key, merged(blocked, head));
-        }
-        Ok(out)
+        Ok(by_vm)
     }
 
     /// Head rows of one VM with `from <= ts < to`, oldest first (not those in blocks).

@@ -51,6 +51,20 @@ pub async fn fresh_db() -> TestDb {
     TestDb { url, dir }
 }
 
+/// A new database holding the shared inventory ([`INVENTORY`]), imported by the CLI.
+pub async fn fresh_db_with_inventory() -> TestDb {
+    let db = fresh_db().await;
+    ok(cloudgov_cmd(
+        &db.url,
+        &[
+            "import",
+            "inventory",
+            &write_file(&db.dir, "inv.toml", INVENTORY),
+        ],
+    ));
+    db
+}
+
 pub struct TestApp {
     pub base: String,
     pub store: Store,

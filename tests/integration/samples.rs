@@ -1,10 +1,11 @@
 //! Samples in and out for audit: a streamed import with network rates (all or nothing, the
 //! first bad line named), compaction into blocks by the fold, and `cloudgov samples export`
-//! printing exactly what was imported, before and after compaction.
+//! printing exactly what was imported, before and after compaction (today's head too, once it
+//! holds an hour).
 
 use serde_json::Value;
 
-use crate::helpers::{INVENTORY, cloudgov_cmd, fresh_db, ok, write_file};
+use crate::helpers::{cloudgov_cmd, fresh_db_with_inventory, ok, write_file};
 
 /// Three days of 5-minute samples for two VMs, some without disk or rates; values with two
 /// decimals, as stored.
@@ -60,15 +61,7 @@ fn export(url: &str, vm: &str, format: &str) -> String {
 
 #[tokio::test]
 async fn imported_samples_export_unchanged_before_and_after_compaction() {
-    let db = fresh_db().await;
-    ok(cloudgov_cmd(
-        &db.url,
-        &[
-            "import",
-            "inventory",
-            &write_file(&db.dir, "inv.toml", INVENTORY),
-        ],
-    ));
+    let db = fresh_db_with_inventory().await;
     let rows = csv_rows();
 
     // A bad last line: nothing of the file is kept, and the error names the line.
@@ -177,4 +170,113 @@ async fn imported_samples_export_unchanged_before_and_after_compaction() {
     let unknown = cloudgov_cmd(&db.url, &["samples", "export", "nope-01"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown VM \"nope-01\""));
+}
+
+/// `rows` minutes of one VM from 2025-09-01 00:00 (Asia/Shanghai), starting at minute `from`.
+fn minutes(vm: &str, from: i64, rows: i64) -> Vec<String> {
+    (from..from + rows)
+        .map(|m| {
+            let ts = chrono::DateTime::parse_from_rfc3339("2025-09-01T00:00:00+08:00").expect("ts")
+                + chrono::TimeDelta::minutes(m);
+            format!(
+                "{vm},{},{}.{:02},40.50,61.00,{},{},",
+                ts.to_rfc3339(),
+                m % 90,
+                m % 89,
+                m * 17,
+                m * 3
+            )
+        })
+        .collect()
+}
+
+/// Today's head does not wait for midnight: once it holds an hour of samples the fold moves
+/// them into today's block (a head row costs several times a block's sample). What is exported
+/// stays exactly what came, a replay of compacted samples stores nothing, and the head then
+/// holds only what came since.
+#[tokio::test]
+async fn todays_head_is_compacted_once_it_holds_an_hour() {
+    let db = fresh_db_with_inventory().await;
+    let import = |name: &str, rows: &[String]| -> String {
+        let text = format!("{HEADER}\n{}\n", rows.join("\n"));
+        ok(cloudgov_cmd(
+            &db.url,
+            &[
+                "import",
+                "samples",
+                "--allow-history",
+                &write_file(&db.dir, name, &text),
+            ],
+        ))
+    };
+    let tick = |at: &str| -> Value {
+        serde_json::from_str(&ok(cloudgov_cmd(
+            &db.url,
+            &["tick", "--at", at, "--format", "json"],
+        )))
+        .expect("tick json")
+    };
+    let store = cloudgov::store::Store::connect(&db.url)
+        .await
+        .expect("open store");
+    let key = store
+        .vms()
+        .await
+        .expect("vms")
+        .into_iter()
+        .find(|v| v.id.as_str() == "idle-01")
+        .expect("idle-01")
+        .key;
+    let day_start = chrono::DateTime::parse_from_rfc3339("2025-09-01T00:00:00+08:00")
+        .expect("ts")
+        .timestamp();
+    let head_rows = || async {
+        store
+            .head_samples_of(&[key], day_start, day_start + 86_400)
+            .await
+            .expect("head")
+            .get(&key)
+            .map_or(0, Vec::len)
+    };
+    let exported = || -> Vec<String> {
+        export(&db.url, "idle-01", "csv")
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let first = minutes("idle-01", 0, 90);
+    assert!(import("first.csv", &first).contains("imported 90 samples"));
+    assert_eq!(head_rows().await, 90);
+    let folded = tick("2025-09-01T01:30:00+08:00");
+    assert_eq!(folded["days_folded"], 1, "{folded}");
+    assert_eq!(
+        head_rows().await,
+        0,
+        "90 rows of today moved into its block"
+    );
+    assert_eq!(exported(), first);
+
+    // The first 90 again with 30 new ones: only the new are stored, and stay in the head.
+    let all = minutes("idle-01", 0, 120);
+    let again = import("again.csv", &all);
+    assert!(
+        again.contains("imported 30 samples (90 already present)"),
+        "{again}"
+    );
+    tick("2025-09-01T02:00:00+08:00");
+    assert_eq!(head_rows().await, 30, "fewer than an hour's rows wait");
+    assert_eq!(exported(), all);
+    assert_eq!(
+        store.count_samples(Some(key)).await.expect("count"),
+        120,
+        "head and block together, each sample once"
+    );
+
+    // After midnight the rest goes to the block too.
+    tick("2025-09-02T00:10:00+08:00");
+    assert_eq!(head_rows().await, 0);
+    assert_eq!(exported(), all);
+    store.close().await;
 }

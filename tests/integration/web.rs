@@ -22,7 +22,7 @@ use cloudgov::jobs::notify::Notifier;
 use cloudgov::store::{NoticeRow, Store};
 
 use crate::helpers::{
-    INVENTORY, TestDb, cloudgov_cmd, fresh_db, install_crypto_provider, ok, write_file,
+    TestDb, cloudgov_cmd, fresh_db_with_inventory, install_crypto_provider, ok, write_file,
 };
 
 const AT: &str = "2025-06-30T12:00:00+08:00";
@@ -104,15 +104,7 @@ async fn insert_viewer(mut req: Request, next: Next) -> Response {
 /// dashboard served on a free port.
 async fn seeded() -> Web {
     install_crypto_provider();
-    let db = fresh_db().await;
-    ok(cloudgov_cmd(
-        &db.url,
-        &[
-            "import",
-            "inventory",
-            &write_file(&db.dir, "inv.toml", INVENTORY),
-        ],
-    ));
+    let db = fresh_db_with_inventory().await;
     let mut csv = String::from("vm,ts,cpu_pct,mem_pct,disk_pct\n");
     // Low (downsize) but used: 6% CPU is above the unused-system rule's 5%.
     csv += &rows("idle-01", 10, 6.0, 20.0, 30.0);

@@ -151,24 +151,36 @@ fn statistic(
             }) else {
                 return Ok(None);
             };
+            // The bucket's exact values are its 100 hundredths (bucket 100 holds 100.00 only):
+            // counted by offset, so a month of minute samples needs no sort.
+            let base = bucket as u16 * 100;
+            let mut exact = [0u64; 100];
+            let mut add = |v: u16, c: u64| -> Result<(), WindowError> {
+                *v.checked_sub(base)
+                    .and_then(|offset| exact.get_mut(usize::from(offset)))
+                    .ok_or(Malformed("a value outside its bucket"))? += c;
+                Ok(())
+            };
             let mut entries: Vec<(u16, u32)> = Vec::new();
             for h in &histograms {
+                entries.clear();
                 h.bucket(bucket, &mut entries)?;
+                for &(v, c) in &entries {
+                    add(v, u64::from(c))?;
+                }
             }
-            entries.extend(
-                raw.iter()
-                    .filter(|&&(_, v)| usize::from(v / 100).min(100) == bucket)
-                    .map(|&(_, v)| (v, 1)),
-            );
-            entries.sort_unstable_by_key(|&(v, _)| v);
+            for &(_, v) in raw {
+                if usize::from(v / 100).min(100) == bucket {
+                    add(v, 1)?;
+                }
+            }
             let mut seen = below;
-            entries
-                .iter()
-                .find(|&&(_, c)| {
-                    seen += u64::from(c);
+            (0u16..100)
+                .find(|&offset| {
+                    seen += exact[usize::from(offset)];
                     seen >= rank
                 })
-                .map(|&(v, _)| f64::from(v) / 100.0)
+                .map(|offset| f64::from(base + offset) / 100.0)
         }
         Statistic::DailyPeak(aggregate) => {
             let mut peaks: Vec<u16> = days().map(|r| r.max).collect();

@@ -109,18 +109,29 @@ macro_rules! insert_sample_rows {
         // Samples compacted already are in their day's block, which the primary key cannot
         // see: a completed day's, and today's once the fold has moved its first hours there.
         let mut compacted: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
-        let mut days: Vec<(i64, String)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.vm_key,
-                    $crate::core::samples::shanghai_day_of(r.sample.ts).to_string(),
-                )
-            })
-            .collect();
-        days.sort();
-        days.dedup();
-        for (vm_key, day) in &days {
+        // Each (VM, day) of the rows with its earliest row.
+        let mut days: std::collections::BTreeMap<(i64, String), i64> =
+            std::collections::BTreeMap::new();
+        for r in &rows {
+            let key = (
+                r.vm_key,
+                $crate::core::samples::shanghai_day_of(r.sample.ts).to_string(),
+            );
+            let earliest = days.entry(key).or_insert(r.sample.ts);
+            *earliest = (*earliest).min(r.sample.ts);
+        }
+        for ((vm_key, day), earliest) in &days {
+            // A day's block is always inside its aggregate: rows newer than the aggregate's
+            // last sample (an agent's usual batch) cannot be in the block, which is not read.
+            let last: Option<(i64,)> =
+                sqlx::query_as("SELECT last_ts FROM usage_days WHERE vm_key = $1 AND day = $2")
+                    .bind(vm_key)
+                    .bind(day)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if last.is_some_and(|(last,)| *earliest > last) {
+                continue;
+            }
             let stored: Option<(Vec<u8>,)> =
                 sqlx::query_as("SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
                     .bind(vm_key)

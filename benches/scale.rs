@@ -8,11 +8,11 @@
 //! the daemon runs it (today's head compacted into its block once it holds an hour, complete
 //! days closed, aggregates written). Reported: database growth per stored sample (SQLite: file
 //! size after a checkpoint, and after VACUUM; PostgreSQL: the database size with a plain VACUUM
-//! after each day, standing in for autovacuum, and after VACUUM FULL), then `jobs::evaluation::evaluate` (persisting) at both intervals (fastest and median
-//! of `CLOUDGOV_BENCH_PASSES` passes, default 100) with their ratios, whether the verdicts are
-//! identical, and the reference: the
-//! raw-sample evaluator (`core::rules::evaluate_vm`) on every raw sample of the same window,
-//! read back from the store.
+//! after each day, standing in for autovacuum, and after VACUUM FULL), then
+//! `jobs::evaluation::evaluate` (persisting) at both intervals (fastest and median of
+//! `CLOUDGOV_BENCH_PASSES` passes, default 100) with their ratios, whether the verdicts are
+//! identical, and the reference: the raw-sample evaluator (`core::rules::evaluate_vm`) on every
+//! raw sample of the same window, read back from the store.
 //!
 //! Part 2, the province (`CLOUDGOV_BENCH_PART=province`): `CLOUDGOV_BENCH_VMS` VMs (default
 //! 10,000) x 30 complete days of 60-s samples plus today so far. Complete days are loaded by
@@ -369,11 +369,7 @@ fn span_of_samples(vm: usize, from: i64, until: i64, interval: i64) -> Vec<Sampl
 /// VM `vm`'s samples of `day` at `interval` seconds, up to `until` (exclusive).
 fn day_of_samples(vm: usize, day: NaiveDate, interval: i64, until: i64) -> Vec<Sample> {
     let start = shanghai_day_start(day);
-    (0..86_400 / interval)
-        .map(|i| start + i * interval)
-        .filter(|&ts| ts < until)
-        .map(|ts| sample(vm as u64, ts))
-        .collect()
+    span_of_samples(vm, start, until.min(start + 86_400), interval)
 }
 
 /// The instant of the runs: the last whole minute, and the first complete day of 30.

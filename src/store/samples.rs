@@ -109,40 +109,24 @@ macro_rules! insert_sample_rows {
         // Samples compacted already are in their day's block, which the primary key cannot
         // see: a completed day's, and today's once the fold has moved its first hours there.
         let mut compacted: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
-        // Each (VM, day) of the rows with its earliest row.
-        let mut days: std::collections::BTreeMap<(i64, String), i64> =
-            std::collections::BTreeMap::new();
-        for r in &rows {
-            let key = (
-                r.vm_key,
-                $crate::core::samples::shanghai_day_of(r.sample.ts).to_string(),
-            );
-            let earliest = days.entry(key).or_insert(r.sample.ts);
-            *earliest = (*earliest).min(r.sample.ts);
-        }
-        for ((vm_key, day), earliest) in &days {
-            // A day's block is always inside its aggregate: rows newer than the aggregate's
-            // last sample (an agent's usual batch) cannot be in the block, which is not read.
-            let last: Option<(i64,)> =
-                sqlx::query_as("SELECT last_ts FROM usage_days WHERE vm_key = $1 AND day = $2")
-                    .bind(vm_key)
-                    .bind(day)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-            if last.is_some_and(|(last,)| *earliest > last) {
-                continue;
-            }
-            let stored: Option<(Vec<u8>,)> =
-                sqlx::query_as("SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2")
-                    .bind(vm_key)
-                    .bind(day)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
+        for ((vm_key, day), earliest) in $crate::store::samples::dirty_days(rows.iter().copied()) {
+            // A day's block is always inside its aggregate: when every row is newer than the
+            // aggregate's last sample (an agent's usual batch), none can be in the block, and
+            // the block is not read.
+            let stored: Option<(Vec<u8>,)> = sqlx::query_as(
+                "SELECT block FROM sample_blocks WHERE vm_key = $1 AND day = $2 AND NOT EXISTS \
+                 (SELECT 1 FROM usage_days WHERE vm_key = $1 AND day = $2 AND last_ts < $3)",
+            )
+            .bind(vm_key)
+            .bind(&day)
+            .bind(earliest)
+            .fetch_optional(&mut *$tx)
+            .await?;
             if let Some((bytes,)) = stored {
                 let instants = $crate::core::usage::block::timestamps(&bytes).map_err(|e| {
                     $crate::store::StoreError::Invalid(format!("VM {vm_key} day {day}: {e}"))
                 })?;
-                compacted.extend(instants.into_iter().map(|ts| (*vm_key, ts)));
+                compacted.extend(instants.into_iter().map(|ts| (vm_key, ts)));
             }
         }
         let fresh: Vec<&$crate::core::samples::SampleRow> = rows

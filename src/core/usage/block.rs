@@ -180,6 +180,11 @@ pub fn decode_usage(bytes: &[u8]) -> Result<Vec<Sample>, BlockError> {
     decode_columns(bytes, false)
 }
 
+/// The `i`th value of a column that may not have been decoded.
+fn nth<T: Copy>(column: &Option<Vec<Option<T>>>, i: usize) -> Option<T> {
+    column.as_ref().and_then(|c| c[i])
+}
+
 fn decode_columns(bytes: &[u8], network: bool) -> Result<Vec<Sample>, BlockError> {
     let Some(mut c) = open(bytes)? else {
         return Ok(Vec::new());
@@ -208,7 +213,6 @@ fn decode_columns(bytes: &[u8], network: bool) -> Result<Vec<Sample>, BlockError
         v.and_then(Hundredths::new)
             .ok_or(BlockError::Malformed("percentage"))
     };
-    let at = |column: &Option<Vec<Option<u64>>>, i: usize| column.as_ref().and_then(|c| c[i]);
     (0..n)
         .map(|i| {
             Ok(Sample {
@@ -216,9 +220,9 @@ fn decode_columns(bytes: &[u8], network: bool) -> Result<Vec<Sample>, BlockError
                 cpu: pct(cpu[i])?,
                 mem: pct(mem[i])?,
                 disk: disk[i].map(|d| pct(Some(d))).transpose()?,
-                net_rx_bps: at(&rx, i),
-                net_tx_bps: at(&tx, i),
-                inbound_connections: inbound.as_ref().and_then(|c| c[i]),
+                net_rx_bps: nth(&rx, i),
+                net_tx_bps: nth(&tx, i),
+                inbound_connections: nth(&inbound, i),
             })
         })
         .collect()

@@ -9,7 +9,7 @@
 //!    writer: once as one multi-row INSERT per transaction of the ingest's batch size, once in
 //!    bulk (SQLite: 1000-row INSERTs in one transaction; PostgreSQL: `COPY ... FROM STDIN`).
 //!    To show where the ingest's time goes, the same batches also go straight to
-//!    `Store::ingest_reports` (what the handler calls, no HTTP), from one caller and from as many
+//!    `Store::ingest_batch` (what the handler's writer does, one commit a batch, no HTTP), from one caller and from as many
 //!    as the ingest had requests in flight.
 //!
 //! The evaluation at province scale is `benches/scale.rs`.
@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use axum::body::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use cloudgov::core::calendar::Calendar;
 use cloudgov::core::domain::VmId;
@@ -45,7 +46,7 @@ use cloudgov::daemon::scheduler::CronExpr;
 use cloudgov::daemon::{Daemon, Schedule};
 use cloudgov::jobs::JobContext;
 use cloudgov::jobs::notify::Notifier;
-use cloudgov::store::{Store, StoredReport};
+use cloudgov::store::{AgentBatch, ClockReading, Store};
 use cloudgov_agent::wire::{
     Address, AddressConfig, Capacity, Filesystem, HostIdentity, INGEST_PATH, IngestAck,
     IngestBatch, Interface, Report,
@@ -532,8 +533,9 @@ fn address(ip: IpAddr, prefix: u8, config: AddressConfig) -> Address {
 /// passes to the store for it.
 struct PlannedBatch {
     agent: usize,
-    body: Vec<u8>,
-    stored: Vec<StoredReport>,
+    /// Shared, not copied, on every send: the load generator should cost as little as it can.
+    body: Bytes,
+    stored: AgentBatch,
 }
 
 /// Every agent's reports, one a minute up to `now`, cut into batches and ordered round by round
@@ -550,17 +552,19 @@ fn plan_ingest(vms: &[(VmId, i64)], now: DateTime<Utc>) -> Result<Vec<PlannedBat
                     agent_report(vm, agent, seq, at)
                 })
                 .collect();
-            let stored = reports
-                .iter()
-                .map(|r| {
-                    // The handler's own check, so the direct store calls store what HTTP would.
-                    cloudgov::http::check_report(r, *key, vm.as_str(), now)
-                        .map_err(anyhow::Error::msg)
-                })
-                .collect::<Result<_>>()?;
+            // The handler's own check, so the direct store calls store what HTTP would. The
+            // batch carries its send time, as an agent stamps it.
+            let clock = ClockReading {
+                offset_secs: 0,
+                within_limit: true,
+            };
+            let stored = cloudgov::http::check_batch(&reports, *key, vm.as_str(), now, Some(clock))
+                .map_err(anyhow::Error::msg)?;
+            let mut batch = IngestBatch::new(reports);
+            batch.sent_at = Some(now);
             plan.push(PlannedBatch {
                 agent,
-                body: serde_json::to_vec(&IngestBatch::new(reports))?,
+                body: Bytes::from(serde_json::to_vec(&batch)?),
                 stored,
             });
         }
@@ -602,7 +606,7 @@ impl RunStats {
 /// What part 2 needs from part 1: what the ingest wrote, batch by batch, and its rate.
 struct IngestOutcome {
     vm_count: usize,
-    batches: Vec<Vec<StoredReport>>,
+    batches: Vec<AgentBatch>,
     samples_per_sec: f64,
     backend: Backend,
 }
@@ -859,13 +863,13 @@ async fn post_batch(
     client: &reqwest::Client,
     url: &str,
     token: &str,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<IngestAck> {
     let response = client
         .post(url)
         .bearer_auth(token)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_vec())
+        .body(body.clone())
         .send()
         .await?;
     let status = response.status();
@@ -900,7 +904,8 @@ enum Load {
     RawIngestSized,
     /// Raw sqlx, one writer: all rows at once, the backend's fastest way.
     RawBulk,
-    /// `Store::ingest_reports` (what the ingest handler calls) batch by batch, one caller.
+    /// `Store::ingest_batch` (the handler's writer, one commit a batch) batch by batch, one
+    /// caller.
     StoreOneCaller,
     /// The same with as many callers as the ingest had requests in flight.
     StoreConcurrent,
@@ -913,16 +918,16 @@ impl Load {
                 format!("raw sqlx, {REPORTS_PER_BATCH} rows per INSERT, one transaction each")
             }
             Load::RawBulk => format!("raw sqlx, {}", bulk_load_name(backend)),
-            Load::StoreOneCaller => "cloudgov Store::ingest_reports per batch, 1 caller".into(),
+            Load::StoreOneCaller => "cloudgov Store::ingest_batch, 1 caller".into(),
             Load::StoreConcurrent => {
-                format!("cloudgov Store::ingest_reports per batch, {CONCURRENT_AGENTS} callers")
+                format!("cloudgov Store::ingest_batch, {CONCURRENT_AGENTS} callers")
             }
         }
     }
 }
 
 async fn reference_benchmark(dbs: &mut Databases, ingest: &IngestOutcome) -> Result<()> {
-    let rows: usize = ingest.batches.iter().map(Vec::len).sum();
+    let rows: usize = ingest.batches.iter().map(|b| b.samples.len()).sum();
     println!();
     println!(
         "Part 2: the same {rows} rows, in the same order, into fresh databases with the daemon's \
@@ -959,13 +964,10 @@ async fn time_raw_load(
     dbs: &mut Databases,
     name: &str,
     bulk: bool,
-    batches: &[Vec<StoredReport>],
+    batches: &[AgentBatch],
 ) -> Result<Duration> {
     let pool = fresh_raw_pool(dbs, name).await?;
-    let row_batches: Vec<Vec<SampleRow>> = batches
-        .iter()
-        .map(|b| b.iter().map(|r| r.sample).collect())
-        .collect();
+    let row_batches: Vec<Vec<SampleRow>> = batches.iter().map(|b| b.samples.clone()).collect();
     let all_rows = row_batches.concat();
     let started = Instant::now();
     if bulk {
@@ -982,7 +984,7 @@ async fn time_raw_load(
     Ok(elapsed)
 }
 
-/// Passes `ingest`'s batches to `Store::ingest_reports` of a fresh database with the same
+/// Passes `ingest`'s batches to `Store::ingest_batch` of a fresh database with the same
 /// inventory, `in_flight` at a time; returns the time that took.
 async fn time_store_load(
     dbs: &mut Databases,
@@ -998,7 +1000,7 @@ async fn time_store_load(
     let ingest_batch = move |i: usize| {
         let (store, batches) = (job_store.clone(), batches.clone());
         async move {
-            let (accepted, duplicates) = store.ingest_reports(&batches[i]).await?;
+            let (accepted, duplicates) = store.ingest_batch(&batches[i]).await?;
             Ok((accepted as usize, duplicates as usize))
         }
     };
@@ -1022,3 +1024,8 @@ fn check_stored(name: &str, stored: i64, expected: usize) -> Result<()> {
     );
     Ok(())
 }
+
+/// The daemon's own allocator (`src/main.rs`), so the in-process daemon allocates as it does in
+/// service.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

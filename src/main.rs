@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: ingest allocates and frees many small values per
+/// report (parsed text, checked rows), and glibc's malloc took a quarter of the daemon's CPU
+/// there (BENCHMARKS.md, issue 20).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cloudgov::cli::Cli::parse();
     cloudgov::telemetry::init();

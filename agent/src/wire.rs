@@ -3,20 +3,25 @@
 //! This module is plain serde data with no IO, so the daemon can depend on it without pulling in
 //! the agent's collectors. The schema is strict (`deny_unknown_fields`): a daemon rejects what it
 //! does not understand instead of silently dropping it.
+//!
+//! Every text field is of a type parameter `S`, `String` unless said otherwise: the agent builds
+//! owned reports, the daemon reads a request's reports as [`Text`] borrowed from its body, so a
+//! batch of a hundred reports is not a thousand small copies.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Path of the daemon's ingest endpoint, relative to the server URL.
 pub const INGEST_PATH: &str = "/api/v1/ingest";
 
 /// One HTTP request body: the reports an agent had queued, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestBatch {
-    pub reports: Vec<Report>,
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct IngestBatch<S = String> {
+    pub reports: Vec<Report<S>>,
     /// When the agent sent this request (its clock): the daemon compares it with its own clock
     /// to record the agent's clock offset. Absent from older agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,24 +48,24 @@ impl IngestBatch {
 
 /// One collection of one VM at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Report {
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Report<S = String> {
     /// Per-agent sequence number, increasing by one for every collection.
     pub seq: u64,
     /// When the agent took the measurement (the agent's clock).
     pub collected_at: DateTime<Utc>,
-    pub host: HostIdentity,
+    pub host: HostIdentity<S>,
     /// Whole-VM CPU utilisation since the previous collection, 0..=100.
     pub cpu_pct: f64,
     /// Memory in use, (total - available) / total, 0..=100.
     pub mem_pct: f64,
     /// Real (block-device backed) filesystems only; pseudo filesystems are left out by the agent.
-    pub filesystems: Vec<Filesystem>,
+    pub filesystems: Vec<Filesystem<S>>,
     pub capacity: Capacity,
-    pub interfaces: Vec<Interface>,
+    pub interfaces: Vec<Interface<S>>,
     /// The kernel's neighbour (ARP/NDP) table; empty where the agent cannot read it.
     #[serde(default)]
-    pub neighbours: Vec<Neighbour>,
+    pub neighbours: Vec<Neighbour<S>>,
     /// Bytes per second received, summed over every interface but loopback, averaged over the
     /// time since the agent's previous reading (for the first report of a run, a short baseline
     /// taken at start-up, as for `cpu_pct`). An interface whose counters went down (re-created,
@@ -81,22 +86,22 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostIdentity {
-    pub hostname: String,
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct HostIdentity<S = String> {
+    pub hostname: S,
     /// `/etc/machine-id` on Linux; `None` where the OS has no such id.
-    pub machine_id: Option<String>,
+    pub machine_id: Option<S>,
     /// Human-readable OS name and version, e.g. "Linux 12 Debian GNU/Linux".
-    pub os: String,
-    pub agent_version: String,
+    pub os: S,
+    pub agent_version: S,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Filesystem {
-    pub mount_point: String,
-    pub fs_type: String,
-    pub device: String,
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Filesystem<S = String> {
+    pub mount_point: S,
+    pub fs_type: S,
+    pub device: S,
     /// Capacity usable by ordinary (non-root) users: `used_bytes` plus the space they can still
     /// write, the denominator of `df`'s "Use%". Blocks reserved for root (on ext4 usually 5 %)
     /// are left out, so this is smaller than the device's raw size.
@@ -118,17 +123,17 @@ pub struct Capacity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Interface {
-    pub name: String,
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Interface<S = String> {
+    pub name: S,
     /// As the OS reports it, e.g. "52:54:00:12:34:56"; `None` for interfaces without one.
-    pub mac: Option<String>,
-    pub addresses: Vec<Address>,
+    pub mac: Option<S>,
+    pub addresses: Vec<Address<S>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Address<S = String> {
     pub ip: IpAddr,
     pub prefix: u8,
     /// How the OS configures this address.
@@ -136,7 +141,7 @@ pub struct Address {
     pub config: AddressConfig,
     /// Where `config` was read from, e.g. "/etc/network/interfaces" or "networkmanager".
     #[serde(default)]
-    pub config_source: Option<String>,
+    pub config_source: Option<S>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,11 +154,59 @@ pub enum AddressConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Neighbour {
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Neighbour<S = String> {
     pub ip: IpAddr,
-    pub mac: String,
-    pub interface: String,
+    pub mac: S,
+    pub interface: S,
+}
+
+/// Text read from a request body: borrowed from it where the JSON string has no escapes, owned
+/// where it had to be unescaped. Serialises as the string it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(Cow<'a, str>);
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Text<'_> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
 }
 
 /// What the daemon answers to an accepted batch.
@@ -165,7 +218,7 @@ pub struct IngestAck {
     pub duplicates: usize,
 }
 
-impl Report {
+impl<S> Report<S> {
     /// Disk usage of the VM as one figure: used / total over all real filesystems, in percent.
     /// `None` when the VM reported no real filesystem (nothing to judge).
     pub fn disk_pct(&self) -> Option<f64> {

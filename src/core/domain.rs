@@ -204,27 +204,33 @@ impl MacAddr {
 impl FromStr for MacAddr {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ':' | '-' | '.'))
-            .collect();
-        let separators_ok = {
-            let t = s.trim();
-            let seps: Vec<char> = t.chars().filter(|c| matches!(c, ':' | '-' | '.')).collect();
-            seps.is_empty() || seps.iter().all(|c| *c == seps[0]) && matches!(seps.len(), 5 | 2)
-        };
-        if hex.len() != 12 || !separators_ok || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(InvalidValue::new(
+        // Read without allocating (every agent report carries MACs): twelve hex digits, with
+        // none, two or five separators, all the same one of `:`, `-`, `.`.
+        let invalid = || {
+            InvalidValue::new(
                 "MAC address",
                 s,
                 "is not six hexadecimal bytes (e.g. 52:54:00:12:34:56)",
-            ));
-        }
+            )
+        };
         let mut bytes = [0u8; 6];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                .map_err(|_| InvalidValue::new("MAC address", s, "is not hexadecimal"))?;
+        let (mut digits, mut separators, mut separator) = (0usize, 0usize, None);
+        for c in s.trim().chars() {
+            if matches!(c, ':' | '-' | '.') {
+                if separator.is_some_and(|first| first != c) {
+                    return Err(invalid());
+                }
+                separator = Some(c);
+                separators += 1;
+                continue;
+            }
+            let nibble = c.to_digit(16).ok_or_else(invalid)? as u8;
+            let byte = bytes.get_mut(digits / 2).ok_or_else(invalid)?;
+            *byte = (*byte << 4) | nibble;
+            digits += 1;
+        }
+        if digits != 12 || !matches!(separators, 0 | 2 | 5) {
+            return Err(invalid());
         }
         Ok(MacAddr(bytes))
     }

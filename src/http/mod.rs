@@ -23,7 +23,7 @@ mod act;
 pub mod auth;
 pub mod edge;
 mod ingest;
-pub use ingest::{IngestLimits, MAX_BODY_BYTES, RateLimiter, check_report};
+pub use ingest::{IngestLimits, MAX_BODY_BYTES, RateLimiter, check_batch};
 pub mod metrics;
 mod openapi;
 mod read;

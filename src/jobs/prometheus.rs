@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cloudgov_agent::wire::{Capacity, Filesystem};
+use cloudgov_agent::wire::Filesystem;
 use serde::Serialize;
 
 use crate::core::domain::ArrivalWindow;
@@ -22,7 +22,7 @@ use crate::core::prometheus::{
 };
 use crate::core::samples::SampleRow;
 use crate::core::token::redact_url;
-use crate::store::{PrometheusTarget, Store, StoreError, StoredReport};
+use crate::store::{AgentBatch, AgentSelf, PrometheusTarget, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -417,7 +417,7 @@ async fn pull_unit(
             BTreeMap::from([(String::new(), series)])
         };
         // Every VM of the piece is read first, then all are stored in one transaction.
-        let mut reports: Vec<(usize, Vec<StoredReport>)> = Vec::new();
+        let mut reports: Vec<(usize, AgentBatch)> = Vec::new();
         let mut bare: Vec<(usize, Vec<SampleRow>)> = Vec::new();
         for (n, ((_, target), (_, line, newest))) in
             unit.members.iter().zip(lines.iter_mut()).enumerate()
@@ -433,12 +433,12 @@ async fn pull_unit(
             // Two VMs naming the same instance both get its series.
             let series = by_instance.get(&key).map_or(&[][..], Vec::as_slice);
             match read_piece(target, &line.selector, series, (from, to, step), &window) {
-                Ok((pulled, vm_reports)) => {
+                Ok((pulled, vm_batch)) => {
                     line.samples += pulled.samples.len();
                     line.gaps += pulled.gaps;
                     *newest = pulled.samples.last().map(|s| s.ts).or(*newest);
-                    if persist && !vm_reports.is_empty() {
-                        reports.push((n, vm_reports));
+                    if let Some(vm_batch) = vm_batch.filter(|_| persist) {
+                        reports.push((n, vm_batch));
                     } else if persist && !pulled.samples.is_empty() {
                         // No allocation shown: samples without an agent row.
                         let rows = pulled.samples.iter().map(|s| SampleRow {
@@ -452,8 +452,8 @@ async fn pull_unit(
             }
         }
         if !reports.is_empty() {
-            let groups: Vec<&[StoredReport]> = reports.iter().map(|(_, r)| r.as_slice()).collect();
-            match store.ingest_groups(&groups).await {
+            let batches: Vec<&AgentBatch> = reports.iter().map(|(_, b)| b).collect();
+            match store.ingest_groups(&batches).await {
                 Ok(counts) => {
                     for ((n, _), (inserted, _)) in reports.iter().zip(counts) {
                         lines[*n].1.stored += inserted;
@@ -495,39 +495,32 @@ async fn pull_unit(
     out
 }
 
-/// One VM's series of one piece: its samples, and the reports that store them.
+/// One VM's series of one piece: its samples, and the batch that stores them.
 fn read_piece(
     target: &PrometheusTarget,
     shown_selector: &str,
     series: &[crate::core::prometheus::Series],
     (from, to, step): (i64, i64, i64),
     window: &ArrivalWindow,
-) -> Result<(Pulled, Vec<StoredReport>), PullError> {
+) -> Result<(Pulled, Option<AgentBatch>), PullError> {
     let pulled = samples_from(series, from, to, step)?;
-    let reports = reports_of(target, shown_selector, &pulled, window)?;
-    Ok((pulled, reports))
+    let batch = batch_of(target, shown_selector, &pulled, window)?;
+    Ok((pulled, batch))
 }
 
-/// The pulled samples as an agent's reports (the allocation it shows on each, the filesystems
-/// of the newest step); empty when Prometheus showed no allocation (the caller then stores the
-/// samples without an agent row).
-fn reports_of(
+/// The pulled samples as an agent's batch (the allocation it shows, the filesystems of the
+/// newest step); none when Prometheus showed no allocation or no sample (the caller then stores
+/// the samples without an agent row).
+fn batch_of(
     target: &PrometheusTarget,
     shown_selector: &str,
     pulled: &Pulled,
     window: &ArrivalWindow,
-) -> Result<Vec<StoredReport>, PullError> {
-    let Some(capacity) = &pulled.capacity else {
-        return Ok(Vec::new());
+) -> Result<Option<AgentBatch>, PullError> {
+    let (Some(capacity), Some(newest)) = (&pulled.capacity, pulled.samples.last()) else {
+        return Ok(None);
     };
-    let filesystems_json = filesystems_json(&pulled.filesystems)?;
-    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    let Capacity {
-        vcpus,
-        memory_bytes,
-        disk_bytes,
-    } = capacity;
-    pulled
+    let samples = pulled
         .samples
         .iter()
         .map(|s| {
@@ -535,28 +528,36 @@ fn reports_of(
             window
                 .check("prometheus sample", ts)
                 .map_err(PullError::Range)?;
-            Ok(StoredReport {
-                sample: SampleRow {
-                    vm_key: target.vm_key,
-                    sample: *s,
-                },
-                seq: 0,
-                hostname: target
-                    .instance
-                    .clone()
-                    .unwrap_or_else(|| shown_selector.to_owned()),
-                machine_id: None,
-                os: "prometheus node_exporter".into(),
-                agent_version: concat!("cloudgov-prometheus/", env!("CARGO_PKG_VERSION")).into(),
-                vcpus: i64::from(*vcpus),
-                memory_bytes: as_i64(*memory_bytes),
-                disk_bytes: as_i64(*disk_bytes),
-                filesystems_json: filesystems_json.clone(),
-                interfaces_json: "[]".into(),
-                sightings: Vec::new(),
+            Ok(SampleRow {
+                vm_key: target.vm_key,
+                sample: *s,
             })
         })
-        .collect()
+        .collect::<Result<_, PullError>>()?;
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let agent = AgentSelf {
+        vm_key: target.vm_key,
+        seq: 0,
+        collected_at: newest.ts,
+        hostname: target
+            .instance
+            .clone()
+            .unwrap_or_else(|| shown_selector.to_owned()),
+        machine_id: None,
+        os: "prometheus node_exporter".into(),
+        agent_version: concat!("cloudgov-prometheus/", env!("CARGO_PKG_VERSION")).into(),
+        vcpus: i64::from(capacity.vcpus),
+        memory_bytes: as_i64(capacity.memory_bytes),
+        disk_bytes: as_i64(capacity.disk_bytes),
+        filesystems_json: filesystems_json(&pulled.filesystems)?,
+        interfaces_json: "[]".into(),
+        clock: None,
+    };
+    Ok(Some(AgentBatch {
+        samples,
+        agent,
+        sightings: Vec::new(),
+    }))
 }
 
 fn filesystems_json(filesystems: &[Filesystem]) -> Result<String, PullError> {

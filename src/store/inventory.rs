@@ -281,13 +281,6 @@ impl Store {
             .bind(token_hash).fetch_optional(p).await)?)
     }
 
-    /// Records an agent's clock offset (daemon - agent, seconds).
-    pub async fn set_clock_offset(&self, vm_key: i64, offset_secs: i64) -> Result<()> {
-        on_pool!(self, p => sqlx::query("UPDATE agents SET clock_offset_secs = $2 WHERE vm_key = $1")
-            .bind(vm_key).bind(offset_secs).execute(p).await.map(|_| ()))?;
-        Ok(())
-    }
-
     /// What every agent last said, ordered by VM id.
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
         self.agents_in(None).await

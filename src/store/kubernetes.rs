@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::samples::insert_sample_rows;
+use super::samples::SampleWriter;
 use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::domain::{DepartmentId, ProjectId, VmId};
 use crate::core::samples::{Hundredths, Sample, SampleRow};
@@ -129,7 +129,7 @@ impl Store {
                     let pct = |what, value| Hundredths::from_percent(what, value)
                         .map_err(|e| StoreError::Invalid(format!("workload {}: {e}", v.id)));
                     let row = SampleRow { vm_key: key, sample: Sample::usage(ts, pct("cpu", cpu)?, pct("memory", mem)?, None) };
-                    written.samples_inserted += insert_sample_rows!(tx, vec![&row], now);
+                    written.samples_inserted += tx.insert_sample_rows(std::slice::from_ref(&row), now).await?;
                 }
             }
             tx.commit().await?;

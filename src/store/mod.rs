@@ -54,7 +54,7 @@ pub use partitions::{MONTHS_AHEAD, PartitionUpkeep, SamplePartition};
 pub use prometheus::PrometheusTarget;
 pub use requests::{DepartmentUsage, RequestRow, RequestVmRow};
 pub use reviews::StoredReview;
-pub use samples::{SampleImport, StoredReport};
+pub use samples::{AgentBatch, AgentSelf, ClockReading, SampleImport};
 pub use usage::{DirtyDay, FoldRequest, Folded, HEAD_ROWS_TO_COMPACT, StoredDay};
 
 /// Runs the same block on whichever pool the store holds: `on_pool!(self, pool => { ... })`.

@@ -166,17 +166,18 @@ pub(crate) use upsert_sightings;
 /// Sightings per upsert statement: 10 parameters each.
 pub(crate) const SIGHTINGS_PER_STATEMENT: usize = 500;
 
-/// The sightings of a batch, one per (IP, MAC, kind, source): the latest occurrence (its
-/// `seen_at` is the last time seen) with the earliest time seen. Upserting these gives the
-/// same rows as upserting every occurrence in order, with one statement per pair instead of
-/// one per report.
+/// Sightings, one per (IP, MAC, kind, source): the latest occurrence (its `seen_at` is the last
+/// time seen) with the earliest time seen. Each input is a sighting with the earliest time it
+/// stands for (its own `seen_at`, or earlier when it was collapsed already). Upserting these
+/// gives the same rows as upserting every occurrence in order, with one statement per pair
+/// instead of one per report.
 pub(super) fn collapse_sightings<'a>(
-    rows: impl Iterator<Item = &'a SightingRow>,
+    rows: impl Iterator<Item = (&'a SightingRow, i64)>,
 ) -> Vec<(&'a SightingRow, i64)> {
     let mut by_key: std::collections::HashMap<(&str, &str, &str, &str), (&SightingRow, i64)> =
         std::collections::HashMap::new();
     let mut order = Vec::new();
-    for r in rows {
+    for (r, first_seen) in rows {
         let key = (
             r.ip.as_str(),
             r.mac.as_str(),
@@ -185,14 +186,14 @@ pub(super) fn collapse_sightings<'a>(
         );
         match by_key.get_mut(&key) {
             Some((latest, first)) => {
-                *first = (*first).min(r.seen_at);
+                *first = (*first).min(first_seen);
                 if r.seen_at >= latest.seen_at {
                     *latest = r;
                 }
             }
             None => {
                 order.push(key);
-                by_key.insert(key, (r, r.seen_at));
+                by_key.insert(key, (r, first_seen));
             }
         }
     }
@@ -363,7 +364,7 @@ impl Store {
     pub async fn record_sightings(&self, rows: &[SightingRow]) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            upsert_sightings!(tx, collapse_sightings(rows.iter()));
+            upsert_sightings!(tx, collapse_sightings(rows.iter().map(|r| (r, r.seen_at))));
             tx.commit().await?;
             Ok(())
         })
@@ -524,7 +525,7 @@ mod tests {
             sighting("10.0.0.1", "static", 300),
             sighting("10.0.0.1", "dhcp", 100),
         ];
-        let collapsed = collapse_sightings(rows.iter());
+        let collapsed = collapse_sightings(rows.iter().map(|r| (r, r.seen_at)));
         assert_eq!(collapsed.len(), 2);
         let (latest, first) = collapsed[0];
         assert_eq!(

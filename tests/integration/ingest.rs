@@ -240,22 +240,27 @@ async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
     let body: Value = resp.json().await.expect("JSON error");
     assert_eq!(body["error"], "payload_too_large");
 
+    // Posts a batch (accepted) and reads the alerts after it.
+    let post_then_alerts = async |batch: &Value| {
+        let resp = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(batch)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 200);
+        let alerts = ok(app.cloudgov(&["alerts", "--format", "json"]));
+        serde_json::from_str::<Vec<Value>>(&alerts).expect("json")
+    };
+
     // An agent whose clock is 10 minutes behind: accepted, offset recorded, alert raised.
     let now = chrono::Utc::now();
     let batch = json!({
         "reports": [report(1, &(now - chrono::TimeDelta::minutes(11)).to_rfc3339(), json!(10.0))],
         "sent_at": (now - chrono::TimeDelta::minutes(10)).to_rfc3339(),
     });
-    let resp = client
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&batch)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status(), 200);
-    let alerts: Vec<Value> =
-        serde_json::from_str(&ok(app.cloudgov(&["alerts", "--format", "json"]))).expect("json");
+    let alerts = post_then_alerts(&batch).await;
     let skew = alerts
         .iter()
         .find(|a| a["kind"] == "clock_skew")
@@ -263,6 +268,26 @@ async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
     assert!(
         skew["detail"].as_str().unwrap_or("").contains("behind"),
         "{skew}"
+    );
+    assert_eq!(skew["open"], true, "{skew}");
+
+    // The clock back within the limit: the alert is cleared with the batch that shows it.
+    let batch = json!({
+        "reports": [report(2, &now.to_rfc3339(), json!(10.0))],
+        "sent_at": now.to_rfc3339(),
+    });
+    let alerts = post_then_alerts(&batch).await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "clock_skew" && a["open"] == false),
+        "the skew alert is cleared: {alerts:?}"
+    );
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a["kind"] == "clock_skew" && a["open"] == true),
+        "{alerts:?}"
     );
 
     // More than the per-VM rate in one minute: 429 with Retry-After. Bounded at 250 requests:

@@ -10,7 +10,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, StoreError, StoredReport};
+use crate::store::{AgentBatch, Store, StoreError};
 
 /// Batches waiting for the writers at most (shared among their queues); one more is refused
 /// (503).
@@ -31,7 +31,7 @@ pub enum GroupError {
 }
 
 struct Job {
-    reports: Vec<StoredReport>,
+    batch: AgentBatch,
     done: oneshot::Sender<Result<(u64, u64), StoreError>>,
 }
 
@@ -59,14 +59,14 @@ impl GroupCommit {
         GroupCommit { queues }
     }
 
-    /// Stores `reports` (one VM's) in the next group commit of its writer: (inserted,
+    /// Stores one agent's batch in the next group commit of its writer: (inserted,
     /// duplicates) once committed.
-    pub async fn store(&self, reports: Vec<StoredReport>) -> Result<(u64, u64), GroupError> {
-        let vm_key = reports.first().map_or(0, |r| r.sample.vm_key);
+    pub async fn store(&self, batch: AgentBatch) -> Result<(u64, u64), GroupError> {
+        let vm_key = batch.agent.vm_key;
         let queue = &self.queues[vm_key.unsigned_abs() as usize % self.queues.len()];
         let (done, answer) = oneshot::channel();
         queue
-            .try_send(Job { reports, done })
+            .try_send(Job { batch, done })
             .map_err(|_| GroupError::Busy)?;
         // A writer that stopped (the runtime shutting down) answers nothing: not stored.
         answer
@@ -78,19 +78,19 @@ impl GroupCommit {
 
 async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut reports = first.reports.len();
+        let mut reports = first.batch.samples.len();
         let mut jobs = vec![first];
         while reports < MAX_REPORTS_PER_COMMIT {
             match rx.try_recv() {
                 Ok(job) => {
-                    reports += job.reports.len();
+                    reports += job.batch.samples.len();
                     jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let groups: Vec<&[StoredReport]> = jobs.iter().map(|j| j.reports.as_slice()).collect();
-        let result = store.ingest_groups(&groups).await;
+        let batches: Vec<&AgentBatch> = jobs.iter().map(|j| &j.batch).collect();
+        let result = store.ingest_groups(&batches).await;
         tracing::debug!(
             batches = jobs.len(),
             reports,

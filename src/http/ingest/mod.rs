@@ -6,17 +6,18 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{TimeDelta, Utc};
-use cloudgov_agent::wire::{IngestAck, IngestBatch};
+use cloudgov_agent::wire::{IngestAck, IngestBatch, Text};
 
 use crate::core::calendar::shanghai_day;
 use crate::core::details::AlertFacts;
 use crate::core::token;
 use crate::http::metrics::IngestCounters;
 use crate::http::{ApiError, AppState, ErrorBody};
+use crate::store::ClockReading;
 
 mod check;
 pub mod group;
-pub use check::check_report;
+pub use check::check_batch;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -120,7 +121,12 @@ async fn store_batch(
     // Read only now, and at most the limit: an unauthenticated sender never gets the daemon to
     // buffer its body, and an authenticated one not past MAX_BODY_BYTES.
     let body = read_limited(body).await?;
-    let batch: IngestBatch = serde_json::from_slice(&body)
+    // UTF-8 is checked once for the whole body: parsing from a `str` then skips checking each
+    // string again (a batch holds a thousand or more).
+    let body = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
+    // The reports' text is borrowed from the body, not copied out of it.
+    let batch: IngestBatch<Text> = serde_json::from_str(body)
         .map_err(|e| ApiError::BadRequest(format!("body is not a valid ingest batch: {e}")))?;
     if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_BATCH {
         return Err(ApiError::Unprocessable(format!(
@@ -128,20 +134,20 @@ async fn store_batch(
             batch.reports.len()
         )));
     }
-    let rows = batch
-        .reports
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            check_report(r, vm_key, &vm_id, now)
-                .map_err(|m| ApiError::Unprocessable(format!("reports[{i}]: {m}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (accepted, duplicates) = state.ingest.store(rows).await.map_err(|e| match e {
+    let clock = batch.sent_at.map(|sent_at| {
+        let offset = now - sent_at;
+        ClockReading {
+            offset_secs: offset.num_seconds(),
+            within_limit: offset.abs() <= state.limits.max_clock_skew,
+        }
+    });
+    let checked =
+        check_batch(&batch.reports, vm_key, &vm_id, now, clock).map_err(ApiError::Unprocessable)?;
+    let (accepted, duplicates) = state.ingest.store(checked).await.map_err(|e| match e {
         group::GroupError::Busy => ApiError::Busy,
         group::GroupError::Store(e) => ApiError::Internal(e),
     })?;
-    record_agent_health(&state, vm_key, &vm_id, &batch, now).await?;
+    raise_agent_alerts(&state, vm_key, &vm_id, &batch, clock, now).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
     Ok(IngestAck {
         accepted: accepted as usize,
@@ -178,30 +184,26 @@ async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
     Ok(buf)
 }
 
-/// The agent's clock offset and dropped reports, recorded after its batch is stored: a clock
-/// off by more than the limit, or reports lost on the agent, raise alerts staff see.
-async fn record_agent_health(
+/// Alerts an agent's batch raises, after it is stored: a clock off by more than the limit, or
+/// reports lost on the agent. (The clock offset itself, and the clearing of a skew alert once
+/// the clock is back within the limit, are stored with the batch.)
+async fn raise_agent_alerts(
     state: &AppState,
     vm_key: i64,
     vm_id: &str,
-    batch: &IngestBatch,
+    batch: &IngestBatch<Text<'_>>,
+    clock: Option<ClockReading>,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let store = &state.ctx.store;
     let today = shanghai_day(now);
-    if let Some(sent_at) = batch.sent_at {
-        let offset = now - sent_at;
-        store.set_clock_offset(vm_key, offset.num_seconds()).await?;
-        if offset.abs() > state.limits.max_clock_skew {
-            let facts = AlertFacts::ClockSkew {
-                offset_secs: offset.num_seconds(),
-                limit_secs: state.limits.max_clock_skew.num_seconds(),
-            };
-            if store.raise_alert(vm_key, &facts, now, today).await? {
-                tracing::warn!(vm = %vm_id, offset_secs = offset.num_seconds(), "agent clock skew");
-            }
-        } else {
-            store.clear_alert(vm_key, "clock_skew", now).await?;
+    if let Some(clock) = clock.filter(|c| !c.within_limit) {
+        let facts = AlertFacts::ClockSkew {
+            offset_secs: clock.offset_secs,
+            limit_secs: state.limits.max_clock_skew.num_seconds(),
+        };
+        if store.raise_alert(vm_key, &facts, now, today).await? {
+            tracing::warn!(vm = %vm_id, offset_secs = clock.offset_secs, "agent clock skew");
         }
     }
     if batch.dropped_reports > 0 {

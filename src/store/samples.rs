@@ -320,6 +320,10 @@ impl SampleWriter for sqlx::PgConnection {
                 }
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     savepoint.rollback().await?;
+                    tracing::debug!(
+                        rows = plain.len(),
+                        "another writer committed some of these samples meanwhile: writing them with ON CONFLICT"
+                    );
                     careful.extend(plain);
                 }
                 Err(e) => return Err(e.into()),

@@ -216,17 +216,7 @@ async fn todays_head_is_compacted_once_it_holds_an_hour() {
         )))
         .expect("tick json")
     };
-    let store = cloudgov::store::Store::connect(&db.url)
-        .await
-        .expect("open store");
-    let key = store
-        .vms()
-        .await
-        .expect("vms")
-        .into_iter()
-        .find(|v| v.id.as_str() == "idle-01")
-        .expect("idle-01")
-        .key;
+    let (store, key) = store_and_key(&db.url, "idle-01").await;
     let day_start = chrono::DateTime::parse_from_rfc3339("2025-09-01T00:00:00+08:00")
         .expect("ts")
         .timestamp();
@@ -279,4 +269,62 @@ async fn todays_head_is_compacted_once_it_holds_an_hour() {
     assert_eq!(head_rows().await, 0);
     assert_eq!(exported(), all);
     store.close().await;
+}
+
+/// Two writers offering the same samples at once: the second waits for the first and stores
+/// only what the first did not, counting the rest as duplicates. On PostgreSQL this is the
+/// race its plain INSERT guards against (its check cannot see the first writer's uncommitted
+/// rows, so it writes without `ON CONFLICT`, fails once they commit, and falls back).
+#[tokio::test]
+async fn a_sample_another_writer_commits_meanwhile_counts_as_a_duplicate() {
+    use cloudgov::core::samples::{Hundredths, Sample, SampleRow};
+    let db = fresh_db_with_inventory().await;
+    let (store, vm_key) = store_and_key(&db.url, "idle-01").await;
+    let start = chrono::DateTime::parse_from_rfc3339("2025-09-01T10:00:00+08:00")
+        .expect("ts")
+        .timestamp();
+    let pct = |h| Hundredths::new(h).expect("percentage");
+    let rows = |from: i64, to: i64| -> Vec<SampleRow> {
+        (from..to)
+            .map(|i| SampleRow {
+                vm_key,
+                sample: Sample::usage(start + 60 * i, pct(1000), pct(2000), None),
+            })
+            .collect()
+    };
+    // The first writer holds its transaction open with ten samples written.
+    let mut first = store.begin_sample_import().await.expect("begin");
+    first.add(&rows(0, 10)).await.expect("add");
+    // The second offers the same ten and five more.
+    let second = {
+        let store = store.clone();
+        let offered = rows(0, 15);
+        tokio::spawn(async move { store.insert_samples(&offered).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !second.is_finished(),
+        "the second writer waits for the first"
+    );
+    assert_eq!(first.commit().await.expect("commit"), (10, 0));
+    let counts = second.await.expect("join").expect("second writer");
+    assert_eq!(counts, (5, 10), "(inserted, duplicates)");
+    assert_eq!(store.count_samples(None).await.expect("count"), 15);
+    store.close().await;
+}
+
+/// The store at `url` and the key of VM `id`.
+async fn store_and_key(url: &str, id: &str) -> (cloudgov::store::Store, i64) {
+    let store = cloudgov::store::Store::connect(url)
+        .await
+        .expect("open store");
+    let key = store
+        .vms()
+        .await
+        .expect("vms")
+        .into_iter()
+        .find(|v| v.id.as_str() == id)
+        .unwrap_or_else(|| panic!("VM {id}"))
+        .key;
+    (store, key)
 }

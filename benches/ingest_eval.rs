@@ -9,8 +9,8 @@
 //!    writer: once as one multi-row INSERT per transaction of the ingest's batch size, once in
 //!    bulk (SQLite: 1000-row INSERTs in one transaction; PostgreSQL: `COPY ... FROM STDIN`).
 //!    To show where the ingest's time goes, the same batches also go straight to
-//!    `Store::ingest_batch` (what the handler's writer does, one commit a batch, no HTTP), from one caller and from as many
-//!    as the ingest had requests in flight.
+//!    `Store::ingest_batch` (what the handler's writer does, one commit a batch, no HTTP), from
+//!    one caller and from as many as the ingest had requests in flight.
 //!
 //! The evaluation at province scale is `benches/scale.rs`.
 //!

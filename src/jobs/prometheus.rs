@@ -417,7 +417,7 @@ async fn pull_unit(
             BTreeMap::from([(String::new(), series)])
         };
         // Every VM of the piece is read first, then all are stored in one transaction.
-        let mut reports: Vec<(usize, AgentBatch)> = Vec::new();
+        let mut vm_batches: Vec<(usize, AgentBatch)> = Vec::new();
         let mut bare: Vec<(usize, Vec<SampleRow>)> = Vec::new();
         for (n, ((_, target), (_, line, newest))) in
             unit.members.iter().zip(lines.iter_mut()).enumerate()
@@ -438,7 +438,7 @@ async fn pull_unit(
                     line.gaps += pulled.gaps;
                     *newest = pulled.samples.last().map(|s| s.ts).or(*newest);
                     if let Some(vm_batch) = vm_batch.filter(|_| persist) {
-                        reports.push((n, vm_batch));
+                        vm_batches.push((n, vm_batch));
                     } else if persist && !pulled.samples.is_empty() {
                         // No allocation shown: samples without an agent row.
                         let rows = pulled.samples.iter().map(|s| SampleRow {
@@ -451,16 +451,16 @@ async fn pull_unit(
                 Err(e) => line.error = Some(e.to_string()),
             }
         }
-        if !reports.is_empty() {
-            let batches: Vec<&AgentBatch> = reports.iter().map(|(_, b)| b).collect();
+        if !vm_batches.is_empty() {
+            let batches: Vec<&AgentBatch> = vm_batches.iter().map(|(_, b)| b).collect();
             match store.ingest_groups(&batches).await {
                 Ok(counts) => {
-                    for ((n, _), (inserted, _)) in reports.iter().zip(counts) {
+                    for ((n, _), (inserted, _)) in vm_batches.iter().zip(counts) {
                         lines[*n].1.stored += inserted;
                     }
                 }
                 Err(e) => {
-                    for (n, _) in &reports {
+                    for (n, _) in &vm_batches {
                         lines[*n].1.error = Some(e.to_string());
                     }
                 }

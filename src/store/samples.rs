@@ -248,11 +248,8 @@ impl SampleWriter for sqlx::PgConnection {
         batches: &[&[SampleRow]],
         now: i64,
     ) -> Result<Vec<u64>> {
-        let days = dirty_days(batches.iter().flat_map(|b| b.iter()));
-        let (vm_keys, (day_names, earliest)): (Vec<i64>, (Vec<String>, Vec<i64>)) = days
-            .into_iter()
-            .map(|((vm_key, day), min)| (vm_key, (day, min)))
-            .unzip();
+        let (vm_keys, day_names, earliest) =
+            day_columns(dirty_days(batches.iter().flat_map(|b| b.iter())));
         let blocks: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
             "SELECT w.vm_key, w.day, b.block \
              FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS w (vm_key, day, earliest) \
@@ -298,6 +295,8 @@ impl SampleWriter for sqlx::PgConnection {
         .await?
         .into_iter()
         .collect();
+        // Every day with a sample not compacted already is marked, written now or not.
+        let marks = day_columns(dirty_days(rows.iter().map(|(_, r)| *r)));
         let (mut careful, plain): (Vec<_>, Vec<_>) = rows
             .into_iter()
             .partition(|(_, r)| seen.contains(&r.vm_key));
@@ -344,14 +343,7 @@ impl SampleWriter for sqlx::PgConnection {
                 }
             }
         }
-        let fresh = batches
-            .iter()
-            .flat_map(|b| b.iter())
-            .filter(|r| !compacted.contains(&(r.vm_key, r.sample.ts)));
-        let (vm_keys, (day_names, min_ts)): (Vec<i64>, (Vec<String>, Vec<i64>)) = dirty_days(fresh)
-            .into_iter()
-            .map(|((vm_key, day), min)| (vm_key, (day, min)))
-            .unzip();
+        let (vm_keys, day_names, min_ts) = marks;
         if !vm_keys.is_empty() {
             sqlx::query(&format!(
                 "INSERT INTO usage_dirty (vm_key, day, min_ts, marked_at, version) \
@@ -367,6 +359,17 @@ impl SampleWriter for sqlx::PgConnection {
         }
         Ok(counts)
     }
+}
+
+/// [`dirty_days`] as one array per column (VM, day, earliest), for PostgreSQL's `UNNEST`.
+fn day_columns(days: BTreeMap<(i64, String), i64>) -> (Vec<i64>, Vec<String>, Vec<i64>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for ((vm_key, day), earliest) in days {
+        columns.0.push(vm_key);
+        columns.1.push(day);
+        columns.2.push(earliest);
+    }
+    columns
 }
 
 /// The rows of a samples INSERT as one array per column (PostgreSQL).

@@ -85,11 +85,7 @@ fn check_report<S: AsRef<str>>(
         ("host.hostname", r.host.hostname.as_ref(), 255),
         ("host.os", r.host.os.as_ref(), 255),
         ("host.agent_version", r.host.agent_version.as_ref(), 64),
-        (
-            "host.machine_id",
-            r.host.machine_id.as_ref().map(AsRef::as_ref).unwrap_or(""),
-            128,
-        ),
+        ("host.machine_id", text_or_empty(&r.host.machine_id), 128),
     ] {
         if value.len() > max {
             return Err(format!("{name} is longer than {max} bytes"));
@@ -103,10 +99,7 @@ fn check_report<S: AsRef<str>>(
         ("host.hostname", r.host.hostname.as_ref()),
         ("host.os", r.host.os.as_ref()),
         ("host.agent_version", r.host.agent_version.as_ref()),
-        (
-            "host.machine_id",
-            r.host.machine_id.as_ref().map(AsRef::as_ref).unwrap_or(""),
-        ),
+        ("host.machine_id", text_or_empty(&r.host.machine_id)),
     ]
     .into_iter()
     .chain(
@@ -118,7 +111,7 @@ fn check_report<S: AsRef<str>>(
         n.addresses.iter().map(|a| {
             (
                 "interfaces[].addresses[].config_source",
-                a.config_source.as_ref().map(AsRef::as_ref).unwrap_or(""),
+                text_or_empty(&a.config_source),
             )
         })
     }))
@@ -196,11 +189,10 @@ fn check_report<S: AsRef<str>>(
     if r.capacity.vcpus == 0 {
         return Err("capacity.vcpus is 0".into());
     }
-    i64::try_from(r.seq).map_err(|_| "seq is too large".to_owned())?;
-    i64::try_from(r.capacity.memory_bytes)
-        .map_err(|_| "capacity.memory_bytes is too large".to_owned())?;
-    i64::try_from(r.capacity.disk_bytes)
-        .map_err(|_| "capacity.disk_bytes is too large".to_owned())?;
+    // Checked on every report; converted again only for the newest one (`agent_self`).
+    stored_int("seq", r.seq)?;
+    stored_int("capacity.memory_bytes", r.capacity.memory_bytes)?;
+    stored_int("capacity.disk_bytes", r.capacity.disk_bytes)?;
     Ok(SampleRow {
         vm_key,
         sample: Sample {
@@ -222,28 +214,38 @@ fn agent_self<S: AsRef<str> + Serialize>(
     vm_key: i64,
     clock: Option<ClockReading>,
 ) -> Result<AgentSelf, String> {
-    let as_i64 = |name: &str, v: u64| i64::try_from(v).map_err(|_| format!("{name} is too large"));
     Ok(AgentSelf {
         vm_key,
-        seq: as_i64("seq", r.seq)?,
+        seq: stored_int("seq", r.seq)?,
         collected_at: r.collected_at.timestamp(),
         hostname: r.host.hostname.as_ref().to_owned(),
         machine_id: r.host.machine_id.as_ref().map(|m| m.as_ref().to_owned()),
         os: r.host.os.as_ref().to_owned(),
         agent_version: r.host.agent_version.as_ref().to_owned(),
         vcpus: i64::from(r.capacity.vcpus),
-        memory_bytes: as_i64("capacity.memory_bytes", r.capacity.memory_bytes)?,
-        disk_bytes: as_i64("capacity.disk_bytes", r.capacity.disk_bytes)?,
+        memory_bytes: stored_int("capacity.memory_bytes", r.capacity.memory_bytes)?,
+        disk_bytes: stored_int("capacity.disk_bytes", r.capacity.disk_bytes)?,
         filesystems_json: serde_json::to_string(&r.filesystems).map_err(|e| e.to_string())?,
         interfaces_json: serde_json::to_string(&r.interfaces).map_err(|e| e.to_string())?,
         clock,
     })
 }
 
+/// An unsigned count as stored (SQL integers are signed), or what is too large.
+fn stored_int(name: &str, v: u64) -> Result<i64, String> {
+    i64::try_from(v).map_err(|_| format!("{name} is too large"))
+}
+
+/// An optional text field, empty when absent (for the length and character checks).
+fn text_or_empty<S: AsRef<str>>(text: &Option<S>) -> &str {
+    text.as_ref().map_or("", AsRef::as_ref)
+}
+
 /// The (IP, MAC) pairs a batch's reports show, collapsed as they are read: one per pair and
 /// kind, with the latest occurrence's interface and configuration and the earliest time seen
-/// (what upserting every occurrence in order would leave). MACs are parsed here; a malformed
-/// one is an error.
+/// (what upserting every occurrence in order would leave; the rule of the store's
+/// `collapse_sightings`, which merges batches of one group, applied here on parsed values so no
+/// per-report row is built). MACs are parsed here; a malformed one is an error.
 #[derive(Default)]
 struct Sightings<'a> {
     index: HashMap<(IpAddr, MacAddr, SightingKind), usize>,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub login_throttle: std::sync::Arc<crate::http::auth::LoginThrottle>,
     /// Ingest's group commit: one writer, a bounded queue.
     pub ingest: ingest::group::GroupCommit,
+    /// The agent tokens ingest has seen valid (the group commit checks them again).
+    pub agent_tokens: std::sync::Arc<ingest::AgentTokens>,
 }
 
 /// How the daemon is reached by browsers.
@@ -69,6 +71,7 @@ impl AppState {
             rate: Default::default(),
             web,
             login_throttle: Default::default(),
+            agent_tokens: Default::default(),
         }
     }
 }

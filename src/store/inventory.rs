@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use sqlx::Row;
 
-use super::{BeginWrite, Result, Store, StoreError, now_secs, on_pool};
+use super::{Backend, BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::domain::{DepartmentId, ProjectId, VmId};
 use crate::core::inventory::Inventory;
 
@@ -279,6 +279,30 @@ impl Store {
             "SELECT v.key, v.id FROM agent_tokens t JOIN vms v ON v.key = t.vm_key \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL")
             .bind(token_hash).fetch_optional(p).await)?)
+    }
+
+    /// Which of `token_hashes` are valid, each with its VM's key: one statement for them all
+    /// (ingest's group commit checks its batches' tokens so).
+    pub async fn valid_agent_tokens(&self, token_hashes: &[&str]) -> Result<HashMap<String, i64>> {
+        const VALID: &str = "SELECT t.token_hash, t.vm_key FROM agent_tokens t \
+             JOIN vms v ON v.key = t.vm_key WHERE t.revoked_at IS NULL AND t.token_hash ";
+        let rows: Vec<(String, i64)> = match &self.backend {
+            Backend::Sqlite(p) => {
+                let hashes = serde_json::to_string(token_hashes)
+                    .map_err(|e| StoreError::Invalid(format!("token hashes: {e}")))?;
+                sqlx::query_as(&format!("{VALID}IN (SELECT value FROM json_each($1))"))
+                    .bind(hashes)
+                    .fetch_all(p)
+                    .await?
+            }
+            Backend::Postgres(p) => {
+                sqlx::query_as(&format!("{VALID}= ANY($1::text[])"))
+                    .bind(token_hashes)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().collect())
     }
 
     /// What every agent last said, ordered by VM id.

@@ -237,38 +237,64 @@ impl SampleWriter for sqlx::SqliteConnection {
 }
 
 /// PostgreSQL: a statement costs a round trip and an executor start, and `ON CONFLICT` a
-/// speculative insertion per row (measured: 1.8x a plain INSERT). So the group goes in one
-/// statement whatever its size, rows passed as one array per column (its text, and prepared
-/// statement, never change), and plainly where no row can conflict: a VM whose head holds
-/// nothing at or after its earliest offered sample (an agent's usual batch of new samples).
-/// Only the other VMs' rows take `ON CONFLICT` and are read back to count them.
+/// speculative insertion per row (measured: 1.8x a plain INSERT). So a group takes one read
+/// before writing, and its samples go in at most two statements whatever its size: where no
+/// row can conflict (a VM whose head holds nothing at or after its earliest offered sample, an
+/// agent's usual batch of new samples), by a binary `COPY`, which inserts a partition's rows in
+/// batches; the other VMs' rows by an INSERT with `ON CONFLICT`, rows as one array per column
+/// (a constant text, so prepared once), read back to count them.
 impl SampleWriter for sqlx::PgConnection {
     async fn insert_sample_batches(
         &mut self,
         batches: &[&[SampleRow]],
         now: i64,
     ) -> Result<Vec<u64>> {
+        // One read for the two questions before writing: which VM-days offered are compacted
+        // into blocks already (their samples are checked against the block, which the primary
+        // key cannot see), and which VMs' heads hold samples at or after the earliest offered
+        // (only their rows can conflict there, unless another writer commits the same sample
+        // meanwhile: see below). The second rows come with no day.
         let (vm_keys, day_names, earliest) =
             day_columns(dirty_days(batches.iter().flat_map(|b| b.iter())));
-        let blocks: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+        let mut earliest_of: HashMap<i64, i64> = HashMap::new();
+        for r in batches.iter().flat_map(|b| b.iter()) {
+            let min = earliest_of.entry(r.vm_key).or_insert(r.sample.ts);
+            *min = (*min).min(r.sample.ts);
+        }
+        let (vms, vm_earliest): (Vec<i64>, Vec<i64>) = earliest_of.into_iter().unzip();
+        let found: Vec<(i64, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
             "SELECT w.vm_key, w.day, b.block \
              FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS w (vm_key, day, earliest) \
              JOIN sample_blocks b ON b.vm_key = w.vm_key AND b.day = w.day \
              WHERE NOT EXISTS (SELECT 1 FROM usage_days u \
-                               WHERE u.vm_key = w.vm_key AND u.day = w.day AND u.last_ts < w.earliest)",
+                               WHERE u.vm_key = w.vm_key AND u.day = w.day AND u.last_ts < w.earliest) \
+             UNION ALL \
+             SELECT k.vm_key, NULL, NULL FROM UNNEST($4::int8[], $5::int8[]) AS k (vm_key, earliest) \
+             WHERE EXISTS (SELECT 1 FROM samples s WHERE s.vm_key = k.vm_key AND s.ts >= k.earliest)",
         )
         .bind(&vm_keys)
         .bind(&day_names)
         .bind(&earliest)
+        .bind(&vms)
+        .bind(&vm_earliest)
         .fetch_all(&mut *self)
         .await?;
+        let mut seen = HashSet::new();
+        let mut blocks = Vec::new();
+        for (vm_key, day, block) in found {
+            match (day, block) {
+                (Some(day), Some(block)) => blocks.push((vm_key, day, block)),
+                _ => {
+                    seen.insert(vm_key);
+                }
+            }
+        }
         let compacted = compacted_instants(blocks)?;
         // A sample offered twice (by two batches, or twice in one) is the first offer's: later
         // ones are left out here and count as duplicates, so each is written once and the
         // counts stay exact.
         let mut offered: HashMap<(i64, i64), usize> = HashMap::new();
         let mut rows: Vec<(usize, &SampleRow)> = Vec::new();
-        let mut earliest_of: HashMap<i64, i64> = HashMap::new();
         for (i, batch) in batches.iter().enumerate() {
             for r in batch.iter() {
                 let key = (r.vm_key, r.sample.ts);
@@ -277,24 +303,8 @@ impl SampleWriter for sqlx::PgConnection {
                 }
                 offered.insert(key, i);
                 rows.push((i, r));
-                let min = earliest_of.entry(r.vm_key).or_insert(r.sample.ts);
-                *min = (*min).min(r.sample.ts);
             }
         }
-        // Only the head has a primary key to conflict with (compacted samples are left out
-        // above): a VM whose head holds nothing at or after its earliest offered sample cannot
-        // conflict, unless another writer commits the same sample meanwhile (see below).
-        let (vms, vm_earliest): (Vec<i64>, Vec<i64>) = earliest_of.into_iter().unzip();
-        let seen: HashSet<i64> = sqlx::query_scalar::<_, i64>(
-            "SELECT k.vm_key FROM UNNEST($1::int8[], $2::int8[]) AS k (vm_key, earliest) \
-             WHERE EXISTS (SELECT 1 FROM samples s WHERE s.vm_key = k.vm_key AND s.ts >= k.earliest)",
-        )
-        .bind(&vms)
-        .bind(&vm_earliest)
-        .fetch_all(&mut *self)
-        .await?
-        .into_iter()
-        .collect();
         // Every day with a sample not compacted already is marked, written now or not.
         let marks = day_columns(dirty_days(rows.iter().map(|(_, r)| *r)));
         let (mut careful, plain): (Vec<_>, Vec<_>) = rows
@@ -305,11 +315,8 @@ impl SampleWriter for sqlx::PgConnection {
             // In a savepoint: a sample another writer committed since the check above makes
             // the plain INSERT fail, and its rows are then written as the careful ones are.
             let mut savepoint = sqlx::Connection::begin(&mut *self).await?;
-            let sql = format!("{INSERT_SAMPLES}{FROM_SAMPLE_ARRAYS}");
-            let columns = SampleColumns::of(plain.iter().map(|(_, r)| *r));
-            let written = insert_sample_columns(&sql, &columns)
-                .execute(&mut *savepoint)
-                .await;
+            let data = binary_copy_data(plain.iter().map(|(_, r)| *r), plain.len());
+            let written = copy_in(&mut savepoint, &data).await;
             match written {
                 Ok(_) => {
                     savepoint.commit().await?;
@@ -370,6 +377,56 @@ fn day_columns(days: BTreeMap<(i64, String), i64>) -> (Vec<i64>, Vec<String>, Ve
         columns.2.push(earliest);
     }
     columns
+}
+
+/// The head's columns in the order [`binary_copy_data`] writes them.
+const COPY_SAMPLES: &str = "COPY samples (vm_key, ts, cpu_pct, mem_pct, disk_pct, net_rx_bps, \
+     net_tx_bps, inbound_connections) FROM STDIN (FORMAT binary)";
+
+/// Rows for [`COPY_SAMPLES`] in PostgreSQL's binary COPY format: a header, then per row a field
+/// count and each field as its length and big-endian bytes (-1 for NULL), then a trailer. COPY
+/// inserts rows in batches per partition, where an INSERT routes and inserts them one by one.
+fn binary_copy_data<'a>(rows: impl Iterator<Item = &'a SampleRow>, count: usize) -> Vec<u8> {
+    const FIELDS: i16 = 8;
+    let mut data = Vec::with_capacity(19 + count * (2 + 8 * 12) + 2);
+    data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    data.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
+    data.extend_from_slice(&0i32.to_be_bytes()); // no header extension
+    let int8 = |data: &mut Vec<u8>, v: Option<i64>| match v {
+        Some(v) => {
+            data.extend_from_slice(&8i32.to_be_bytes());
+            data.extend_from_slice(&v.to_be_bytes());
+        }
+        None => data.extend_from_slice(&(-1i32).to_be_bytes()),
+    };
+    let float8 = |data: &mut Vec<u8>, v: Option<f64>| match v {
+        Some(v) => {
+            data.extend_from_slice(&8i32.to_be_bytes());
+            data.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        None => data.extend_from_slice(&(-1i32).to_be_bytes()),
+    };
+    for r in rows {
+        let s = &r.sample;
+        data.extend_from_slice(&FIELDS.to_be_bytes());
+        int8(&mut data, Some(r.vm_key));
+        int8(&mut data, Some(s.ts));
+        float8(&mut data, Some(s.cpu.percent()));
+        float8(&mut data, Some(s.mem.percent()));
+        float8(&mut data, s.disk.map(Hundredths::percent));
+        int8(&mut data, s.net_rx_bps.map(|v| v as i64));
+        int8(&mut data, s.net_tx_bps.map(|v| v as i64));
+        int8(&mut data, s.inbound_connections.map(i64::from));
+    }
+    data.extend_from_slice(&(-1i16).to_be_bytes());
+    data
+}
+
+/// Sends [`binary_copy_data`] through [`COPY_SAMPLES`]: how many rows were written.
+async fn copy_in(conn: &mut sqlx::PgConnection, data: &[u8]) -> sqlx::Result<u64> {
+    let mut copy = conn.copy_in_raw(COPY_SAMPLES).await?;
+    copy.send(data).await?;
+    copy.finish().await
 }
 
 /// The rows of a samples INSERT as one array per column (PostgreSQL).
@@ -510,8 +567,37 @@ impl Store {
     /// commit does not hold.
     pub async fn ingest_groups(&self, batches: &[&AgentBatch]) -> Result<Vec<(u64, u64)>> {
         let now = now_secs();
-        // Each sighting and each VM's agent row is upserted once for the group (PostgreSQL
-        // refuses to update a row twice in one statement), the agent row from the newest report.
+        let rows = AgentRows::of(batches, now);
+        let samples: Vec<&[SampleRow]> = batches.iter().map(|b| b.samples.as_slice()).collect();
+        let counts = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let inserted = tx.insert_sample_batches(&samples, now).await?;
+            tx.upsert_agent_rows(&rows).await?;
+            tx.commit().await?;
+            inserted
+        });
+        Ok(counts
+            .into_iter()
+            .zip(batches)
+            .map(|(inserted, b)| (inserted, b.samples.len() as u64 - inserted))
+            .collect())
+    }
+}
+
+/// An ingest group's rows besides its samples, each once: PostgreSQL refuses to update a row
+/// twice in one statement.
+pub(super) struct AgentRows<'a> {
+    /// One per (IP, MAC, kind, source), with the earliest time seen.
+    sightings: Vec<(&'a SightingRow, i64)>,
+    /// Each VM's agent row, from its newest report.
+    agents: Vec<&'a AgentSelf>,
+    /// The VMs whose clock is back within the limit: their open `clock_skew` alert is cleared.
+    clock_ok: Vec<i64>,
+    now: i64,
+}
+
+impl<'a> AgentRows<'a> {
+    fn of(batches: &[&'a AgentBatch], now: i64) -> AgentRows<'a> {
         let sightings = collapse_sightings(
             batches
                 .iter()
@@ -526,50 +612,135 @@ impl Store {
         }
         let mut agents: Vec<&AgentSelf> = newest.into_values().collect();
         agents.sort_by_key(|a| a.vm_key);
-        let clock_ok: Vec<i64> = agents
+        let clock_ok = agents
             .iter()
             .filter(|a| a.clock.is_some_and(|c| c.within_limit))
             .map(|a| a.vm_key)
             .collect();
-        let samples: Vec<&[SampleRow]> = batches.iter().map(|b| b.samples.as_slice()).collect();
-        let counts = on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let inserted = tx.insert_sample_batches(&samples, now).await?;
-            upsert_sightings!(tx, sightings);
-            for chunk in agents.chunks(AGENTS_PER_STATEMENT) {
-                let mut query = sqlx::QueryBuilder::new(UPSERT_AGENTS);
-                query.push_values(chunk, |mut row, a| {
-                    row.push_bind(a.vm_key).push_bind(&a.hostname).push_bind(&a.machine_id)
-                        .push_bind(&a.os).push_bind(&a.agent_version).push_bind(a.seq)
-                        .push_bind(a.collected_at).push_bind(now).push_bind(a.vcpus)
-                        .push_bind(a.memory_bytes).push_bind(a.disk_bytes)
-                        .push_bind(&a.filesystems_json).push_bind(&a.interfaces_json)
-                        .push_bind(a.clock.map(|c| c.offset_secs));
-                });
-                query.push(UPSERT_AGENTS_CONFLICT);
-                query.build().execute(&mut *tx).await?;
-            }
-            for chunk in clock_ok.chunks(AGENTS_PER_STATEMENT) {
-                let mut query = sqlx::QueryBuilder::new("UPDATE alerts SET cleared_at = ");
-                query.push_bind(now);
-                query.push(" WHERE kind = 'clock_skew' AND cleared_at IS NULL AND vm_key IN (");
-                let mut keys = query.separated(", ");
-                for key in chunk {
-                    keys.push_bind(*key);
-                }
-                query.push(")");
-                query.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            inserted
-        });
-        Ok(counts
-            .into_iter()
-            .zip(batches)
-            .map(|(inserted, b)| (inserted, b.samples.len() as u64 - inserted))
-            .collect())
+        AgentRows {
+            sightings,
+            agents,
+            clock_ok,
+            now,
+        }
     }
 }
+
+/// Writes [`AgentRows`] inside the group's transaction.
+pub(super) trait AgentRowsWriter {
+    async fn upsert_agent_rows(&mut self, rows: &AgentRows<'_>) -> Result<()>;
+}
+
+/// SQLite: multi-row statements, a statement costing little in-process.
+impl AgentRowsWriter for sqlx::SqliteConnection {
+    async fn upsert_agent_rows(&mut self, rows: &AgentRows<'_>) -> Result<()> {
+        let now = rows.now;
+        upsert_sightings!(self, rows.sightings.clone());
+        for chunk in rows.agents.chunks(AGENTS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(UPSERT_AGENTS);
+            query.push_values(chunk, |mut row, a| {
+                row.push_bind(a.vm_key)
+                    .push_bind(&a.hostname)
+                    .push_bind(&a.machine_id)
+                    .push_bind(&a.os)
+                    .push_bind(&a.agent_version)
+                    .push_bind(a.seq)
+                    .push_bind(a.collected_at)
+                    .push_bind(now)
+                    .push_bind(a.vcpus)
+                    .push_bind(a.memory_bytes)
+                    .push_bind(a.disk_bytes)
+                    .push_bind(&a.filesystems_json)
+                    .push_bind(&a.interfaces_json)
+                    .push_bind(a.clock.map(|c| c.offset_secs));
+            });
+            query.push(UPSERT_AGENTS_CONFLICT);
+            query.build().execute(&mut *self).await?;
+        }
+        for chunk in rows.clock_ok.chunks(AGENTS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("UPDATE alerts SET cleared_at = ");
+            query.push_bind(now);
+            query.push(" WHERE kind = 'clock_skew' AND cleared_at IS NULL AND vm_key IN (");
+            let mut keys = query.separated(", ");
+            for key in chunk {
+                keys.push_bind(*key);
+            }
+            query.push(")");
+            query.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL: one statement whatever the group's size (data-modifying CTEs, rows passed as one
+/// array per column), so its text never changes: prepared once per connection, one round trip
+/// and one executor start a group.
+impl AgentRowsWriter for sqlx::PgConnection {
+    async fn upsert_agent_rows(&mut self, rows: &AgentRows<'_>) -> Result<()> {
+        let sql = format!(
+            "WITH sightings AS ({UPSERT_SIGHTING_ARRAYS}), \
+             agents AS ({UPSERT_AGENTS}{FROM_AGENT_ARRAYS}{UPSERT_AGENTS_CONFLICT}) \
+             UPDATE alerts SET cleared_at = $24 WHERE kind = 'clock_skew' AND cleared_at IS NULL \
+             AND vm_key = ANY($25::int8[])"
+        );
+        // One array per column, in the order of the parameters.
+        fn column<'r, R: 'r, T>(of: impl Iterator<Item = &'r R>, f: impl Fn(&'r R) -> T) -> Vec<T> {
+            of.map(f).collect()
+        }
+        let sighting = || rows.sightings.iter();
+        let agent = || rows.agents.iter().copied();
+        sqlx::query(&sql)
+            .bind(column(sighting(), |(r, _)| r.ip.as_str()))
+            .bind(column(sighting(), |(r, _)| r.mac.as_str()))
+            .bind(column(sighting(), |(r, _)| r.kind.as_str()))
+            .bind(column(sighting(), |(r, _)| r.source.as_str()))
+            .bind(column(sighting(), |(r, _)| r.vm_key))
+            .bind(column(sighting(), |(r, _)| r.interface.as_str()))
+            .bind(column(sighting(), |(r, _)| r.config.as_str()))
+            .bind(column(sighting(), |(r, _)| r.config_source.as_deref()))
+            .bind(column(sighting(), |(_, first)| *first))
+            .bind(column(sighting(), |(r, _)| r.seen_at))
+            .bind(column(agent(), |a| a.vm_key))
+            .bind(column(agent(), |a| a.hostname.as_str()))
+            .bind(column(agent(), |a| a.machine_id.as_deref()))
+            .bind(column(agent(), |a| a.os.as_str()))
+            .bind(column(agent(), |a| a.agent_version.as_str()))
+            .bind(column(agent(), |a| a.seq))
+            .bind(column(agent(), |a| a.collected_at))
+            .bind(column(agent(), |a| a.vcpus))
+            .bind(column(agent(), |a| a.memory_bytes))
+            .bind(column(agent(), |a| a.disk_bytes))
+            .bind(column(agent(), |a| a.filesystems_json.as_str()))
+            .bind(column(agent(), |a| a.interfaces_json.as_str()))
+            .bind(column(agent(), |a| a.clock.map(|c| c.offset_secs)))
+            .bind(rows.now)
+            .bind(&rows.clock_ok)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The sightings upsert of [`AgentRowsWriter`] on PostgreSQL, rows as `$1..$10`; the same
+/// conflict rule as `upsert_sightings!`.
+const UPSERT_SIGHTING_ARRAYS: &str = "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, \
+     interface, config, config_source, first_seen, last_seen) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+     $7::text[], $8::text[], $9::int8[], $10::int8[]) ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
+     first_seen = LEAST(excluded.first_seen, ip_sightings.first_seen), \
+     last_seen = GREATEST(excluded.last_seen, ip_sightings.last_seen), \
+     config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
+     config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
+     interface = excluded.interface, vm_key = excluded.vm_key";
+
+/// The agents' rows of [`AgentRowsWriter`] on PostgreSQL, `$11..$23`, in [`UPSERT_AGENTS`]'
+/// column order, last seen now (`$24`).
+const FROM_AGENT_ARRAYS: &str = "SELECT a.vm_key, a.hostname, a.machine_id, a.os, a.agent_version, \
+     a.seq, a.collected_at, $24, a.vcpus, a.memory_bytes, a.disk_bytes, a.filesystems, \
+     a.interfaces, a.clock_offset FROM UNNEST($11::int8[], $12::text[], $13::text[], $14::text[], \
+     $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::text[], \
+     $22::text[], $23::int8[]) AS a (vm_key, hostname, machine_id, os, agent_version, seq, \
+     collected_at, vcpus, memory_bytes, disk_bytes, filesystems, interfaces, clock_offset)";
 
 const UPSERT_AGENTS: &str = "INSERT INTO agents (vm_key, hostname, machine_id, os, agent_version, \
      last_seq, last_collected_at, last_seen_at, vcpus, memory_bytes, disk_bytes, filesystems, \

@@ -3,6 +3,10 @@
 //! holds. A request is acknowledged only after its commit; a full queue answers 503 with
 //! `Retry-After` at once, so agents back off and keep spooling instead of piling up.
 //!
+//! Each batch comes with the hash of the token it was sent with. Before a group is written,
+//! its tokens are checked in one lookup: a batch whose token was revoked meanwhile (the
+//! handler may have known it from its cache, `tokens`) is refused and nothing of it written.
+//!
 //! SQLite has one writer (the database has one write lock). PostgreSQL commits in parallel, so
 //! it gets [`POSTGRES_WRITERS`], each with its own queue; a VM's batches always go to the same
 //! writer, so two concurrent commits never touch the same VM's rows (samples, VM-day marks, its
@@ -26,13 +30,17 @@ pub enum GroupError {
     /// The queue is full: the daemon is writing as fast as the database takes it.
     #[error("ingest queue full: retry later")]
     Busy,
+    /// The batch's token is no longer valid (revoked, or not its VM's): nothing was written.
+    #[error("the agent token is no longer valid")]
+    TokenRefused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 struct Job {
     batch: AgentBatch,
-    done: oneshot::Sender<Result<(u64, u64), StoreError>>,
+    token_hash: String,
+    done: oneshot::Sender<Result<(u64, u64), GroupError>>,
 }
 
 /// The handle the ingest handler sends batches through; cheap to clone.
@@ -59,20 +67,27 @@ impl GroupCommit {
         GroupCommit { queues }
     }
 
-    /// Stores one agent's batch in the next group commit of its writer: (inserted,
-    /// duplicates) once committed.
-    pub async fn store(&self, batch: AgentBatch) -> Result<(u64, u64), GroupError> {
+    /// Stores one agent's batch, sent with the token whose hash is `token_hash`, in the next
+    /// group commit of its writer: (inserted, duplicates) once committed.
+    pub async fn store(
+        &self,
+        batch: AgentBatch,
+        token_hash: String,
+    ) -> Result<(u64, u64), GroupError> {
         let vm_key = batch.agent.vm_key;
         let queue = &self.queues[vm_key.unsigned_abs() as usize % self.queues.len()];
         let (done, answer) = oneshot::channel();
         queue
-            .try_send(Job { batch, done })
+            .try_send(Job {
+                batch,
+                token_hash,
+                done,
+            })
             .map_err(|_| GroupError::Busy)?;
         // A writer that stopped (the runtime shutting down) answers nothing: not stored.
         answer
             .await
             .map_err(|_| StoreError::Invalid("the ingest writer stopped".into()))?
-            .map_err(GroupError::Store)
     }
 }
 
@@ -88,6 +103,19 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 }
                 Err(_) => break,
             }
+        }
+        let jobs = match refuse_revoked(&store, jobs).await {
+            Ok(jobs) => jobs,
+            Err((e, jobs)) => {
+                tracing::warn!(error = %e, batches = jobs.len(), "cannot check the group's tokens: nothing stored");
+                for job in jobs {
+                    let _ = job.done.send(Err(GroupError::Store(e.for_waiter())));
+                }
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            continue;
         }
         let batches: Vec<&AgentBatch> = jobs.iter().map(|j| &j.batch).collect();
         let result = store.ingest_groups(&batches).await;
@@ -108,9 +136,26 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::warn!(error = %e, batches = jobs.len(), "group commit failed: nothing stored");
                 for job in jobs {
-                    let _ = job.done.send(Err(e.for_waiter()));
+                    let _ = job.done.send(Err(GroupError::Store(e.for_waiter())));
                 }
             }
         }
     }
+}
+
+/// The jobs whose token is still valid and issued for the batch's VM; the others are answered
+/// [`GroupError::TokenRefused`] here. On a failed lookup, the error and every job.
+async fn refuse_revoked(store: &Store, jobs: Vec<Job>) -> Result<Vec<Job>, (StoreError, Vec<Job>)> {
+    let hashes: Vec<&str> = jobs.iter().map(|j| j.token_hash.as_str()).collect();
+    let valid = match store.valid_agent_tokens(&hashes).await {
+        Ok(valid) => valid,
+        Err(e) => return Err((e, jobs)),
+    };
+    let (kept, refused): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|j| valid.get(&j.token_hash) == Some(&j.batch.agent.vm_key));
+    for job in refused {
+        let _ = job.done.send(Err(GroupError::TokenRefused));
+    }
+    Ok(kept)
 }

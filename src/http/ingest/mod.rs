@@ -1,7 +1,8 @@
-//! Agent ingest: `POST /api/v1/ingest` authenticates the agent's token before reading its body,
-//! reads at most [`MAX_BODY_BYTES`], checks every report (`check`) before anything is written,
-//! stores the batch in one transaction and records the agent's health (clock skew, dropped
-//! reports) after.
+//! Agent ingest: `POST /api/v1/ingest` authenticates the agent's token before reading its body
+//! (`tokens`: known valid tokens are cached, and checked again by the group commit), reads at
+//! most [`MAX_BODY_BYTES`], checks every report (`check`) before anything is written, stores
+//! the batch in its writer's next group commit (`group`) and records the agent's health (clock
+//! skew, dropped reports) after.
 
 use axum::Json;
 use axum::extract::State;
@@ -17,7 +18,9 @@ use crate::store::ClockReading;
 
 mod check;
 pub mod group;
+mod tokens;
 pub use check::check_batch;
+pub use tokens::AgentTokens;
 
 /// Largest accepted request body; a day of 60 s reports with many interfaces fits well inside.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -107,10 +110,10 @@ async fn store_batch(
 ) -> Result<IngestAck, ApiError> {
     let (parts, body) = request.into_parts();
     let token = crate::http::auth::bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let token_hash = token::hash(token);
     let (vm_key, vm_id) = state
-        .ctx
-        .store
-        .vm_for_token(&token::hash(token))
+        .agent_tokens
+        .vm_for(&state.ctx.store, &token_hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let now = Utc::now();
@@ -143,8 +146,13 @@ async fn store_batch(
     });
     let checked =
         check_batch(&batch.reports, vm_key, &vm_id, now, clock).map_err(ApiError::Unprocessable)?;
-    let (accepted, duplicates) = state.ingest.store(checked).await.map_err(|e| match e {
+    let stored = state.ingest.store(checked, token_hash.clone()).await;
+    let (accepted, duplicates) = stored.map_err(|e| match e {
         group::GroupError::Busy => ApiError::Busy,
+        group::GroupError::TokenRefused => {
+            state.agent_tokens.forget(&token_hash);
+            ApiError::Unauthorized
+        }
         group::GroupError::Store(e) => ApiError::Internal(e),
     })?;
     raise_agent_alerts(&state, vm_key, &vm_id, &batch, clock, now).await?;

@@ -108,9 +108,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
             Ok(jobs) => jobs,
             Err((e, jobs)) => {
                 tracing::warn!(error = %e, batches = jobs.len(), "cannot check the group's tokens: nothing stored");
-                for job in jobs {
-                    let _ = job.done.send(Err(GroupError::Store(e.for_waiter())));
-                }
+                fail_all(jobs, &e);
                 continue;
             }
         };
@@ -135,9 +133,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, batches = jobs.len(), "group commit failed: nothing stored");
-                for job in jobs {
-                    let _ = job.done.send(Err(GroupError::Store(e.for_waiter())));
-                }
+                fail_all(jobs, &e);
             }
         }
     }
@@ -158,4 +154,11 @@ async fn refuse_revoked(store: &Store, jobs: Vec<Job>) -> Result<Vec<Job>, (Stor
         let _ = job.done.send(Err(GroupError::TokenRefused));
     }
     Ok(kept)
+}
+
+/// Answers every job with `e`: nothing of theirs was stored.
+fn fail_all(jobs: Vec<Job>, e: &StoreError) {
+    for job in jobs {
+        let _ = job.done.send(Err(GroupError::Store(e.for_waiter())));
+    }
 }

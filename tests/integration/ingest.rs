@@ -17,6 +17,14 @@ async fn app_with_token(vm: &str) -> (TestApp, String) {
     (app, token)
 }
 
+/// A JSON `POST /api/v1/ingest` with `token`, its body still to be set.
+fn ingest_request(client: &reqwest::Client, app: &TestApp, token: &str) -> reqwest::RequestBuilder {
+    client
+        .post(app.url("/api/v1/ingest"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+}
+
 async fn vm_key(app: &TestApp, vm: &str) -> i64 {
     app.store.vm_keys().await.expect("keys")[vm]
 }
@@ -122,14 +130,7 @@ async fn ingest_validates_the_whole_batch_before_writing() {
     let client = reqwest::Client::new();
     let now = chrono::Utc::now();
     let t = |secs: i64| (now - chrono::TimeDelta::seconds(secs)).to_rfc3339();
-    let post = |body: String| {
-        client
-            .post(app.url("/api/v1/ingest"))
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
+    let post = |body: String| ingest_request(&client, &app, &token).body(body).send();
 
     // A good report followed by one with cpu 101: 422 naming the report, nothing stored.
     let batch =
@@ -209,6 +210,28 @@ async fn ingest_validates_the_whole_batch_before_writing() {
         assert_eq!(resp.status(), 401);
     }
     assert_eq!(app.store.count_samples(Some(key)).await.expect("count"), 2);
+
+    // A new token, cached by a good batch, then revoked: a request that fails before the group
+    // commit (here a malformed body) is the last the cache vouches for; the next is checked
+    // against the database before its body is read.
+    let token = ok(app.cloudgov(&["vm", "issue-token", "agent-01"]))
+        .trim()
+        .to_owned();
+    let post = |body: String| ingest_request(&client, &app, &token).body(body).send();
+    let resp = post(json!({"reports": [report(4, &t(20), json!(10.0))]}).to_string())
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    ok(app.cloudgov(&["vm", "revoke-tokens", "agent-01"]));
+    let resp = post("{\"reports\": [".into()).await.expect("post");
+    assert_eq!(resp.status(), 400, "the token was still cached as valid");
+    let resp = post("{\"reports\": [".into()).await.expect("post");
+    assert_eq!(
+        resp.status(),
+        401,
+        "a failed request makes the cache forget the token"
+    );
+    assert_eq!(app.store.count_samples(Some(key)).await.expect("count"), 3);
     app.stop().await;
 }
 

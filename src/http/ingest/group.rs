@@ -6,6 +6,8 @@
 //! Each batch comes with the hash of the token it was sent with. Before a group is written,
 //! its tokens are checked in one lookup: a batch whose token was revoked meanwhile (the
 //! handler may have known it from its cache, `tokens`) is refused and nothing of it written.
+//! A revocation that commits while the group is being written takes effect with the agent's
+//! next batch.
 //!
 //! SQLite has one writer (the database has one write lock). PostgreSQL commits in parallel, so
 //! it gets [`POSTGRES_WRITERS`], each with its own queue; a VM's batches always go to the same

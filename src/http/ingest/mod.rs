@@ -116,6 +116,25 @@ async fn store_batch(
         .vm_for(&state.ctx.store, &token_hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let stored = store_agent_batch(&state, vm_key, &vm_id, &token_hash, body).await;
+    if stored.is_err() {
+        // The cache vouches for a token only while its requests succeed (a success passed the
+        // group commit's own check of the token): after a failure, the next request is checked
+        // against the database before its body is read, so a revoked token still cached gets
+        // one request at most.
+        state.agent_tokens.forget(&token_hash);
+    }
+    stored
+}
+
+/// The rest of [`store_batch`], for the VM whose token the request carries.
+async fn store_agent_batch(
+    state: &AppState,
+    vm_key: i64,
+    vm_id: &str,
+    token_hash: &str,
+    body: axum::body::Body,
+) -> Result<IngestAck, ApiError> {
     let now = Utc::now();
     state
         .rate
@@ -145,17 +164,14 @@ async fn store_batch(
         }
     });
     let checked =
-        check_batch(&batch.reports, vm_key, &vm_id, now, clock).map_err(ApiError::Unprocessable)?;
-    let stored = state.ingest.store(checked, token_hash.clone()).await;
+        check_batch(&batch.reports, vm_key, vm_id, now, clock).map_err(ApiError::Unprocessable)?;
+    let stored = state.ingest.store(checked, token_hash.to_owned()).await;
     let (accepted, duplicates) = stored.map_err(|e| match e {
         group::GroupError::Busy => ApiError::Busy,
-        group::GroupError::TokenRefused => {
-            state.agent_tokens.forget(&token_hash);
-            ApiError::Unauthorized
-        }
+        group::GroupError::TokenRefused => ApiError::Unauthorized,
         group::GroupError::Store(e) => ApiError::Internal(e),
     })?;
-    raise_agent_alerts(&state, vm_key, &vm_id, &batch, clock, now).await?;
+    raise_agent_alerts(state, vm_key, vm_id, &batch, clock, now).await?;
     tracing::debug!(vm = %vm_id, accepted, duplicates, "ingested");
     Ok(IngestAck {
         accepted: accepted as usize,

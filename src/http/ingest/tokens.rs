@@ -1,8 +1,9 @@
 //! The agent tokens ingest has seen valid, so a request is authenticated without a database
 //! round trip of its own. The cache only says whom a token belongs to; whether it is still
 //! valid is checked again by the group commit, for all of a group's tokens in one lookup,
-//! before anything of the batch is written (`group`). A revoked token is refused there, and
-//! forgotten here.
+//! before anything of the batch is written (`group`). The handler forgets a token whose
+//! request failed (refused by that check, or anything else), so the next request with it is
+//! checked against the database before its body is read.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -37,7 +38,7 @@ impl AgentTokens {
         Ok(found)
     }
 
-    /// Drops a token the group commit found revoked.
+    /// Drops a token: its request failed, perhaps because it was revoked.
     pub fn forget(&self, token_hash: &str) {
         self.lock().remove(token_hash);
     }

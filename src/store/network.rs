@@ -134,9 +134,7 @@ macro_rules! upsert_sightings {
         // Collapsed rows are distinct by key, so one statement may upsert many of them
         // (PostgreSQL refuses to update the same row twice in one statement).
         for chunk in collapsed.chunks($crate::store::network::SIGHTINGS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, interface, config, config_source, first_seen, last_seen) ",
-            );
+            let mut query = sqlx::QueryBuilder::new($crate::store::network::INSERT_SIGHTINGS);
             query.push_values(chunk, |mut row, (r, first_seen)| {
                 row.push_bind(&r.ip)
                     .push_bind(&r.mac)
@@ -149,19 +147,25 @@ macro_rules! upsert_sightings {
                     .push_bind(*first_seen)
                     .push_bind(r.seen_at);
             });
-            query.push(
-                " ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
-                 first_seen = CASE WHEN excluded.first_seen < ip_sightings.first_seen THEN excluded.first_seen ELSE ip_sightings.first_seen END, \
-                 last_seen = CASE WHEN excluded.last_seen > ip_sightings.last_seen THEN excluded.last_seen ELSE ip_sightings.last_seen END, \
-                 config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
-                 config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
-                 interface = excluded.interface, vm_key = excluded.vm_key",
-            );
+            query.push($crate::store::network::SIGHTING_CONFLICT);
             query.build().execute(&mut *$tx).await?;
         }
     }};
 }
 pub(crate) use upsert_sightings;
+
+/// The columns of a sightings upsert, in the order its rows are bound.
+pub(crate) const INSERT_SIGHTINGS: &str = "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, \
+     interface, config, config_source, first_seen, last_seen) ";
+
+/// A sighting seen again widens its interval; its interface and configuration are the latest
+/// occurrence's.
+pub(crate) const SIGHTING_CONFLICT: &str = " ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
+     first_seen = CASE WHEN excluded.first_seen < ip_sightings.first_seen THEN excluded.first_seen ELSE ip_sightings.first_seen END, \
+     last_seen = CASE WHEN excluded.last_seen > ip_sightings.last_seen THEN excluded.last_seen ELSE ip_sightings.last_seen END, \
+     config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
+     config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
+     interface = excluded.interface, vm_key = excluded.vm_key";
 
 /// Sightings per upsert statement: 10 parameters each.
 pub(crate) const SIGHTINGS_PER_STATEMENT: usize = 500;

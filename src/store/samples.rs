@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::network::{SightingRow, collapse_sightings, upsert_sightings};
+use super::network::{
+    INSERT_SIGHTINGS, SIGHTING_CONFLICT, SightingRow, collapse_sightings, upsert_sightings,
+};
 use super::{Backend, BeginWrite, Result, Store, StoreError, now_secs, on_pool};
 use crate::core::samples::{Hundredths, Sample, SampleRow, shanghai_day_of};
 use crate::core::usage::block;
@@ -101,6 +103,22 @@ pub(super) type SampleTuple = (
     Option<i64>,
     Option<i64>,
 );
+
+/// A sample as its head row stores it (the inverse of [`sample_of`], with the VM's key first):
+/// percentages as `hundredths / 100`, counts as signed integers.
+fn stored_row(r: &SampleRow) -> KeyedSampleTuple {
+    let s = &r.sample;
+    (
+        r.vm_key,
+        s.ts,
+        s.cpu.percent(),
+        s.mem.percent(),
+        s.disk.map(Hundredths::percent),
+        s.net_rx_bps.map(|v| v as i64),
+        s.net_tx_bps.map(|v| v as i64),
+        s.inbound_connections.map(i64::from),
+    )
+}
 
 /// A head row read back: percentages are stored as `hundredths / 100`, so they round back exactly.
 pub(super) fn sample_of(row: SampleTuple) -> Result<Sample> {
@@ -198,15 +216,15 @@ impl SampleWriter for sqlx::SqliteConnection {
             for chunk in fresh.chunks(SAMPLES_PER_STATEMENT) {
                 let mut query = sqlx::QueryBuilder::new(INSERT_SAMPLES);
                 query.push_values(chunk, |mut row, r| {
-                    let s = &r.sample;
-                    row.push_bind(r.vm_key)
-                        .push_bind(s.ts)
-                        .push_bind(s.cpu.percent())
-                        .push_bind(s.mem.percent())
-                        .push_bind(s.disk.map(Hundredths::percent))
-                        .push_bind(s.net_rx_bps.map(|v| v as i64))
-                        .push_bind(s.net_tx_bps.map(|v| v as i64))
-                        .push_bind(s.inbound_connections.map(i64::from));
+                    let (vm_key, ts, cpu, mem, disk, rx, tx, inbound) = stored_row(r);
+                    row.push_bind(vm_key)
+                        .push_bind(ts)
+                        .push_bind(cpu)
+                        .push_bind(mem)
+                        .push_bind(disk)
+                        .push_bind(rx)
+                        .push_bind(tx)
+                        .push_bind(inbound);
                 });
                 query.push(" ON CONFLICT DO NOTHING");
                 inserted += query.build().execute(&mut *self).await?.rows_affected();
@@ -257,9 +275,9 @@ impl SampleWriter for sqlx::PgConnection {
         let (vm_keys, day_names, earliest) =
             day_columns(dirty_days(batches.iter().flat_map(|b| b.iter())));
         let mut earliest_of: HashMap<i64, i64> = HashMap::new();
-        for r in batches.iter().flat_map(|b| b.iter()) {
-            let min = earliest_of.entry(r.vm_key).or_insert(r.sample.ts);
-            *min = (*min).min(r.sample.ts);
+        for (vm_key, day_earliest) in vm_keys.iter().zip(&earliest) {
+            let min = earliest_of.entry(*vm_key).or_insert(*day_earliest);
+            *min = (*min).min(*day_earliest);
         }
         let (vms, vm_earliest): (Vec<i64>, Vec<i64>) = earliest_of.into_iter().unzip();
         let found: Vec<(i64, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
@@ -313,9 +331,9 @@ impl SampleWriter for sqlx::PgConnection {
         let mut counts = vec![0u64; batches.len()];
         if !plain.is_empty() {
             // In a savepoint: a sample another writer committed since the check above makes
-            // the plain INSERT fail, and its rows are then written as the careful ones are.
+            // the COPY fail, and its rows are then written as the careful ones are.
             let mut savepoint = sqlx::Connection::begin(&mut *self).await?;
-            let data = binary_copy_data(plain.iter().map(|(_, r)| *r), plain.len());
+            let data = binary_copy_data(plain.iter().map(|(_, r)| *r));
             let written = copy_in(&mut savepoint, &data).await;
             match written {
                 Ok(_) => {
@@ -386,9 +404,9 @@ const COPY_SAMPLES: &str = "COPY samples (vm_key, ts, cpu_pct, mem_pct, disk_pct
 /// Rows for [`COPY_SAMPLES`] in PostgreSQL's binary COPY format: a header, then per row a field
 /// count and each field as its length and big-endian bytes (-1 for NULL), then a trailer. COPY
 /// inserts rows in batches per partition, where an INSERT routes and inserts them one by one.
-fn binary_copy_data<'a>(rows: impl Iterator<Item = &'a SampleRow>, count: usize) -> Vec<u8> {
+fn binary_copy_data<'a>(rows: impl ExactSizeIterator<Item = &'a SampleRow>) -> Vec<u8> {
     const FIELDS: i16 = 8;
-    let mut data = Vec::with_capacity(19 + count * (2 + 8 * 12) + 2);
+    let mut data = Vec::with_capacity(19 + rows.len() * (2 + 8 * 12) + 2);
     data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     data.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
     data.extend_from_slice(&0i32.to_be_bytes()); // no header extension
@@ -407,16 +425,16 @@ fn binary_copy_data<'a>(rows: impl Iterator<Item = &'a SampleRow>, count: usize)
         None => data.extend_from_slice(&(-1i32).to_be_bytes()),
     };
     for r in rows {
-        let s = &r.sample;
+        let (vm_key, ts, cpu, mem, disk, rx, tx, inbound) = stored_row(r);
         data.extend_from_slice(&FIELDS.to_be_bytes());
-        int8(&mut data, Some(r.vm_key));
-        int8(&mut data, Some(s.ts));
-        float8(&mut data, Some(s.cpu.percent()));
-        float8(&mut data, Some(s.mem.percent()));
-        float8(&mut data, s.disk.map(Hundredths::percent));
-        int8(&mut data, s.net_rx_bps.map(|v| v as i64));
-        int8(&mut data, s.net_tx_bps.map(|v| v as i64));
-        int8(&mut data, s.inbound_connections.map(i64::from));
+        int8(&mut data, Some(vm_key));
+        int8(&mut data, Some(ts));
+        float8(&mut data, Some(cpu));
+        float8(&mut data, Some(mem));
+        float8(&mut data, disk);
+        int8(&mut data, rx);
+        int8(&mut data, tx);
+        int8(&mut data, inbound);
     }
     data.extend_from_slice(&(-1i16).to_be_bytes());
     data
@@ -450,15 +468,15 @@ impl SampleColumns {
     fn of<'a>(rows: impl Iterator<Item = &'a SampleRow>) -> SampleColumns {
         let mut c = SampleColumns::default();
         for r in rows {
-            let s = &r.sample;
-            c.vm_key.push(r.vm_key);
-            c.ts.push(s.ts);
-            c.cpu.push(s.cpu.percent());
-            c.mem.push(s.mem.percent());
-            c.disk.push(s.disk.map(Hundredths::percent));
-            c.rx.push(s.net_rx_bps.map(|v| v as i64));
-            c.tx.push(s.net_tx_bps.map(|v| v as i64));
-            c.inbound.push(s.inbound_connections.map(i64::from));
+            let (vm_key, ts, cpu, mem, disk, rx, tx, inbound) = stored_row(r);
+            c.vm_key.push(vm_key);
+            c.ts.push(ts);
+            c.cpu.push(cpu);
+            c.mem.push(mem);
+            c.disk.push(disk);
+            c.rx.push(rx);
+            c.tx.push(tx);
+            c.inbound.push(inbound);
         }
         c
     }
@@ -678,7 +696,7 @@ impl AgentRowsWriter for sqlx::SqliteConnection {
 impl AgentRowsWriter for sqlx::PgConnection {
     async fn upsert_agent_rows(&mut self, rows: &AgentRows<'_>) -> Result<()> {
         let sql = format!(
-            "WITH sightings AS ({UPSERT_SIGHTING_ARRAYS}), \
+            "WITH sightings AS ({INSERT_SIGHTINGS}{FROM_SIGHTING_ARRAYS}{SIGHTING_CONFLICT}), \
              agents AS ({UPSERT_AGENTS}{FROM_AGENT_ARRAYS}{UPSERT_AGENTS_CONFLICT}) \
              UPDATE alerts SET cleared_at = $24 WHERE kind = 'clock_skew' AND cleared_at IS NULL \
              AND vm_key = ANY($25::int8[])"
@@ -721,17 +739,10 @@ impl AgentRowsWriter for sqlx::PgConnection {
     }
 }
 
-/// The sightings upsert of [`AgentRowsWriter`] on PostgreSQL, rows as `$1..$10`; the same
-/// conflict rule as `upsert_sightings!`.
-const UPSERT_SIGHTING_ARRAYS: &str = "INSERT INTO ip_sightings (ip, mac, kind, source, vm_key, \
-     interface, config, config_source, first_seen, last_seen) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
-     $7::text[], $8::text[], $9::int8[], $10::int8[]) ON CONFLICT (ip, mac, kind, source) DO UPDATE SET \
-     first_seen = LEAST(excluded.first_seen, ip_sightings.first_seen), \
-     last_seen = GREATEST(excluded.last_seen, ip_sightings.last_seen), \
-     config = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config ELSE ip_sightings.config END, \
-     config_source = CASE WHEN excluded.last_seen >= ip_sightings.last_seen THEN excluded.config_source ELSE ip_sightings.config_source END, \
-     interface = excluded.interface, vm_key = excluded.vm_key";
+/// The sightings of [`AgentRowsWriter`] on PostgreSQL, `$1..$10`, in [`INSERT_SIGHTINGS`]'
+/// column order.
+const FROM_SIGHTING_ARRAYS: &str = "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+     $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])";
 
 /// The agents' rows of [`AgentRowsWriter`] on PostgreSQL, `$11..$23`, in [`UPSERT_AGENTS`]'
 /// column order, last seen now (`$24`).

@@ -97,9 +97,7 @@ async fn an_unknown_token_is_refused_by_the_agent_and_the_api() {
         .expect("run agent");
     assert!(!out.status.success(), "agent must fail with a wrong token");
 
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/v1/ingest"))
-        .bearer_auth("cgv_wrong")
+    let resp = ingest_request(&reqwest::Client::new(), &app, "cgv_wrong")
         .json(&json!({"reports": []}))
         .send()
         .await
@@ -253,13 +251,10 @@ async fn healthz_answers_with_the_backend() {
 async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
     let (app, token) = app_with_token("agent-01").await;
     let client = reqwest::Client::new();
-    let url = app.url("/api/v1/ingest");
 
     // A body far over the limit: 413 with the JSON error, not the framework's text.
     let huge = vec![b' '; 6 * 1024 * 1024];
-    let resp = client
-        .post(&url)
-        .bearer_auth(&token)
+    let resp = ingest_request(&client, &app, &token)
         .body(huge)
         .send()
         .await
@@ -270,9 +265,7 @@ async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
 
     // Posts a batch (accepted) and reads the alerts after it.
     let post_then_alerts = async |batch: &Value| {
-        let resp = client
-            .post(&url)
-            .bearer_auth(&token)
+        let resp = ingest_request(&client, &app, &token)
             .json(batch)
             .send()
             .await
@@ -322,9 +315,7 @@ async fn hostile_input_gets_clear_4xx_and_skewed_clocks_are_flagged() {
     // the one-minute window may roll over once while they run.
     let mut limited = None;
     for i in 0..250 {
-        let resp = client
-            .post(&url)
-            .bearer_auth(&token)
+        let resp = ingest_request(&client, &app, &token)
             .json(&json!({"reports": []}))
             .send()
             .await

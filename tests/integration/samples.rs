@@ -273,8 +273,8 @@ async fn todays_head_is_compacted_once_it_holds_an_hour() {
 
 /// Two writers offering the same samples at once: the second waits for the first and stores
 /// only what the first did not, counting the rest as duplicates. On PostgreSQL this is the
-/// race its plain INSERT guards against (its check cannot see the first writer's uncommitted
-/// rows, so it writes without `ON CONFLICT`, fails once they commit, and falls back).
+/// race its COPY guards against (its check cannot see the first writer's uncommitted rows, so
+/// it copies without `ON CONFLICT`, fails once they commit, and falls back).
 #[tokio::test]
 async fn a_sample_another_writer_commits_meanwhile_counts_as_a_duplicate() {
     use cloudgov::core::samples::{Hundredths, Sample, SampleRow};

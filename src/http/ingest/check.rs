@@ -81,12 +81,13 @@ fn check_report<S: AsRef<str>>(
         ));
     }
     ArrivalWindow::recent(now).check("collected_at", r.collected_at)?;
-    for (name, value, max) in [
+    let host = [
         ("host.hostname", r.host.hostname.as_ref(), 255),
         ("host.os", r.host.os.as_ref(), 255),
         ("host.agent_version", r.host.agent_version.as_ref(), 64),
         ("host.machine_id", text_or_empty(&r.host.machine_id), 128),
-    ] {
+    ];
+    for (name, value, max) in host {
         if value.len() > max {
             return Err(format!("{name} is longer than {max} bytes"));
         }
@@ -95,38 +96,34 @@ fn check_report<S: AsRef<str>>(
         return Err("host.hostname is empty".into());
     }
     // No stored string may carry a NUL (PostgreSQL text cannot) or other control characters.
-    let texts = [
-        ("host.hostname", r.host.hostname.as_ref()),
-        ("host.os", r.host.os.as_ref()),
-        ("host.agent_version", r.host.agent_version.as_ref()),
-        ("host.machine_id", text_or_empty(&r.host.machine_id)),
-    ]
-    .into_iter()
-    .chain(
-        r.interfaces
-            .iter()
-            .map(|n| ("interfaces[].name", n.name.as_ref())),
-    )
-    .chain(r.interfaces.iter().flat_map(|n| {
-        n.addresses.iter().map(|a| {
-            (
-                "interfaces[].addresses[].config_source",
-                text_or_empty(&a.config_source),
-            )
-        })
-    }))
-    .chain(
-        r.neighbours
-            .iter()
-            .map(|n| ("neighbours[].interface", n.interface.as_ref())),
-    )
-    .chain(r.filesystems.iter().flat_map(|f| {
-        [
-            ("filesystems[].mount_point", f.mount_point.as_ref()),
-            ("filesystems[].device", f.device.as_ref()),
-            ("filesystems[].fs_type", f.fs_type.as_ref()),
-        ]
-    }));
+    let texts = host
+        .into_iter()
+        .map(|(name, text, _)| (name, text))
+        .chain(
+            r.interfaces
+                .iter()
+                .map(|n| ("interfaces[].name", n.name.as_ref())),
+        )
+        .chain(r.interfaces.iter().flat_map(|n| {
+            n.addresses.iter().map(|a| {
+                (
+                    "interfaces[].addresses[].config_source",
+                    text_or_empty(&a.config_source),
+                )
+            })
+        }))
+        .chain(
+            r.neighbours
+                .iter()
+                .map(|n| ("neighbours[].interface", n.interface.as_ref())),
+        )
+        .chain(r.filesystems.iter().flat_map(|f| {
+            [
+                ("filesystems[].mount_point", f.mount_point.as_ref()),
+                ("filesystems[].device", f.device.as_ref()),
+                ("filesystems[].fs_type", f.fs_type.as_ref()),
+            ]
+        }));
     for (name, text) in texts {
         if text.chars().any(|c| c.is_control()) {
             return Err(format!("{name} contains control characters"));
